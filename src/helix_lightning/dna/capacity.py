@@ -1,0 +1,153 @@
+"""Shannon capacity of a constraint set and exact strand counts, from the constraint graph.
+
+capacity = log2 of the largest eigenvalue of the graph's transfer matrix, by power iteration
+over the graph's live states. The eigenvector is also
+what the FSM coder uses (max-entropic weights), so it is computed once per constraint set,
+deterministically (a fixed number of float64 iterations), and cached on disk.
+strand capacity = log2(number of valid strands between fixed primers) / non-primer length.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .graph import ConstraintGraph
+
+POWER_ITERATIONS = 200  # part of the format: the coder's weights come from exactly this many
+STATIONARY_VERSION = 1
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("HELIX_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "helix_lightning")
+    path = Path(root)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def pull(nxt: np.ndarray, values: np.ndarray, out_dtype=np.float64) -> np.ndarray:
+    """sum over bases x of values[next_state[s, x]] (forbidden transitions contribute 0)."""
+    ext = np.concatenate([values, np.zeros(1, dtype=values.dtype)])
+    total = np.zeros(nxt.shape[0], dtype=out_dtype)
+    for x in range(4):
+        total += ext[nxt[:, x]]  # index -1 picks the trailing zero
+    return total
+
+
+@dataclass
+class Stationary:
+    """Perron eigenvector (max 1, zero off the live set) and the eigenvalue's bounds."""
+
+    v: np.ndarray
+    lam: float
+    lam_lo: float
+    lam_hi: float
+
+    @property
+    def capacity(self) -> float:
+        return math.log2(self.lam) if self.lam > 0 else 0.0
+
+
+def _graph_key(graph: ConstraintGraph) -> str:
+    cs = graph.cs
+    spec = {"v": STATIONARY_VERSION, "it": POWER_ITERATIONS, "max_run": cs.max_run,
+            "w": cs.gc_window, "lo": cs.gc_min, "hi": cs.gc_max, "m": list(cs.motifs),
+            "count_dim": graph.count_dim, "compact": 1}
+    return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def stationary(graph: ConstraintGraph, use_cache: bool = True) -> Stationary:
+    """The max-entropic eigenvector of `graph` (no G+C counter), cached on disk."""
+    if graph.count_dim != 1:
+        raise ValueError("stationary weights need a graph without a G+C counter")
+    path = cache_dir() / f"stationary-{_graph_key(graph)}.npz"
+    if use_cache and path.exists():
+        try:
+            data = np.load(path)
+            return Stationary(data["v"], float(data["lam"]), float(data["lo"]), float(data["hi"]))
+        except (OSError, ValueError, KeyError):
+            pass
+    v = np.ones(graph.n_states, dtype=np.float64)
+    lam = lo = hi = 0.0
+    for _ in range(POWER_ITERATIONS):
+        w = pull(graph.next_state, v)
+        m = w.max()
+        if m == 0:
+            v = w
+            break
+        sel = v > 1e-12
+        ratio = w[sel] / v[sel]
+        lo, hi, lam = float(ratio.min()), float(ratio.max()), float(m / v.max())
+        v = w / m
+    result = Stationary(v, lam, lo, hi)
+    if use_cache:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, v=v, lam=lam, lo=lo, hi=hi)
+        os.replace(tmp, path)
+    return result
+
+
+def capacity(graph: ConstraintGraph) -> float:
+    return stationary(graph).capacity
+
+
+def log2_count(graph: ConstraintGraph, start: int, terminal: np.ndarray, length: int) -> float:
+    """log2 of the number of valid length-`length` paths from `start` into `terminal` states."""
+    n = terminal.astype(np.float64)
+    log_scale = 0.0
+    for _ in range(length):
+        n = pull(graph.next_state, n)
+        m = n.max()
+        if m == 0:
+            return float("-inf")
+        n /= m
+        log_scale += math.log2(m)
+    return log_scale + math.log2(n[start]) if n[start] > 0 else float("-inf")
+
+
+PRUNE_ROUNDS = 3
+PRUNE_ITERATIONS = 100
+PRUNE_FRACTION = 0.25
+
+
+def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: str) -> np.ndarray:
+    """Eigenvector of the graph restricted to states that reach the suffix primer well.
+
+    A state whose number of completions into the suffix primer (`completions`, at the end of
+    the terminal tables) is below PRUNE_FRACTION x the median, relative to its eigenvector
+    weight, is removed from the stationary region and the eigenvector recomputed (a fixed
+    number of rounds and iterations: deterministic). The stationary weights then fit under
+    the terminal tables with little loss. Cached on disk.
+    """
+    key = hashlib.sha256((_graph_key(graph) + terminal_key).encode()).hexdigest()[:16]
+    path = cache_dir() / f"bulk-{key}.npy"
+    if path.exists():
+        try:
+            return np.load(path)
+        except (OSError, ValueError):
+            pass
+    v = stationary(graph).v.copy()
+    alive = v > 0
+    comp = completions.astype(np.float64)
+    for _ in range(PRUNE_ROUNDS):
+        ratio = np.zeros_like(v)
+        ratio[alive] = comp[alive] / v[alive]
+        cut = PRUNE_FRACTION * float(np.median(ratio[alive]))
+        alive &= ratio >= cut
+        v[~alive] = 0.0
+        for _ in range(PRUNE_ITERATIONS):
+            w = pull(graph.next_state, v)
+            w[~alive] = 0.0
+            v = w / w.max()
+        alive &= v > 0
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, v)
+    os.replace(tmp, path)
+    return v
