@@ -79,15 +79,20 @@ class FsmCoder:
         With r0=None the window grows in steps of 8 from 24 until fewer than 1% of the live
         states cannot reach the suffix primer (at most 64, at most n).
         """
-        nxt = self.graph.next_state
+        nxt = [np.ascontiguousarray(self.graph.next_state[:, x]) for x in range(4)]
         tables = [terminal.astype(np.uint32)]
         E = [0]
         limit = self.n if r0 is not None else min(self.n, TERMINAL_MAX)
+        ext = np.zeros(self.graph.n_states + 1, dtype=np.uint32)
         for r in range(1, limit + 1):
-            prev = np.concatenate([tables[-1].astype(np.uint64), np.zeros(1, np.uint64)])
-            s = prev[nxt[:, 0]] + prev[nxt[:, 1]] + prev[nxt[:, 2]] + prev[nxt[:, 3]]
+            ext[:-1] = tables[-1]
+            s = ext[nxt[0]].astype(np.uint64)
+            for x in range(1, 4):
+                s += ext[nxt[x]]
             shift = max(0, _bitlen(int(s.max())) - 32)
-            tables.append((s >> np.uint64(shift)).astype(np.uint32))
+            if shift:
+                s >>= np.uint64(shift)
+            tables.append(s.astype(np.uint32))
             E.append(E[-1] + shift)
             if r0 is None and r >= TERMINAL_MIN and r % 8 == 0:
                 if np.count_nonzero(tables[-1] == 0) < 0.01 * len(tables[-1]):

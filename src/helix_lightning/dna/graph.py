@@ -13,6 +13,9 @@ valid sequence.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -25,6 +28,7 @@ from .constraints import GC_OF_CODE, ConstraintSet, encode_bases
 CODE_OF = np.array([[0, 3], [1, 2]], dtype=np.int64)  # [gc][sub]: A T / C G
 SUB_OF_CODE = np.array([0, 0, 1, 1], dtype=np.int64)  # A->0, C->0, G->1, T->1
 MAX_STATES = 1 << 23
+GRAPH_VERSION = 1
 
 
 @dataclass
@@ -74,16 +78,15 @@ class ConstraintGraph:
 
     def terminal_mask(self, suffix: np.ndarray, strand_len: int) -> np.ndarray:
         """1 for each state from which `suffix` can follow (and the strand's G+C fits)."""
-        states = np.arange(self.n_states, dtype=np.int64)
-        codes = np.broadcast_to(np.asarray(suffix, dtype=np.int64), (self.n_states, len(suffix)))
-        end = self.walk(states, codes)
-        ok = end >= 0
+        ok = np.ones(self.n_states + 1, dtype=bool)
+        ok[-1] = False  # the slot that index -1 (forbidden) reads
         if self.count_dim > 1:
             lo, hi = self.cs.gc_bounds(strand_len)
-            full = self.full_ids[np.maximum(end, 0)]
-            count = np.where(ok, full >> (self.L + self.h), -1)
-            ok &= (count >= lo) & (count <= hi)
-        return ok.astype(np.uint64)
+            count = self.full_ids >> (self.L + self.h)
+            ok[:-1] = (count >= lo) & (count <= hi)
+        for base in np.asarray(suffix, dtype=np.int64)[::-1]:  # backwards through the primer
+            ok[:-1] = ok[self.next_state[:, base]]
+        return ok[:-1].astype(np.uint64)
 
     @property
     def full_ids(self) -> np.ndarray:
@@ -110,10 +113,35 @@ def _popcount(x: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def build_graph(cs: ConstraintSet, strand_len: int | None = None) -> ConstraintGraph:
-    """The constraint graph; `strand_len` adds a G+C counter for whole-strand-only GC ranges."""
+    """The constraint graph; `strand_len` adds a G+C counter for whole-strand-only GC ranges.
+
+    Large graphs (windowed GC) take seconds to build, so they are cached on disk.
+    """
+    from .capacity import cache_dir
+
     h, L = history_sizes(cs)
     track_count = strand_len is not None and cs.has_gc and not cs.gc_window
     count_dim = strand_len + 1 if track_count else 1
+    key = json.dumps({"v": GRAPH_VERSION, "max_run": cs.max_run, "w": cs.gc_window,
+                      "lo": cs.gc_min, "hi": cs.gc_max, "m": list(cs.motifs), "c": count_dim},
+                     sort_keys=True)
+    path = cache_dir() / f"graph-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
+    if path.exists():
+        try:
+            data = np.load(path)
+            return ConstraintGraph(cs, h, L, count_dim, data["next"], data["compact"])
+        except (OSError, ValueError, KeyError):
+            pass
+    graph = _build_graph(cs, h, L, count_dim, strand_len)
+    if graph.n_states > 100_000:
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, next=graph.next_state, compact=graph.compact_of)
+        os.replace(tmp, path)
+    return graph
+
+
+def _build_graph(cs: ConstraintSet, h: int, L: int, count_dim: int,
+                 strand_len: int | None) -> ConstraintGraph:
     n_hist = 1 << (L + h)
     n_states = n_hist * count_dim
     if n_states > MAX_STATES:

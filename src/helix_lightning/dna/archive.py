@@ -1,0 +1,277 @@
+"""Any bytes <-> an archive of constraint-safe strands, and back from clean or noisy strands.
+
+encode_archive: bytes -> RaptorQ symbols (outer code) -> data strands + header strands.
+decode_archive: candidate strands (from FASTA, or consensus of reads) -> FSM -> checks ->
+header -> RaptorQ -> bytes, verified against the file hash in the header.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ..errors import HelixError
+from .constraints import CONSTRAINT_SETS, ConstraintSet, check_strands, get_constraints
+from .outer import Segmentation, decode_segment, encode_segment, failure_probability, repair_symbols
+from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+from .strands import DEFAULT_STRAND_LEN, StrandLayout
+
+FORMAT_VERSION = 1
+MAGIC = b"HX"
+DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
+HEADER_COPIES = 8
+NAMED_CODES = ["rl3", "fountain", "standard", "strict", "relaxed", "rl2"]
+_HEADER = struct.Struct(">2sBBHBBHBBQIIIQ8s")
+
+Progress = Callable[[str, int, int], None]
+
+
+def constraint_fingerprint(cs: ConstraintSet) -> int:
+    spec = json.dumps({k: v for k, v in cs.to_dict().items() if k != "name"}, sort_keys=True)
+    return int.from_bytes(hashlib.blake2b(spec.encode(), digest_size=4).digest(), "big")
+
+
+@dataclass
+class Header:
+    """What decoding needs, written in HEADER_COPIES protected copies of each part."""
+
+    version: int
+    constraints_code: int  # index in NAMED_CODES, 255 = user-defined
+    strand_len: int
+    prefix_len: int
+    suffix_len: int
+    bits_per_strand: int
+    index_bits: int
+    symbol_size: int
+    file_size: int
+    segment_symbols: int
+    repair_full: int  # repair symbols of every segment but the last
+    repair_last: int
+    constraints_fp: int
+    file_hash: bytes
+
+    def pack(self) -> bytes:
+        return _HEADER.pack(MAGIC, self.version, self.constraints_code, self.strand_len,
+                            self.prefix_len, self.suffix_len, self.bits_per_strand,
+                            self.index_bits, self.symbol_size, self.file_size,
+                            self.segment_symbols, self.repair_full, self.repair_last,
+                            self.constraints_fp, self.file_hash)
+
+    @classmethod
+    def unpack(cls, raw: bytes) -> "Header":
+        if len(raw) < _HEADER.size:
+            raise HelixError("archive header is truncated")
+        f = _HEADER.unpack(raw[:_HEADER.size])
+        if f[0] != MAGIC:
+            raise HelixError("not a HELIX archive header")
+        if f[1] != FORMAT_VERSION:
+            raise HelixError(f"archive format version {f[1]} is not supported "
+                             f"(this build reads version {FORMAT_VERSION})")
+        return cls(*f[1:])
+
+    def segmentation(self) -> Segmentation:
+        return Segmentation(self.file_size, self.symbol_size, self.segment_symbols)
+
+    def repair(self, s: int) -> int:
+        return self.repair_last if s == self.segmentation().count - 1 else self.repair_full
+
+
+def _file_hash(data: bytes) -> bytes:
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+@dataclass
+class Archive:
+    strands: list[str]
+    header: Header
+    cs: ConstraintSet
+    stats: dict = field(default_factory=dict)
+
+    def fasta_records(self) -> list[tuple[str, str]]:
+        tag = f"helix:v{FORMAT_VERSION}:{self.cs.name}"
+        return [(f"{tag}:{i:07d}", s) for i, s in enumerate(self.strands)]
+
+
+def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *,
+                   redundancy: float | None = None, erasure_rate: float = DEFAULT_ERASURE_RATE,
+                   strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
+                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None) -> Archive:
+    """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule."""
+    cs = get_constraints(constraints)
+    if redundancy is not None and not 0 <= redundancy <= 10:
+        raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
+    layout = StrandLayout(cs, strand_len, prefix, suffix)
+    # index width: enough for all data strands (a fixed point: the width sets the symbol size)
+    index_bits = 8
+    while True:
+        T = layout.symbol_size(index_bits)
+        seg = Segmentation(len(data), T)
+        repairs = [_repair(seg.symbols(s), redundancy, erasure_rate) for s in range(seg.count)]
+        total = sum(seg.symbols(s) + repairs[s] for s in range(seg.count))
+        if total <= 1 << index_bits:
+            break
+        index_bits += 1
+    header = Header(FORMAT_VERSION, NAMED_CODES.index(cs.name) if cs.name in NAMED_CODES
+                    and get_constraints(cs.name) == cs else 255,
+                    strand_len, len(prefix), len(suffix), layout.bits, index_bits, T, len(data),
+                    seg.max_symbols, repairs[0], repairs[-1], constraint_fingerprint(cs),
+                    _file_hash(data))
+    strands = layout.header_strands(header.pack(), HEADER_COPIES)
+    base = 0
+    for s in range(seg.count):
+        lo, hi = seg.byte_range(s)
+        symbols = encode_segment(data[lo:hi], T, repairs[s])
+        payload = np.frombuffer(b"".join(symbols), dtype=np.uint8).reshape(len(symbols), T)
+        for start in range(0, len(symbols), 4096):
+            idx = np.arange(base + start, base + min(len(symbols), start + 4096), dtype=np.int64)
+            strands += layout.data_strands(idx, payload[start:start + 4096], index_bits)
+            if progress:
+                progress("encode", base + start + len(idx), total)
+        base += len(symbols)
+    nt = len(strands) * layout.coded_nt
+    source_symbols = sum(seg.symbols(s) for s in range(seg.count))
+    stats = {
+        "constraints": cs.name,
+        "bytes": len(data),
+        "strands": len(strands),
+        "header_strands": len(strands) - total,
+        "data_strands": source_symbols,
+        "parity_strands": sum(repairs),
+        "redundancy": sum(repairs) / source_symbols,
+        "nt": nt,
+        "nt_with_primers": len(strands) * strand_len,
+        "bits_per_strand": layout.bits,
+        "index_bits": index_bits,
+        "symbol_bytes": T,
+        "coding_density": layout.bits / layout.coded_nt,
+        "net_density": 8 * len(data) / nt if nt else 0.0,
+        "net_density_with_primers": 8 * len(data) / (len(strands) * strand_len),
+        "erasure_rate_assumed": erasure_rate if redundancy is None else None,
+        "failure_probability": max(failure_probability(seg.symbols(s), repairs[s], erasure_rate)
+                                   for s in range(seg.count)),
+    }
+    return Archive(strands, header, cs, stats)
+
+
+def _repair(k: int, redundancy: float | None, erasure_rate: float) -> int:
+    if redundancy is not None:
+        return math.ceil(redundancy * k)
+    return repair_symbols(k, erasure_rate)
+
+
+@dataclass
+class DecodeReport:
+    constraints: str
+    candidates: int
+    valid_data_strands: int
+    header_copies: int
+    segments: list[dict]
+    ok: bool
+
+
+def _guess_constraints(strands: Sequence[str], hint: str | None) -> list[ConstraintSet]:
+    """Constraint sets to try: the hint, else the named sets most strands satisfy, tightest first."""
+    if hint:
+        return [get_constraints(hint)]
+    sample = [s for s in strands[:2000]]
+    cands = []
+    for name in NAMED_CODES:
+        cs = CONSTRAINT_SETS[name]()
+        ok = sum(check_strands([s], cs).total == 0 for s in sample[:300])
+        if ok >= 0.5 * min(len(sample), 300):
+            cands.append(cs)
+    from .capacity import stationary
+    from .graph import build_graph
+
+    def tightness(cs: ConstraintSet) -> float:
+        # whole-strand GC sets sit just below their run-length-only capacity
+        return stationary(build_graph(cs)).capacity - (0.01 if cs.has_gc and not cs.gc_window else 0)
+
+    return sorted(cands, key=tightness)
+
+
+def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None, *,
+                   constraints: str | ConstraintSet | None = None, prefix: str = DEFAULT_PREFIX,
+                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None
+                   ) -> tuple[bytes, DecodeReport]:
+    """Decode candidate strands (each with a read support, default 1) back to the file."""
+    strands = list(strands)
+    if not strands:
+        raise HelixError("no strands to decode")
+    support = np.ones(len(strands), dtype=np.int64) if support is None else np.asarray(support)
+    lengths = np.bincount([len(s) for s in strands])
+    strand_len = int(lengths.argmax())
+    hint = constraints.name if isinstance(constraints, ConstraintSet) else constraints
+    tried = []
+    for cs in _guess_constraints(strands, hint) if not isinstance(constraints, ConstraintSet) \
+            else [constraints]:
+        tried.append(cs.name)
+        try:
+            layout = StrandLayout(cs, strand_len, prefix, suffix)
+        except HelixError:
+            continue
+        bits, ok = layout.read_bits(strands)
+        parts = layout.parse_header_bits(bits[ok])
+        if 0 in parts:
+            break
+    else:
+        raise HelixError("no valid header strand found (tried constraint sets: "
+                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?")
+    nparts = math.ceil(_HEADER.size / layout.header_chunk)
+    missing = [p for p in range(nparts) if p not in parts]
+    if missing:
+        raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
+    header = Header.unpack(b"".join(parts[p] for p in range(nparts)))
+    if header.constraints_fp != constraint_fingerprint(cs):
+        raise HelixError(f"archive was written with a different constraint set than {cs.name!r}")
+    if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
+        raise HelixError("archive geometry does not match its strands")
+    idx, payload, valid = layout.parse_data_bits(bits, header.index_bits, header.symbol_size)
+    valid &= ok
+    # one payload per index: the valid candidate with the most read support
+    order = np.lexsort((-support, idx))
+    best: dict[int, np.ndarray] = {}
+    for i in order:
+        if valid[i] and int(idx[i]) not in best:
+            best[int(idx[i])] = payload[i]
+    seg = header.segmentation()
+    out = bytearray()
+    base = 0
+    seg_reports = []
+    for s in range(seg.count):
+        k, r = seg.symbols(s), header.repair(s)
+        lo, hi = seg.byte_range(s)
+        symbols = {i - base: best[i].tobytes() for i in range(base, base + k + r) if i in best}
+        got = decode_segment(symbols, hi - lo, header.symbol_size) if len(symbols) >= k else None
+        seg_reports.append({"segment": s, "source": k, "parity": r, "received": len(symbols),
+                            "lost": k + r - len(symbols), "decoded": got is not None})
+        if progress:
+            progress("decode", s + 1, seg.count)
+        if got is None:
+            lost = [i for i in range(base, base + k + r) if i not in best]
+            report = DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, False)
+            raise DecodeFailure(
+                f"segment {s}: {len(symbols)} of {k + r} strands recovered, {k} needed "
+                f"(lost {len(lost)} strands, e.g. indices {lost[:5]}); nothing written", report)
+        out += got
+        base += k + r
+    data = bytes(out)
+    if _file_hash(data) != header.file_hash:
+        report = DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, False)
+        raise DecodeFailure("decoded bytes do not match the archive's file hash; nothing written",
+                            report)
+    return data, DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, True)
+
+
+class DecodeFailure(HelixError):
+    """Too much was lost: carries the per-segment report of what was lost and where."""
+
+    def __init__(self, message: str, report: DecodeReport):
+        super().__init__(message)
+        self.report = report

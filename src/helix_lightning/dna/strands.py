@@ -1,0 +1,184 @@
+"""Strand layout: [prefix primer | FSM(index | payload | check) | suffix primer].
+
+One FSM pass writes everything between the primers, so the whole strand (junctions included)
+obeys the constraint set. Each strand carries exactly `coder.k` bits:
+- data strand:   index (index_bits) | payload (8 * symbol_size, whitened) | check (the rest)
+- header strand: part/copy (8 bits) | header bytes (HEADER_CHUNK bytes) | check (the rest)
+The check is a truncated BLAKE2b over a domain tag and the other fields, so a header strand is
+never mistaken for a data strand. docs/FORMAT.md is the normative description.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import HelixError
+from .constraints import ConstraintSet, codes_to_strings, encode_bases, strings_to_codes
+from .fsm_coder import FsmCoder, get_coder
+from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+
+DEFAULT_STRAND_LEN = 200
+MIN_CHECK_BITS = 16
+HEADER_TAG_BITS = 8
+HEADER_CHECK_BITS = 32
+DATA_DOMAIN = b"helix-data-v1"
+HEADER_DOMAIN = b"helix-header-v1"
+
+
+def bits_from_bytes(data: bytes, nbits: int) -> np.ndarray:
+    """First `nbits` bits of `data`, most significant first, as a uint8 0/1 array."""
+    arr = np.unpackbits(np.frombuffer(data, dtype=np.uint8))
+    if len(arr) < nbits:
+        arr = np.concatenate([arr, np.zeros(nbits - len(arr), np.uint8)])
+    return arr[:nbits]
+
+
+def int_to_bits(values: np.ndarray, width: int) -> np.ndarray:
+    """(N,) unsigned ints -> (N, width) bits, most significant first."""
+    values = np.asarray(values, dtype=np.uint64)
+    shifts = np.arange(width - 1, -1, -1, dtype=np.uint64)
+    return ((values[:, None] >> shifts) & np.uint64(1)).astype(np.uint8)
+
+
+def bits_to_int(bits: np.ndarray) -> np.ndarray:
+    """(N, width) bits (width <= 64) -> (N,) uint64."""
+    out = np.zeros(bits.shape[0], dtype=np.uint64)
+    for j in range(bits.shape[1]):
+        out = (out << np.uint64(1)) | bits[:, j].astype(np.uint64)
+    return out
+
+
+def check_bits(domain: bytes, fields: bytes, width: int) -> np.ndarray:
+    digest = hashlib.blake2b(domain + fields, digest_size=8).digest()
+    return bits_from_bytes(digest, width)
+
+
+def whitening(index: int, nbytes: int) -> np.ndarray:
+    """Key stream XORed onto a data strand's payload (so runs of equal bytes look random)."""
+    return np.frombuffer(hashlib.shake_128(b"helix-whiten" + index.to_bytes(8, "big"))
+                         .digest(nbytes), dtype=np.uint8)
+
+
+@dataclass
+class StrandLayout:
+    """Geometry of one archive's strands and the FSM coder that writes them."""
+
+    cs: ConstraintSet
+    strand_len: int = DEFAULT_STRAND_LEN
+    prefix: str = DEFAULT_PREFIX
+    suffix: str = DEFAULT_SUFFIX
+    coder: FsmCoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        n = self.strand_len - len(self.prefix) - len(self.suffix)
+        if n < 16:
+            raise HelixError(f"strand length {self.strand_len} leaves {n} nt between the primers")
+        self.coder = get_coder(self.cs, encode_bases(self.prefix), encode_bases(self.suffix), n)
+
+    @property
+    def coded_nt(self) -> int:
+        return self.coder.n
+
+    @property
+    def bits(self) -> int:
+        return self.coder.k
+
+    def symbol_size(self, index_bits: int) -> int:
+        """Payload bytes per data strand for a given index width."""
+        size = (self.bits - index_bits - MIN_CHECK_BITS) // 8
+        if size < 1:
+            raise HelixError(f"{self.bits} bits per strand leave no room for a payload")
+        return size
+
+    @property
+    def header_chunk(self) -> int:
+        return (self.bits - HEADER_TAG_BITS - HEADER_CHECK_BITS) // 8
+
+    # ------------------------------------------------------------- writing
+    def wrap(self, codes: np.ndarray) -> list[str]:
+        """Coded middles (N, n) -> full strands with primers."""
+        return [self.prefix + s + self.suffix for s in codes_to_strings(codes)]
+
+    def data_strands(self, indices: np.ndarray, payloads: np.ndarray, index_bits: int) -> list[str]:
+        """(N,) indices and (N, T) payload bytes -> strands."""
+        T = payloads.shape[1]
+        k = self.bits
+        nchk = k - index_bits - 8 * T
+        rows = np.empty((len(indices), k), dtype=np.uint8)
+        rows[:, :index_bits] = int_to_bits(indices, index_bits)
+        for i, (idx, payload) in enumerate(zip(indices.tolist(), payloads)):
+            white = payload ^ whitening(idx, T)
+            rows[i, index_bits:index_bits + 8 * T] = np.unpackbits(white)
+            rows[i, k - nchk:] = check_bits(DATA_DOMAIN, idx.to_bytes(8, "big") + white.tobytes(),
+                                            nchk)
+        return self.wrap(self.coder.encode(rows))
+
+    def header_strands(self, header: bytes, copies: int) -> list[str]:
+        chunk = self.header_chunk
+        parts = [header[i:i + chunk] for i in range(0, len(header), chunk)]
+        if len(parts) > 16 or copies > 16:
+            raise HelixError("header too large for this strand layout")
+        k = self.bits
+        rows = []
+        for p, part in enumerate(parts):
+            body = part.ljust(chunk, b"\0")
+            for c in range(copies):
+                tag = (p << 4) | c
+                bits = np.concatenate([
+                    int_to_bits(np.array([tag]), HEADER_TAG_BITS)[0],
+                    np.unpackbits(np.frombuffer(body, dtype=np.uint8)),
+                ])
+                pad = k - HEADER_CHECK_BITS - len(bits)
+                bits = np.concatenate([bits, np.zeros(pad, np.uint8)])
+                chk = check_bits(HEADER_DOMAIN, bytes([p]) + body, HEADER_CHECK_BITS)
+                rows.append(np.concatenate([bits, chk]))
+        return self.wrap(self.coder.encode(np.array(rows, dtype=np.uint8)))
+
+    # ------------------------------------------------------------- reading
+    def middles(self, strands: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Full strands -> (codes of the coded middles, mask of strands with the right shape)."""
+        n = self.coded_nt
+        lp, ls = len(self.prefix), len(self.suffix)
+        ok = np.array([len(s) == self.strand_len for s in strands], dtype=bool)
+        mids = [s[lp:lp + n] if good else "A" * n for s, good in zip(strands, ok)]
+        return strings_to_codes(mids) if mids else np.zeros((0, n), np.uint8), ok
+
+    def read_bits(self, strands: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        codes, shape_ok = self.middles(strands)
+        if len(codes) == 0:
+            return np.zeros((0, self.bits), np.uint8), shape_ok
+        bits, ok = self.coder.decode(codes)
+        return bits, ok & shape_ok
+
+    def parse_header_bits(self, bits: np.ndarray) -> dict[int, bytes]:
+        """Valid header parts found among decoded strands: part number -> bytes."""
+        chunk = self.header_chunk
+        parts: dict[int, bytes] = {}
+        for row in bits:
+            tag = int(bits_to_int(row[None, :HEADER_TAG_BITS])[0])
+            body = np.packbits(row[HEADER_TAG_BITS:HEADER_TAG_BITS + 8 * chunk]).tobytes()
+            p = tag >> 4
+            chk = check_bits(HEADER_DOMAIN, bytes([p]) + body, HEADER_CHECK_BITS)
+            if np.array_equal(chk, row[-HEADER_CHECK_BITS:]) and not row[
+                    HEADER_TAG_BITS + 8 * chunk:-HEADER_CHECK_BITS].any():
+                parts.setdefault(p, body)
+        return parts
+
+    def parse_data_bits(self, bits: np.ndarray, index_bits: int, T: int
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(indices, payload bytes (N, T), valid mask) from decoded data strands."""
+        k = self.bits
+        nchk = k - index_bits - 8 * T
+        idx = bits_to_int(bits[:, :index_bits]).astype(np.int64)
+        white = np.packbits(bits[:, index_bits:index_bits + 8 * T], axis=1)
+        valid = np.zeros(len(bits), dtype=bool)
+        payload = np.empty_like(white)
+        for i in range(len(bits)):
+            chk = check_bits(DATA_DOMAIN, int(idx[i]).to_bytes(8, "big") + white[i].tobytes(), nchk)
+            if np.array_equal(chk, bits[i, k - nchk:]):
+                valid[i] = True
+                payload[i] = white[i] ^ whitening(int(idx[i]), T)
+        return idx, payload, valid
