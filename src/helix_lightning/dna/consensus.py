@@ -194,32 +194,145 @@ def _keys(mid: str) -> list[str]:
     return keys
 
 
-# ---------------------------------------------------------------- consensus
+# ---------------------------------------------------------------- consensus by voting
+#
+# Every read of a cluster is aligned (edlib, global) to a reference; each reference base gets
+# one vote per read (a base, or "gap" when the read deletes it) and each gap between reference
+# bases gets the first inserted base of reads with an insertion there. The majority wins; an
+# insertion needs more than half the reads. A tie (e.g. three reads, two different errors at one
+# base) is not guessed at: the variants are enumerated and the caller's CRC decides.
+# Slots lay a cluster out as gap 0, base 0, gap 1, base 1, ..., gap L (2L + 1 slots).
 
-def consensus_middles(group: list[str], mid_len: int, max_poa_reads: int = 10) -> list[str]:
-    """Consensus middle(s) of one cluster, each exactly mid_len long (maybe none)."""
-    if len(group) < 3:
-        return list(dict.fromkeys(m for m in group if len(m) == mid_len))
-    # reads without a net indel first: they agree best with the true strand
-    chosen = sorted(group, key=lambda m: abs(len(m) - mid_len))[:max_poa_reads]
-    cons = _poa(chosen)
-    if len(cons) == mid_len:
-        return [cons]
-    exact = [m for m in group if len(m) == mid_len]
-    return [column_vote(exact)] if exact else []
-
-
-def _poa(seqs: list[str]) -> str:
-    """Partial-order-alignment consensus, ends trimmed to majority coverage."""
-    from spoa import poa
-
-    cons, _ = poa(seqs, algorithm=1, genmsa=False, min_coverage=len(seqs) // 2 + 1)
-    return cons
+_MATCH, _INS, _DEL = 0, 1, 2
+_GAP = 4  # symbol for "no base" (a deleted base, or no insertion)
+_KIND = np.full(256, _MATCH, dtype=np.int8)
+_KIND[ord("I")], _KIND[ord("D")] = _INS, _DEL
+_CODE = np.full(256, _GAP, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _CODE[_b] = _i
+_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
+BATCH_READS = 20_000  # reads voted on at once (bounds memory)
 
 
-def column_vote(seqs: list[str]) -> str:
-    """Per-column majority of equal-length sequences (ties go to the first base in ACGT)."""
-    arr = np.frombuffer("".join(seqs).encode("ascii"), dtype=np.uint8).reshape(len(seqs), -1)
-    letters = np.frombuffer(b"ACGT", dtype=np.uint8)
-    counts = np.stack([(arr == c).sum(axis=0) for c in letters])
-    return letters[counts.argmax(axis=0)].tobytes().decode("ascii")
+def consensus_middles(groups: list[list[str]], mid_len: int, max_reads: int = 10,
+                      max_alternatives: int = 8,
+                      progress: Callable[[int], None] | None = None) -> list[list[str]]:
+    """Candidate middles (each exactly mid_len nt, best first) for every cluster of middles."""
+    chosen = [sorted(g, key=lambda m: abs(len(m) - mid_len))[:max_reads] for g in groups]
+    out: list[list[str]] = [[] for _ in groups]
+    multi = [i for i, g in enumerate(chosen) if len(g) >= 2]
+    for i, g in enumerate(chosen):
+        if len(g) == 1 and len(g[0]) == mid_len:
+            out[i] = [g[0]]
+    for batch in _batches(multi, chosen):
+        variants = _vote_twice([chosen[i] for i in batch], mid_len, max_alternatives)
+        for i, found in zip(batch, variants):
+            if len(chosen[i]) == 2:  # a tie everywhere the two reads differ: keep the reads
+                found = found + [m for m in chosen[i] if len(m) == mid_len]
+            out[i] = list(dict.fromkeys(found))
+        if progress:
+            progress(sum(len(groups[i]) for i in batch))
+    return out
+
+
+def _batches(indices: list[int], chosen: list[list[str]]) -> Iterable[list[int]]:
+    """Split cluster indices into batches of about BATCH_READS reads."""
+    batch: list[int] = []
+    reads = 0
+    for i in indices:
+        batch.append(i)
+        reads += len(chosen[i])
+        if reads >= BATCH_READS:
+            yield batch
+            batch, reads = [], 0
+    if batch:
+        yield batch
+
+
+def _vote_twice(groups: list[list[str]], mid_len: int, max_alternatives: int) -> list[list[str]]:
+    """Vote against each cluster's first read; vote again against the result where doubtful."""
+    first = vote(groups, [g[0] for g in groups], max_alternatives)
+    again = [i for i, (g, v) in enumerate(zip(groups, first))
+             if len(g) >= 3 and v and (len(v) > 1 or len(v[0]) != mid_len)]
+    if again:
+        second = vote([groups[i] for i in again], [first[i][0] for i in again], max_alternatives)
+        for i, v in zip(again, second):
+            first[i] = v
+    return [[s for s in v if len(s) == mid_len] for v in first]
+
+
+def vote(groups: list[list[str]], refs: list[str], max_alternatives: int = 8) -> list[list[str]]:
+    """Majority-vote consensus of each group aligned to its ref; tie variants after the first."""
+    cigars = [edlib.align(read, ref, task="path")["cigar"]
+              for group, ref in zip(groups, refs) for read in group]
+    op_len, op_kind, op_aln = _parse_cigars(cigars)
+    sizes = np.array([len(g) for g in groups])
+    ref_len = np.array([len(r) for r in refs])
+    reads = "".join(read for group in groups for read in group)
+    counts, inserts = _tally(op_len, op_kind, op_aln, np.repeat(np.arange(len(groups)), sizes),
+                             ref_len, _CODE[np.frombuffer(reads.encode("ascii"), np.uint8)])
+    choice, options = _decide(counts, inserts, sizes, ref_len)
+    return _variants(choice, options, ref_len, max_alternatives)
+
+
+def _parse_cigars(cigars: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(run length, kind, alignment index) of every run of every extended CIGAR, vectorised."""
+    raw = np.frombuffer("".join(cigars).encode("ascii"), dtype=np.uint8)
+    is_op = raw > ord("9")
+    op_pos = np.flatnonzero(is_op)
+    digit_pos = np.flatnonzero(~is_op)
+    owner = np.searchsorted(op_pos, digit_pos)  # the op letter each digit's number belongs to
+    place = op_pos[owner] - digit_pos - 1
+    value = (raw[digit_pos].astype(np.int64) - ord("0")) * np.power(10, place, dtype=np.int64)
+    op_len = np.bincount(owner, weights=value, minlength=op_pos.size).astype(np.int64)
+    starts = np.cumsum([0] + [len(c) for c in cigars[:-1]])
+    op_aln = np.searchsorted(starts, op_pos, side="right") - 1
+    return op_len, _KIND[raw[op_pos]], op_aln
+
+
+def _tally(op_len: np.ndarray, op_kind: np.ndarray, op_aln: np.ndarray, aln_group: np.ndarray,
+           ref_len: np.ndarray, read_codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Votes per reference base (R, 5: ACGT + gap) and first inserted bases per gap (R + G, 4)."""
+    ref_start = np.concatenate([[0], np.cumsum(ref_len)[:-1]])
+    n_groups, total = ref_len.size, int(ref_len.sum())
+    kind = np.repeat(op_kind, op_len)  # one entry per alignment column
+    col_aln = np.repeat(op_aln, op_len)
+    eats_read, eats_ref = kind != _DEL, kind != _INS
+    read_pos = np.cumsum(eats_read) - 1
+    base = np.where(eats_read, read_codes[np.clip(read_pos, 0, None)], _GAP)
+    # reference bases consumed so far within this alignment (each consumes its whole ref)
+    aln_ref = ref_len[aln_group]
+    aln_ref_start = np.concatenate([[0], np.cumsum(aln_ref)[:-1]])
+    local = np.cumsum(eats_ref) - aln_ref_start[col_aln]
+    col_group = aln_group[col_aln]
+    at = ref_start[col_group[eats_ref]] + local[eats_ref] - 1
+    counts = np.bincount(at * 5 + base[eats_ref], minlength=total * 5).reshape(total, 5)
+    first_ins = (np.cumsum(op_len) - op_len)[op_kind == _INS]
+    gap = ref_start[col_group[first_ins]] + col_group[first_ins] + local[first_ins]
+    n_gaps = total + n_groups
+    inserts = np.bincount(gap * 4 + base[first_ins], minlength=n_gaps * 4).reshape(n_gaps, 4)
+    return counts, inserts
+
+
+def _decide(counts: np.ndarray, inserts: np.ndarray, sizes: np.ndarray, ref_len: np.ndarray
+            ) -> tuple[np.ndarray, dict[int, tuple[int, ...]]]:
+    """Winning symbol per slot, and the options of every tied slot (winner first)."""
+    n_groups = ref_len.size
+    slot_base = 2 * np.concatenate([[0], np.cumsum(ref_len)[:-1]]) + np.arange(n_groups)
+    base_slots = (np.repeat(slot_base, ref_len) + 1
+                  + 2 * (np.arange(counts.shape[0]) - np.repeat(slot_base // 2, ref_len)
+                         + np.repeat(np.arange(n_groups) // 2, ref_len)))
+    gap_slots = base_slots_for_gaps(slot_base, ref_len)
+    choice = np.full(counts.shape[0] + inserts.shape[0], _GAP, dtype=np.uint8)
+    choice[base_slots] = counts.argmax(axis=1)
+    ins_total = inserts.sum(axis=1)
+    need = np.repeat(sizes, ref_len + 1)
+    choice[gap_slots] = np.where(2 * ins_total > need, inserts.argmax(axis=1), _GAP)
+    options: dict[int, tuple[int, ...]] = {}
+    top = counts.max(axis=1, keepdims=True)
+    for row in np.flatnonzero((counts == top).sum(axis=1) > 1).tolist():
+        winners = np.flatnonzero(counts[row] == top[row, 0]).tolist()
+        options[int(base_slots[row])] = tuple(winners)
+    for row in np.flatnonzero((2 * ins_total == need) & (ins_total > 0)).tolist():
+        options[int(gap_slots[row])] = (_GAP, int(inserts[row].argmax()))
+    return choice, options

@@ -1,0 +1,444 @@
+"""The `helix` command: a thin layer over the library. Errors a user can cause print one line.
+
+    helix dna capacity --constraints standard --length 160
+    helix dna encode FILE -o OUT.fasta [--constraints standard] [--redundancy R]
+    helix dna decode OUT.fasta|READS.fastq -o FILE
+    helix dna check OUT.fasta
+    helix dna simulate OUT.fasta -o READS.fastq --coverage 10 --seed 1
+    helix dna bench [--size 200000] [--csv bench.csv]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator, Sequence
+
+from .errors import HelixError
+
+
+# ---------------------------------------------------------------- shared helpers
+def _console(stderr: bool = True):
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+@contextmanager
+def progress_bar(enabled: bool = True) -> Iterator:
+    """A rich progress bar; yields a callback (stage, done, total)."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=_console(), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def add_constraint_args(p: argparse.ArgumentParser, default: str | None = "standard") -> None:
+    g = p.add_argument_group("constraints")
+    g.add_argument("--constraints", default=default, metavar="NAME|FILE.yaml",
+                   help="named set (rl3, fountain, standard, strict, relaxed, rl2) or a YAML file"
+                   + (f" (default {default})" if default else " (default: detect)"))
+    g.add_argument("--max-run", type=int, help="override: longest homopolymer allowed")
+    g.add_argument("--gc-window", type=int, help="override: GC window length (0 = whole strand)")
+    g.add_argument("--gc-min", type=float, help="override: lowest G+C fraction")
+    g.add_argument("--gc-max", type=float, help="override: highest G+C fraction")
+    g.add_argument("--motif", action="append", default=None,
+                   help="override: forbidden motif (repeatable), e.g. GAATTC")
+
+
+def constraints_from_args(args: argparse.Namespace):
+    """The named/YAML set with any CLI overrides applied (None if nothing was asked)."""
+    from .dna.constraints import constraints_from_dict, get_constraints
+
+    overrides = {k: getattr(args, k) for k in ("max_run", "gc_window", "gc_min", "gc_max")
+                 if getattr(args, k, None) is not None}
+    if getattr(args, "motif", None):
+        overrides["motifs"] = args.motif
+    if args.constraints is None and not overrides:
+        return None
+    base = get_constraints(args.constraints or "rl3")
+    if not overrides:
+        return base
+    spec = base.to_dict()
+    spec.update(overrides)
+    spec["name"] = "custom"
+    return constraints_from_dict(spec)
+
+
+def read_input_bytes(path: str) -> bytes:
+    p = Path(path)
+    if not p.exists():
+        raise HelixError(f"input file not found: {p}")
+    if p.is_dir():
+        raise HelixError(f"input is a directory, not a file: {p}")
+    return p.read_bytes()
+
+
+# ---------------------------------------------------------------- dna commands
+def cmd_capacity(args: argparse.Namespace) -> int:
+    from .dna.capacity import log2_count, stationary
+    from .dna.constraints import encode_bases
+    from .dna.graph import build_graph
+    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+
+    cs = constraints_from_args(args)
+    t0 = time.time()
+    st = stationary(build_graph(cs))
+    result = {"constraints": cs.name, "definition": cs.describe(), "capacity": round(st.capacity, 6),
+              "capacity_bounds": [round(_log2(st.lam_lo), 6), round(_log2(st.lam_hi), 6)]}
+    if args.length is not None:
+        if args.length < 1:
+            raise HelixError("--length must be positive")
+        total = args.length + len(DEFAULT_PREFIX) + len(DEFAULT_SUFFIX)
+        g = build_graph(cs, total if (cs.has_gc and not cs.gc_window) else None)
+        start = g.state_after(encode_bases(DEFAULT_PREFIX))
+        term = g.terminal_mask(encode_bases(DEFAULT_SUFFIX), total)
+        count = log2_count(g, start, term, args.length)
+        result.update({"length": args.length, "log2_count": round(count, 4),
+                       "strand_capacity": round(count / args.length, 6),
+                       "primers": [DEFAULT_PREFIX, DEFAULT_SUFFIX]})
+    result["seconds"] = round(time.time() - t0, 2)
+    if args.json:
+        print(json.dumps(result, indent=2))
+    else:
+        print(f"{cs.describe()}")
+        print(f"capacity        {result['capacity']:.4f} bits/nt (constraint graph, Perron root)")
+        if args.length is not None:
+            print(f"strand capacity {result['strand_capacity']:.4f} bits/nt (log2 of the exact "
+                  f"count of valid {args.length}-nt strands between the default primers = "
+                  f"{result['log2_count']:.2f} bits, / {args.length})")
+    return 0
+
+
+def _log2(x: float) -> float:
+    import math
+
+    return math.log2(x) if x > 0 else 0.0
+
+
+def cmd_encode(args: argparse.Namespace) -> int:
+    from .dna.archive import encode_archive
+    from .dna.fasta import write_fasta
+
+    data = read_input_bytes(args.input)
+    cs = constraints_from_args(args)
+    with progress_bar(not args.quiet) as update:
+        archive = encode_archive(data, cs, redundancy=args.redundancy,
+                                 erasure_rate=args.erasure_rate, strand_len=args.strand_length,
+                                 progress=update)
+    write_fasta(args.output, archive.fasta_records())
+    _print_stats(archive.stats, args)
+    return 0
+
+
+def _print_stats(stats: dict, args: argparse.Namespace) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(stats, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title="archive", show_header=False)
+    for k, v in stats.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    _console(stderr=False).print(table)
+
+
+def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
+    """Strands from a FASTA (as written) or consensus candidates from FASTQ reads."""
+    from .dna.fasta import read_sequences
+
+    records = read_sequences(path, allow_n=True)
+    is_fastq = Path(path).read_bytes()[:1] == b"@"
+    seqs = [s for _, s in records]
+    if not is_fastq:
+        bad = [n for n, s in records if "N" in s]
+        if bad:
+            raise HelixError(f"{path}: record {bad[0]!r} has non-ACGT characters")
+        names = [n for n, _ in records]
+        hint = None
+        if names and names[0].startswith("helix:"):
+            parts = names[0].split(":")
+            hint = parts[2] if len(parts) > 3 else None
+        return seqs, None, hint
+    from .dna.consensus import recover_strands
+
+    lengths = {}
+    for s in seqs:
+        lengths[len(s)] = lengths.get(len(s), 0) + 1
+    strand_len = max(lengths, key=lengths.get)
+    with progress_bar(not quiet) as update:
+        cands = recover_strands(
+            [s.replace("N", "A") for s in seqs], prefix, suffix, strand_len,
+            progress=(lambda d, t: update("consensus", d, t)) if update else None)
+    if not cands:
+        raise HelixError(f"{path}: no read carries the primers; nothing to decode")
+    return [c.seq for c in cands], [c.support for c in cands], None
+
+
+def cmd_decode(args: argparse.Namespace) -> int:
+    from .dna.archive import DecodeFailure, decode_archive
+    from .dna.fasta import atomic_output
+    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+
+    strands, support, hint = _load_candidates(args.input, DEFAULT_PREFIX, DEFAULT_SUFFIX,
+                                              args.quiet)
+    cs = constraints_from_args(args) or hint
+    try:
+        with progress_bar(not args.quiet) as update:
+            data, report = decode_archive(strands, support, constraints=cs, progress=update)
+    except DecodeFailure as exc:
+        lost = [s for s in exc.report.segments if not s["decoded"]]
+        for s in lost:
+            print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
+                  f" strands, {s['lost']} lost, {s['source']} needed", file=sys.stderr)
+        raise
+    with atomic_output(args.output, "wb") as out:
+        out.write(data)
+    if not args.quiet:
+        print(f"decoded {len(data)} bytes ({report.constraints}; {report.valid_data_strands} "
+              f"valid strands of {report.candidates} candidates) -> {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from .dna.archive import Header, decode_archive  # noqa: F401  (header via decode)
+    from .dna.constraints import check_strands
+    from .dna.fasta import read_sequences
+
+    records = read_sequences(args.input)
+    seqs = [s for _, s in records]
+    hint = None
+    if records[0][0].startswith("helix:"):
+        parts = records[0][0].split(":")
+        hint = parts[2] if len(parts) > 3 else None
+    cs = constraints_from_args(args) or (hint and _named(hint))
+    summary: dict = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
+    info = _archive_info(seqs, cs)
+    if cs is None and info:
+        cs = info["cs"]
+    if cs is None:
+        raise HelixError("cannot tell the constraint set: pass --constraints")
+    rep = check_strands(seqs, cs)
+    summary.update({
+        "constraints": cs.name,
+        "max_run": rep.max_run,
+        "run_violations": rep.run_violations,
+        "gc_window_violations": rep.window_violations,
+        "strand_gc_violations": rep.strand_gc_violations,
+        "motif_violations": rep.motif_violations,
+        "violations": rep.total,
+        "gc_range": [round(rep.gc_min_seen, 4), round(rep.gc_max_seen, 4)],
+    })
+    if info:
+        h = info["header"]
+        nt = len(seqs) * (h.strand_len - h.prefix_len - h.suffix_len)
+        summary.update({
+            "nt": nt,
+            "file_bytes": h.file_size,
+            "bits_per_strand": h.bits_per_strand,
+            "coding_density": round(h.bits_per_strand / (h.strand_len - h.prefix_len - h.suffix_len), 4),
+            "net_density": round(8 * h.file_size / nt, 4) if nt else 0.0,
+            "net_density_with_primers": round(8 * h.file_size / summary["nt_with_primers"], 4),
+        })
+    print(json.dumps(summary, indent=2))
+    return 0 if rep.total == 0 else 1
+
+
+def _named(name: str):
+    from .dna.constraints import CONSTRAINT_SETS
+
+    return CONSTRAINT_SETS[name]() if name in CONSTRAINT_SETS else None
+
+
+def _archive_info(seqs: list[str], cs) -> dict | None:
+    """The archive header, if the strands carry one."""
+    from .dna.archive import _HEADER, Header, _guess_constraints
+    from .dna.strands import StrandLayout
+
+    length = max(set(map(len, seqs)), key=[len(s) for s in seqs].count)
+    for cand in ([cs] if cs is not None else _guess_constraints(seqs, None)):
+        try:
+            layout = StrandLayout(cand, length)
+            head = [s for s in seqs[:64] if len(s) == length]
+            bits, ok = layout.read_bits(head)
+            parts = layout.parse_header_bits(bits[ok])
+            n = -(-_HEADER.size // layout.header_chunk)
+            if all(p in parts for p in range(n)):
+                return {"cs": cand, "header": Header.unpack(b"".join(parts[p] for p in range(n)))}
+        except HelixError:
+            continue
+    return None
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from .dna.channel import ChannelParams, simulate_reads
+    from .dna.fasta import read_sequences, write_fastq
+
+    strands = [s for _, s in read_sequences(args.input)]
+    params = ChannelParams(sub=args.sub, ins=args.ins, dele=args.dele, dropout=args.dropout,
+                           coverage=args.coverage, dispersion=args.dispersion, seed=args.seed)
+    reads = simulate_reads(strands, params)
+    write_fastq(args.output, reads)
+    if not args.quiet:
+        print(f"{len(reads)} reads from {len(strands)} strands -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    import random
+
+    from .dna.archive import decode_archive, encode_archive
+    from .dna.bench import bench_codes, print_bench, write_csv
+
+    data = random.Random(args.seed).randbytes(args.size)
+
+    def arm(name: str):
+        holder: dict = {}
+
+        def enc(d: bytes) -> list[str]:
+            a = encode_archive(d, name, redundancy=0.0)
+            holder["density"] = a.stats["coding_density"]
+            return a.strands
+
+        def dec(strands: list[str]) -> bytes:
+            return decode_archive(strands, constraints=name)[0]
+
+        return enc, dec, lambda: holder.get("density", float("nan"))
+
+    arms = {f"helix-fsm-{n}": arm(n) for n in args.fsm}
+    df = bench_codes(data, codes=args.codes, extra_arms=arms)
+    print_bench(df)
+    if args.csv:
+        write_csv(df, args.csv)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="helix", description="HELIX-Lightning: video and bytes "
+                                     "to constraint-safe DNA strands and back.")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    dna = sub.add_parser("dna", help="the DNA storage layer: any bytes to strands and back",
+                         description="The DNA storage layer: any bytes to strands and back.")
+    dsub = dna.add_subparsers(dest="dna_command", required=True, metavar="SUBCOMMAND")
+
+    p = dsub.add_parser("capacity", help="Shannon capacity of a constraint set",
+                        description="Capacity (bits/nt) from the constraint graph; with --length, "
+                        "log2 of the exact count of valid strands between the default primers.")
+    add_constraint_args(p)
+    p.add_argument("--length", type=int, help="nt between the primers for the exact count")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=cmd_capacity)
+
+    p = dsub.add_parser("encode", help="encode a file into strands (FASTA)",
+                        description="Encode any file into constraint-safe strands with an outer "
+                        "erasure code; prints a summary table.")
+    p.add_argument("input", help="file to store")
+    p.add_argument("-o", "--output", required=True, help="FASTA to write")
+    add_constraint_args(p)
+    p.add_argument("--redundancy", type=float, default=None,
+                   help="parity strands / data strands (default: rule from --erasure-rate)")
+    p.add_argument("--erasure-rate", type=float, default=None,
+                   help="strand-erasure rate the default redundancy is sized for "
+                   "(default: the default channel's measured rate)")
+    p.add_argument("--strand-length", type=int, default=200, help="nt per strand incl. primers")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_encode)
+
+    p = dsub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to the file",
+                        description="Decode an archive from its strands or from sequencing reads "
+                        "(orientation, primers, clustering, consensus, outer code).")
+    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
+    p.add_argument("-o", "--output", required=True, help="file to write")
+    add_constraint_args(p, default=None)
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_decode)
+
+    p = dsub.add_parser("check", help="check strands against their constraints (JSON)",
+                        description="JSON summary: strands, nt, max run, GC-window violations, "
+                        "coding and net density. Exit status 1 if any constraint is violated.")
+    p.add_argument("input", help="FASTA of strands")
+    add_constraint_args(p, default=None)
+    p.set_defaults(func=cmd_check)
+
+    p = dsub.add_parser("simulate", help="simulate synthesis + sequencing: FASTA -> FASTQ reads",
+                        description="Substitutions, insertions, deletions, strand dropout, "
+                        "negative-binomial coverage, both orientations, shuffled reads.")
+    p.add_argument("input", help="FASTA of strands")
+    p.add_argument("-o", "--output", required=True, help="FASTQ to write")
+    p.add_argument("--sub", type=float, default=0.01, help="substitution rate per base")
+    p.add_argument("--ins", type=float, default=0.005, help="insertion rate per base")
+    p.add_argument("--del", dest="dele", type=float, default=0.005, help="deletion rate per base")
+    p.add_argument("--dropout", type=float, default=0.05, help="share of strands lost")
+    p.add_argument("--coverage", type=float, default=10.0, help="mean reads per strand")
+    p.add_argument("--dispersion", type=float, default=None,
+                   help="negative-binomial size r of the coverage (smaller: more spread)")
+    p.add_argument("--seed", type=int, default=1, help="random seed")
+    p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
+    p.set_defaults(func=cmd_simulate)
+
+    p = dsub.add_parser("bench", help="compare DNA codes on the same input (table + CSV)",
+                        description="Encode the same random input with each classic DNA code and "
+                        "the HELIX FSM coder; print densities, violations, throughput.")
+    p.add_argument("--size", type=int, default=200_000, help="bytes of random input")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--codes", nargs="*", default=None, help="classic codes (default: all)")
+    p.add_argument("--fsm", nargs="*", default=["standard", "fountain"],
+                   help="constraint sets for the HELIX FSM arms")
+    p.add_argument("--csv", default=None, help="write the table as CSV here")
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def _version() -> str:
+    from . import __version__
+
+    return f"helix {__version__}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _fill_defaults(args)
+    try:
+        return int(args.func(args) or 0)
+    except HelixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _fill_defaults(args: argparse.Namespace) -> None:
+    """Defaults that live in the library (so the CLI and the API agree)."""
+    if getattr(args, "erasure_rate", 0) is None:
+        from .dna.archive import DEFAULT_ERASURE_RATE
+
+        args.erasure_rate = DEFAULT_ERASURE_RATE
+    if hasattr(args, "dispersion") and args.dispersion is None:
+        from .dna.channel import ChannelParams
+
+        args.dispersion = ChannelParams().dispersion
+
+
+if __name__ == "__main__":
+    sys.exit(main())

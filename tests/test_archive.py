@@ -1,0 +1,73 @@
+"""Archives: bytes -> strands -> bytes, with lost strands, the header, and the redundancy rule."""
+
+import random
+
+import numpy as np
+import pytest
+
+from helix_lightning.dna.archive import DecodeFailure, decode_archive, encode_archive
+from helix_lightning.dna.constraints import check_strands, get_constraints
+from helix_lightning.dna.outer import failure_probability, repair_symbols
+from helix_lightning.errors import HelixError
+
+
+@pytest.mark.parametrize("name", ["fountain", "standard"])
+def test_roundtrip_with_erasures(name, rng_bytes):
+    data = rng_bytes(40_000, seed=1)
+    archive = encode_archive(data, name)
+    assert check_strands(archive.strands, get_constraints(name)).total == 0
+    strands = list(archive.strands)
+    random.Random(2).shuffle(strands)
+    kept = strands[: int(len(strands) * 0.93)]  # 7% of strands lost
+    out, report = decode_archive(kept)
+    assert out == data and report.ok and report.constraints == name
+
+
+def test_empty_and_tiny_files(rng_bytes):
+    for data in (b"", b"x", rng_bytes(100)):
+        archive = encode_archive(data, "rl3")
+        assert decode_archive(archive.strands)[0] == data
+
+
+def test_net_density_is_physical(rng_bytes):
+    archive = encode_archive(rng_bytes(20_000), "fountain", redundancy=0.0)
+    s = archive.stats
+    assert 0 < s["net_density"] < s["coding_density"] <= 2.0
+    assert s["net_density_with_primers"] < s["net_density"]
+
+
+def test_too_many_losses_fail_loudly(rng_bytes):
+    data = rng_bytes(20_000)
+    archive = encode_archive(data, "rl3", redundancy=0.05)
+    with pytest.raises(DecodeFailure, match="needed") as err:
+        decode_archive(archive.strands[: len(archive.strands) // 2])
+    assert not err.value.report.ok
+    assert any(not seg["decoded"] for seg in err.value.report.segments)
+
+
+def test_foreign_and_garbage_strands_are_ignored(rng_bytes):
+    data = rng_bytes(5_000)
+    archive = encode_archive(data, "rl3")
+    other = encode_archive(rng_bytes(5_000, seed=9), "rl3").strands[20:60]
+    noise = ["".join(random.Random(i).choice("ACGT") for _ in range(200)) for i in range(30)]
+    out, _ = decode_archive(archive.strands + other + noise, constraints="rl3")
+    assert out == data
+
+
+def test_no_header_is_a_user_error():
+    noise = ["".join(random.Random(i).choice("ACGT") for _ in range(200)) for i in range(20)]
+    with pytest.raises(HelixError, match="header"):
+        decode_archive(noise, constraints="rl3")
+
+
+def test_redundancy_rule():
+    # the rule meets the failure target and small archives pay proportionally more
+    for k, p in [(50, 0.05), (1000, 0.07), (28_000, 0.07)]:
+        r = repair_symbols(k, p)
+        assert failure_probability(k, r, p) <= 1e-4 < failure_probability(k, r - 1, p)
+    assert repair_symbols(100, 0.07) / 100 > repair_symbols(10_000, 0.07) / 10_000
+
+
+def test_explicit_redundancy(rng_bytes):
+    archive = encode_archive(rng_bytes(10_000), "rl3", redundancy=0.5)
+    assert archive.stats["parity_strands"] == int(np.ceil(0.5 * archive.stats["data_strands"]))
