@@ -27,7 +27,7 @@ MAGIC = b"HX"
 DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
 HEADER_COPIES = 8
 NAMED_CODES = ["rl3", "fountain", "standard", "strict", "relaxed", "rl2"]
-_HEADER = struct.Struct(">2sBBHBBHBBQIIIQ8s")
+_HEADER = struct.Struct(">2sBBHBBHBBQIIII8s")
 
 Progress = Callable[[str, int, int], None]
 

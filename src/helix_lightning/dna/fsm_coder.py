@@ -83,12 +83,14 @@ class FsmCoder:
         tables = [terminal.astype(np.uint32)]
         E = [0]
         limit = self.n if r0 is not None else min(self.n, TERMINAL_MAX)
-        ext = np.zeros(self.graph.n_states + 1, dtype=np.uint32)
+        ext = np.zeros(self.graph.n_states + 1, dtype=np.uint64)  # slot -1: forbidden -> 0
+        s = np.empty(self.graph.n_states, dtype=np.uint64)
+        buf = np.empty_like(s)
         for r in range(1, limit + 1):
             ext[:-1] = tables[-1]
-            s = ext[nxt[0]].astype(np.uint64)
+            np.take(ext, nxt[0], out=s)
             for x in range(1, 4):
-                s += ext[nxt[x]]
+                s += np.take(ext, nxt[x], out=buf)
             shift = max(0, _bitlen(int(s.max())) - 32)
             if shift:
                 s >>= np.uint64(shift)
