@@ -71,3 +71,19 @@ def test_redundancy_rule():
 def test_explicit_redundancy(rng_bytes):
     archive = encode_archive(rng_bytes(10_000), "rl3", redundancy=0.5)
     assert archive.stats["parity_strands"] == int(np.ceil(0.5 * archive.stats["data_strands"]))
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(data=st.binary(min_size=0, max_size=600), name=st.sampled_from(["rl3", "fountain", "relaxed"]),
+       drop_seed=st.integers(0, 1000))
+def test_property_archive_roundtrip(data, name, drop_seed):
+    archive = encode_archive(data, name, redundancy=0.5)
+    strands = list(archive.strands)
+    random.Random(drop_seed).shuffle(strands)
+    # lose one data strand at random: the outer code (and the 8 header copies) cover it
+    out, report = decode_archive(strands[1:], constraints=name)
+    assert out == data and report.ok
