@@ -91,11 +91,13 @@ def simulate_reads(strands: Sequence[str], params: ChannelParams) -> list[tuple[
     codes, lengths = _pad_codes(strands)
     src, rc = _draw_reads(rng, len(strands), params)
     seqs = _mutate_all(rng, codes, lengths, src, params)
+    quals: dict[int, str] = {}  # one shared quality string per read length
     records = []
     for i, (seq, s, flip) in enumerate(zip(seqs, src.tolist(), rc.tolist())):
         if flip:
             seq = reverse_complement(seq)
-        records.append((f"r{i}:s{s}:{'-' if flip else '+'}", seq, "I" * len(seq)))
+        qual = quals.get(len(seq)) or quals.setdefault(len(seq), "I" * len(seq))
+        records.append((f"r{i}:s{s}:{'-' if flip else '+'}", seq, qual))
     return records
 
 

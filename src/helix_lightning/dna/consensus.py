@@ -4,12 +4,16 @@
    a reverse-complemented one starts with rc(suffix) and ends with rc(prefix). Primers are
    found near the read ends (exact match first, edlib HW alignment as fallback); reads with no
    primer pair in either orientation are dropped. What lies between the primers is the middle.
-2. Clustering: every middle gets a few k-mer keys at fixed offsets from its start and from its
-   end; reads sharing a key are joined (union-find) if their edit distance is small. Keys
-   anchored to the primers survive indels elsewhere in the read; no all-pairs comparison.
-3. Consensus: a partial-order alignment (pyspoa) of up to `max_poa_reads` middles per cluster,
-   trimmed at the ends to bases covered by a majority; clusters of 1-2 reads return their
-   reads of the right length. Candidates whose middle has the wrong length are dropped.
+2. Clustering: every middle gets k-mer keys at fixed offsets from its start and from its end
+   (anchored to the primers, so indels elsewhere do not shift them). Reads adjacent in a sorted
+   bucket of equal keys are linked if they share a second key or are close in edit distance;
+   clusters are the connected components. No all-pairs comparison.
+3. Consensus: up to `max_reads` middles per cluster (closest to the expected length first) are
+   aligned to a reference read (edlib) and vote base by base, indels included. Where the vote
+   is doubtful (a tie, or a winner of the wrong length) it is repeated against the winner and
+   then other reads. Ties are enumerated into a few variants instead of guessed. A single read
+   is its own candidate; a pair of reads also returns both reads. Every candidate has the
+   expected length; clusters with none give nothing.
 
 A true strand may come back as several candidates (split clusters); the caller keeps the
 CRC-valid one with the highest support.
@@ -17,21 +21,34 @@ CRC-valid one with the highest support.
 
 from __future__ import annotations
 
-from collections import defaultdict
+import bisect
+import itertools
+import math
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
 import edlib
 import numpy as np
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 
 from ..errors import HelixError
 from .primers import reverse_complement
 
 KMER = 12
-KEY_OFFSETS = (0, 14, 28)       # taken from the start and (mirrored) from the end of a middle
+KEY_OFFSETS = (0, 12, 24, 36)   # taken from the start and (mirrored) from the end of a middle
 PRIMER_SLACK = 8                # extra bases searched beyond the primer length at each read end
 MAX_LEN_DEVIATION = 12          # middles further than this from the expected length are dropped
-PROGRESS_EVERY = 2000
+PROGRESS_EVERY = 5000           # reads trimmed between progress calls
+
+_MATCH, _INS, _DEL = 0, 1, 2
+_GAP = 4  # symbol for "no base" (a deleted base, or no insertion)
+_KIND = np.full(256, _MATCH, dtype=np.int8)
+_KIND[ord("I")], _KIND[ord("D")] = _INS, _DEL
+_CODE = np.full(256, _GAP, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _CODE[_b] = _i
+_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 
 
 @dataclass
@@ -40,98 +57,114 @@ class Candidate:
 
     seq: str
     support: int
+    variants: int = 1  # candidates its cluster gave (ties, pairs): > 1 means less confident
 
 
 @dataclass(frozen=True)
 class _Primers:
-    """Primer pair and the search settings derived from it."""
+    """Primer pair, their reverse complements and the search tolerance."""
 
     prefix: str
     suffix: str
     max_dist: int
+    rc_prefix: str = ""
+    rc_suffix: str = ""
 
-    @property
-    def rc_prefix(self) -> str:
-        return reverse_complement(self.prefix)
-
-    @property
-    def rc_suffix(self) -> str:
-        return reverse_complement(self.suffix)
+    @classmethod
+    def of(cls, prefix: str, suffix: str) -> "_Primers":
+        return cls(prefix, suffix, max(2, len(prefix) // 4),
+                   reverse_complement(prefix), reverse_complement(suffix))
 
 
 def recover_strands(reads: Iterable[str], prefix: str, suffix: str, strand_len: int,
                     progress: Callable[[int, int], None] | None = None,
-                    max_poa_reads: int = 10) -> list[Candidate]:
+                    max_reads: int = 10, max_alternatives: int = 8) -> list[Candidate]:
     """Candidate strands from raw reads (either orientation, primers included).
 
-    `progress(done, total)` is called now and then with work units: total is twice the number
-    of reads (one unit per read trimmed, one per read whose cluster got its consensus).
+    At most `max_reads` reads per cluster (closest to the expected length first) are voted on;
+    a cluster whose vote has ties yields up to `max_alternatives` variants (a pair of reads
+    also both reads), all with the cluster's read count as support. `progress(done, total)` is
+    called now and then with work units: total is twice the number of reads (one unit per read
+    trimmed, one per read whose cluster was voted on).
     """
     mid_len = strand_len - len(prefix) - len(suffix)
-    if mid_len <= KMER or not prefix or not suffix:
+    if mid_len - MAX_LEN_DEVIATION < KMER + max(KEY_OFFSETS) or not prefix or not suffix:
         raise HelixError(
-            f"recover_strands: strand_len {strand_len} leaves no room between the primers")
+            f"recover_strands: strand_len {strand_len} leaves too little room between primers")
+    if max_reads < 1 or max_alternatives < 1:
+        raise HelixError("recover_strands: max_reads and max_alternatives must be >= 1")
     reads = list(reads)
     total = 2 * len(reads)
-    report = progress or (lambda done, tot: None)
-    primers = _Primers(prefix, suffix, max_dist=max(2, len(prefix) // 4))
-    middles = _trim_all(reads, primers, mid_len, report, total)
-    clusters = cluster_middles(middles)
-    candidates: list[Candidate] = []
-    done = len(reads)
-    for i, members in enumerate(clusters):
-        group = [middles[j] for j in members]
-        candidates.extend(Candidate(prefix + mid + suffix, len(group))
-                          for mid in consensus_middles(group, mid_len, max_poa_reads))
-        done += len(group)
-        if i % PROGRESS_EVERY == 0:
-            report(done, total)
-    report(total, total)
+    done = [0]
+
+    def advance(units: int) -> None:
+        done[0] += units
+        if progress:
+            progress(done[0], total)
+
+    primers = _Primers.of(prefix, suffix)
+    middles = _trim_all(reads, primers, mid_len, advance)
+    advance(len(reads) - len(middles))  # dropped reads need no consensus
+    clusters = [[middles[j] for j in members] for members in cluster_middles(middles)]
+    found = consensus_middles(clusters, mid_len, max_reads, max_alternatives, advance)
+    candidates = [Candidate(prefix + mid + suffix, len(group), len(mids))
+                  for group, mids in zip(clusters, found) for mid in mids]
+    if progress:
+        progress(total, total)
     return candidates
 
 
 # ---------------------------------------------------------------- orientation and trimming
 
 def _trim_all(reads: list[str], primers: _Primers, mid_len: int,
-              report: Callable[[int, int], None], total: int) -> list[str]:
-    """Forward-oriented middles of all reads that have a primer pair."""
+              advance: Callable[[int], None]) -> list[str]:
+    """Forward-oriented middles of all reads that have a primer pair of about the right length."""
     middles = []
-    for i, read in enumerate(reads):
+    for i, read in enumerate(reads, 1):
         mid = orient_and_trim(read, primers)
         if mid is not None and abs(len(mid) - mid_len) <= MAX_LEN_DEVIATION:
             middles.append(mid)
-        if i % (PROGRESS_EVERY * 10) == 0:
-            report(i, total)
-    report(len(reads), total)
+        if i % PROGRESS_EVERY == 0:
+            advance(PROGRESS_EVERY)
+    advance(len(reads) % PROGRESS_EVERY)
     return middles
 
 
 def orient_and_trim(read: str, primers: _Primers) -> str | None:
     """The region between the primers, forward orientation; None if no primer pair is found."""
-    fwd = _trim(read, primers.prefix, primers.suffix, primers.max_dist)
-    if fwd is not None and fwd[1] == 0:
-        return fwd[0]
-    rev = _trim(read, primers.rc_suffix, primers.rc_prefix, primers.max_dist)
-    if rev is not None and (fwd is None or rev[1] < fwd[1]):
-        return reverse_complement(rev[0])
-    return fwd[0] if fwd is not None else None
+    head = read[:len(primers.prefix) + PRIMER_SLACK]
+    reverse_first = primers.prefix not in head and (
+        primers.rc_suffix in head or _distance(primers.rc_suffix, head)
+        < _distance(primers.prefix, head))
+    for reverse in (reverse_first, not reverse_first):
+        if reverse:
+            found = _trim(read, primers.rc_suffix, primers.rc_prefix, primers.max_dist)
+            if found is not None:
+                return reverse_complement(found)
+        else:
+            found = _trim(read, primers.prefix, primers.suffix, primers.max_dist)
+            if found is not None:
+                return found
+    return None
 
 
-def _trim(read: str, head: str, tail: str, max_dist: int) -> tuple[str, int] | None:
-    """(middle, primer edit distance) if `head` starts and `tail` ends the read."""
-    head_win = read[:len(head) + PRIMER_SLACK]
-    found = _locate(head, head_win, max_dist)
+def _distance(primer: str, window: str) -> int:
+    """Edit distance of the primer's best match inside window."""
+    return edlib.align(primer, window, mode="HW", task="distance")["editDistance"]
+
+
+def _trim(read: str, head: str, tail: str, max_dist: int) -> str | None:
+    """The middle if `head` starts and `tail` ends the read (within max_dist edits each)."""
+    found = _locate(head, read[:len(head) + PRIMER_SLACK], max_dist)
     if found is None:
         return None
-    start, d_head = found[1], found[2]
+    start = found[1]
     tail_from = max(start, len(read) - len(tail) - PRIMER_SLACK)
     found_tail = _locate(tail, read[tail_from:], max_dist)
     if found_tail is None:
         return None
     end = tail_from + found_tail[0]
-    if end <= start:
-        return None
-    return read[start:end], d_head + found_tail[2]
+    return read[start:end] if end > start else None
 
 
 def _locate(primer: str, window: str, max_dist: int) -> tuple[int, int, int] | None:
@@ -149,49 +182,60 @@ def _locate(primer: str, window: str, max_dist: int) -> tuple[int, int, int] | N
 # ---------------------------------------------------------------- clustering
 
 def cluster_middles(middles: list[str], max_dist_frac: float = 0.25) -> list[list[int]]:
-    """Group middles by strand: shared k-mer key and edit distance <= max_dist_frac * length."""
-    parent = list(range(len(middles)))
+    """Group middles (indices) by strand.
 
-    def find(x: int) -> int:
-        root = x
-        while parent[root] != root:
-            root = parent[root]
-        while parent[x] != root:
-            parent[x], x = root, parent[x]
-        return root
-
-    for bucket in _buckets(middles):
-        rep = bucket[0]
-        rep_seq = middles[rep]
-        bound = int(max_dist_frac * len(rep_seq))
-        for other in bucket[1:]:
-            a, b = find(rep), find(other)
-            if a == b:
-                continue
-            dist = edlib.align(middles[other], rep_seq, task="distance", k=bound)["editDistance"]
-            if dist >= 0:
-                parent[b] = a
-    groups: dict[int, list[int]] = defaultdict(list)
-    for i in range(len(middles)):
-        groups[find(i)].append(i)
-    return list(groups.values())
+    Reads are linked when they share a k-mer key and either share a second key or are within
+    edit distance max_dist_frac * length; clusters are the connected components.
+    """
+    if not middles:
+        return []
+    n = len(middles)
+    keys = _key_matrix(middles)
+    first, second = _key_edges(keys)
+    sure = (keys[first] == keys[second]).sum(axis=1) >= 2  # 2 shared 12-mers: never by chance
+    pair = np.unique(first[~sure] * n + second[~sure])
+    close = np.array([_close(middles[a], middles[b], max_dist_frac)
+                      for a, b in zip((pair // n).tolist(), (pair % n).tolist())], dtype=bool)
+    first = np.concatenate([first[sure], (pair // n)[close]])
+    second = np.concatenate([second[sure], (pair % n)[close]])
+    graph = coo_matrix((np.ones(first.size, dtype=np.int32), (first, second)), shape=(n, n))
+    _, label = connected_components(graph, directed=False)
+    order = np.argsort(label, kind="stable")
+    cuts = np.flatnonzero(np.diff(label[order])) + 1
+    return [part.tolist() for part in np.split(order, cuts)]
 
 
-def _buckets(middles: list[str]) -> Iterable[list[int]]:
-    """Read-index lists sharing a k-mer key (only buckets with at least two reads)."""
-    table: dict[str, list[int]] = defaultdict(list)
-    for i, mid in enumerate(middles):
-        for key in _keys(mid):
-            table[key].append(i)
-    return (b for b in table.values() if len(b) > 1)
+def _close(a: str, b: str, max_dist_frac: float) -> bool:
+    """Edit distance of a and b at most max_dist_frac times the longer length."""
+    bound = int(max_dist_frac * max(len(a), len(b)))
+    return edlib.align(a, b, task="distance", k=bound)["editDistance"] >= 0
 
 
-def _keys(mid: str) -> list[str]:
-    """K-mers at fixed offsets from both ends, tagged with their slot so slots never mix."""
-    n = len(mid)
-    keys = [f"{slot}{mid[o:o + KMER]}" for slot, o in enumerate(KEY_OFFSETS)]
-    keys += [f"{slot}-{mid[n - o - KMER:n - o]}" for slot, o in enumerate(KEY_OFFSETS)]
-    return keys
+def _key_matrix(middles: list[str]) -> np.ndarray:
+    """(n, slots) int64 k-mer keys at KEY_OFFSETS from the start and from the end of each middle."""
+    width = max(KEY_OFFSETS) + KMER
+    head = _codes("".join(m[:width] for m in middles)).reshape(len(middles), width)
+    tail = _codes("".join(m[-width:] for m in middles)).reshape(len(middles), width)
+    weights = 4 ** np.arange(KMER - 1, -1, -1, dtype=np.int64)
+    cols = [np.minimum(head[:, o:o + KMER], 3) @ weights for o in KEY_OFFSETS]
+    cols += [np.minimum(tail[:, width - o - KMER:width - o], 3) @ weights for o in KEY_OFFSETS]
+    return np.stack(cols, axis=1)
+
+
+def _key_edges(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Read pairs adjacent in a bucket of equal keys (a chain per bucket and slot)."""
+    firsts, seconds = [], []
+    for slot in range(keys.shape[1]):
+        order = np.argsort(keys[:, slot], kind="stable")
+        same = keys[order[1:], slot] == keys[order[:-1], slot]
+        firsts.append(order[:-1][same])
+        seconds.append(order[1:][same])
+    return np.concatenate(firsts), np.concatenate(seconds)
+
+
+def _codes(text: str) -> np.ndarray:
+    """ASCII bases to codes 0-3 (anything else: _GAP)."""
+    return _CODE[np.frombuffer(text.encode("ascii", "replace"), dtype=np.uint8)]
 
 
 # ---------------------------------------------------------------- consensus by voting
@@ -200,32 +244,29 @@ def _keys(mid: str) -> list[str]:
 # one vote per read (a base, or "gap" when the read deletes it) and each gap between reference
 # bases gets the first inserted base of reads with an insertion there. The majority wins; an
 # insertion needs more than half the reads. A tie (e.g. three reads, two different errors at one
-# base) is not guessed at: the variants are enumerated and the caller's CRC decides.
+# base) is not guessed at: the variants are enumerated and the caller's check decides.
 # Slots lay a cluster out as gap 0, base 0, gap 1, base 1, ..., gap L (2L + 1 slots).
 
-_MATCH, _INS, _DEL = 0, 1, 2
-_GAP = 4  # symbol for "no base" (a deleted base, or no insertion)
-_KIND = np.full(256, _MATCH, dtype=np.int8)
-_KIND[ord("I")], _KIND[ord("D")] = _INS, _DEL
-_CODE = np.full(256, _GAP, dtype=np.uint8)
-for _i, _b in enumerate(b"ACGT"):
-    _CODE[_b] = _i
-_LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 BATCH_READS = 20_000  # reads voted on at once (bounds memory)
 
 
 def consensus_middles(groups: list[list[str]], mid_len: int, max_reads: int = 10,
                       max_alternatives: int = 8,
                       progress: Callable[[int], None] | None = None) -> list[list[str]]:
-    """Candidate middles (each exactly mid_len nt, best first) for every cluster of middles."""
+    """Candidate middles (each exactly mid_len nt, best first) for every cluster of middles.
+
+    `progress(units)` is told how many reads each finished batch of clusters held.
+    """
     chosen = [sorted(g, key=lambda m: abs(len(m) - mid_len))[:max_reads] for g in groups]
     out: list[list[str]] = [[] for _ in groups]
     multi = [i for i, g in enumerate(chosen) if len(g) >= 2]
     for i, g in enumerate(chosen):
         if len(g) == 1 and len(g[0]) == mid_len:
             out[i] = [g[0]]
+    if progress:
+        progress(sum(len(g) for g in groups) - sum(len(groups[i]) for i in multi))
     for batch in _batches(multi, chosen):
-        variants = _vote_twice([chosen[i] for i in batch], mid_len, max_alternatives)
+        variants = _vote_rounds([chosen[i] for i in batch], mid_len, max_alternatives)
         for i, found in zip(batch, variants):
             if len(chosen[i]) == 2:  # a tie everywhere the two reads differ: keep the reads
                 found = found + [m for m in chosen[i] if len(m) == mid_len]
@@ -249,30 +290,47 @@ def _batches(indices: list[int], chosen: list[list[str]]) -> Iterable[list[int]]
         yield batch
 
 
-def _vote_twice(groups: list[list[str]], mid_len: int, max_alternatives: int) -> list[list[str]]:
-    """Vote against each cluster's first read; vote again against the result where doubtful."""
-    first = vote(groups, [g[0] for g in groups], max_alternatives)
-    again = [i for i, (g, v) in enumerate(zip(groups, first))
-             if len(g) >= 3 and v and (len(v) > 1 or len(v[0]) != mid_len)]
-    if again:
-        second = vote([groups[i] for i in again], [first[i][0] for i in again], max_alternatives)
-        for i, v in zip(again, second):
-            first[i] = v
-    return [[s for s in v if len(s) == mid_len] for v in first]
+def _vote_rounds(groups: list[list[str]], mid_len: int, max_alternatives: int
+                 ) -> list[list[str]]:
+    """Vote against each cluster's first read; where doubtful, again against other references.
+
+    Doubtful: no winner of the right length, or ties. The later references are the first
+    round's winner, then the second and third reads; variants of all rounds are kept.
+    """
+    primary, variants = vote(groups, [g[0] for g in groups], mid_len, max_alternatives)
+    results = [list(v) for v in variants]
+    doubtful = [i for i, (g, v) in enumerate(zip(groups, variants))
+                if len(g) >= 3 and len(v) != 1]
+    for pick in (lambda i: primary[i], lambda i: groups[i][1], lambda i: groups[i][2]):
+        todo = [i for i in doubtful if pick(i)]
+        if not todo:
+            break
+        _, again = vote([groups[i] for i in todo], [pick(i) for i in todo], mid_len,
+                        max_alternatives)
+        for i, v in zip(todo, again):
+            results[i] = list(dict.fromkeys(results[i] + v))[:max_alternatives]
+        doubtful = [i for i, v in zip(todo, again) if len(v) != 1]
+    return results
 
 
-def vote(groups: list[list[str]], refs: list[str], max_alternatives: int = 8) -> list[list[str]]:
-    """Majority-vote consensus of each group aligned to its ref; tie variants after the first."""
-    cigars = [edlib.align(read, ref, task="path")["cigar"]
+def vote(groups: list[list[str]], refs: list[str], length: int, max_alternatives: int = 8
+         ) -> tuple[list[str], list[list[str]]]:
+    """Majority-vote consensus of every group of reads aligned to its ref.
+
+    Returns the winning sequence per group and, per group, the sequences of exactly `length`
+    nt among the winner and (if the ties allow at most 4 * max_alternatives spellings) its tie
+    variants, at most max_alternatives, winner first.
+    """
+    cigars = [f"{len(ref)}=" if read is ref else edlib.align(read, ref, task="path")["cigar"]
               for group, ref in zip(groups, refs) for read in group]
     op_len, op_kind, op_aln = _parse_cigars(cigars)
     sizes = np.array([len(g) for g in groups])
     ref_len = np.array([len(r) for r in refs])
     reads = "".join(read for group in groups for read in group)
     counts, inserts = _tally(op_len, op_kind, op_aln, np.repeat(np.arange(len(groups)), sizes),
-                             ref_len, _CODE[np.frombuffer(reads.encode("ascii"), np.uint8)])
+                             ref_len, _codes(reads))
     choice, options = _decide(counts, inserts, sizes, ref_len)
-    return _variants(choice, options, ref_len, max_alternatives)
+    return _variants(choice, options, ref_len, length, max_alternatives)
 
 
 def _parse_cigars(cigars: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -317,12 +375,10 @@ def _tally(op_len: np.ndarray, op_kind: np.ndarray, op_aln: np.ndarray, aln_grou
 def _decide(counts: np.ndarray, inserts: np.ndarray, sizes: np.ndarray, ref_len: np.ndarray
             ) -> tuple[np.ndarray, dict[int, tuple[int, ...]]]:
     """Winning symbol per slot, and the options of every tied slot (winner first)."""
-    n_groups = ref_len.size
-    slot_base = 2 * np.concatenate([[0], np.cumsum(ref_len)[:-1]]) + np.arange(n_groups)
-    base_slots = (np.repeat(slot_base, ref_len) + 1
-                  + 2 * (np.arange(counts.shape[0]) - np.repeat(slot_base // 2, ref_len)
-                         + np.repeat(np.arange(n_groups) // 2, ref_len)))
-    gap_slots = base_slots_for_gaps(slot_base, ref_len)
+    group_ids = np.arange(ref_len.size)
+    # base r (global) of group g sits in slot 2r + g + 1; gap q (global) in slot 2q - g
+    base_slots = 2 * np.arange(counts.shape[0]) + np.repeat(group_ids, ref_len) + 1
+    gap_slots = 2 * np.arange(inserts.shape[0]) - np.repeat(group_ids, ref_len + 1)
     choice = np.full(counts.shape[0] + inserts.shape[0], _GAP, dtype=np.uint8)
     choice[base_slots] = counts.argmax(axis=1)
     ins_total = inserts.sum(axis=1)
@@ -331,8 +387,48 @@ def _decide(counts: np.ndarray, inserts: np.ndarray, sizes: np.ndarray, ref_len:
     options: dict[int, tuple[int, ...]] = {}
     top = counts.max(axis=1, keepdims=True)
     for row in np.flatnonzero((counts == top).sum(axis=1) > 1).tolist():
-        winners = np.flatnonzero(counts[row] == top[row, 0]).tolist()
-        options[int(base_slots[row])] = tuple(winners)
+        options[int(base_slots[row])] = tuple(np.flatnonzero(counts[row] == top[row, 0]).tolist())
     for row in np.flatnonzero((2 * ins_total == need) & (ins_total > 0)).tolist():
         options[int(gap_slots[row])] = (_GAP, int(inserts[row].argmax()))
     return choice, options
+
+
+def _variants(choice: np.ndarray, options: dict[int, tuple[int, ...]], ref_len: np.ndarray,
+              length: int, max_alternatives: int) -> tuple[list[str], list[list[str]]]:
+    """Per group: the winning spelling, and the right-length spellings (winner, tie variants).
+
+    Ties are enumerated only if they allow at most 4 * max_alternatives spellings.
+    """
+    ends = np.cumsum(2 * ref_len + 1).tolist()
+    tied = sorted(options)
+    primary, variants = [], []
+    lo = 0
+    for a, b in zip([0] + ends[:-1], ends):
+        hi = bisect.bisect_left(tied, b, lo)
+        seg = choice[a:b]
+        best = _spell(seg)
+        found = [best] if len(best) == length else []
+        ties = [(s - a, options[s]) for s in tied[lo:hi]]
+        if ties and math.prod(len(o) for _, o in ties) <= 4 * max_alternatives:
+            found = _enumerate(seg.copy(), ties, length)[:max_alternatives]
+        primary.append(best)
+        variants.append(found)
+        lo = hi
+    return primary, variants
+
+
+def _enumerate(seg: np.ndarray, ties: list[tuple[int, tuple[int, ...]]], length: int) -> list[str]:
+    """Spellings of exactly `length` nt of seg over all combinations of tie options."""
+    slots = [slot for slot, _ in ties]
+    found = []
+    for combo in itertools.product(*(opts for _, opts in ties)):
+        seg[slots] = combo
+        spelled = _spell(seg)
+        if len(spelled) == length:
+            found.append(spelled)
+    return found
+
+
+def _spell(seg: np.ndarray) -> str:
+    """Slots to a base string (gaps dropped)."""
+    return _LETTERS[seg[seg != _GAP]].tobytes().decode("ascii")
