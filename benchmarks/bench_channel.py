@@ -42,17 +42,20 @@ def trial(data: bytes, archive, params: ChannelParams) -> dict:
     t = time.perf_counter()
     try:
         out, report = decode_archive([c.seq for c in cands], [c.support for c in cands],
-                                     constraints=archive.cs)
+                                     variants=[c.variants for c in cands], constraints=archive.cs)
         ok = out == data
         valid = report.valid_data_strands
     except DecodeFailure as exc:
-        ok, valid = False, exc.report.valid_data_strands
+        ok, valid, report = False, exc.report.valid_data_strands, exc.report
     t_dec = time.perf_counter() - t
     written = archive.stats["strands"] - archive.stats["header_strands"]
     return {"seed": params.seed, "coverage": params.coverage,
             "error_rate": params.sub + params.ins + params.dele, "reads": len(reads),
             "candidates": len(cands), "strands_written": written, "strands_recovered": valid,
-            "erasure_rate": 1 - valid / written, "bit_exact": ok, "simulate_s": t_sim,
+            "erasure_rate": 1 - valid / written, "bit_exact": ok,
+            "decode_attempts": max(seg.get("attempts", 0) for seg in report.segments),
+            "corrupt_strands_caught": sum(seg.get("corrupt_found", 0) for seg in report.segments),
+            "simulate_s": t_sim,
             "consensus_s": t_cons, "decode_s": t_dec}
 
 

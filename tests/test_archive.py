@@ -87,3 +87,40 @@ def test_property_archive_roundtrip(data, name, drop_seed):
     # lose one data strand at random: the outer code (and the 8 header copies) cover it
     out, report = decode_archive(strands[1:], constraints=name)
     assert out == data and report.ok
+
+
+def _forge(archive, index: int, seed: int) -> str:
+    """A strand for `index` with a wrong payload but a valid check (what a bad consensus that
+    passes its check by chance looks like)."""
+    from helix_lightning.dna.strands import StrandLayout
+
+    h = archive.header
+    layout = StrandLayout(archive.cs, h.strand_len)
+    junk = np.random.default_rng(seed).integers(0, 256, (1, h.symbol_size), dtype=np.uint8)
+    return layout.data_strands(np.array([index]), junk, h.index_bits)[0]
+
+
+def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
+    data = rng_bytes(30_000, seed=3)
+    archive = encode_archive(data, "rl3", redundancy=0.2)
+    n_header, k = archive.stats["header_strands"], archive.stats["data_strands"]
+    data_strands = archive.strands[n_header:]
+    # K - 1 trusted true strands, 3 weak true ones and a weak forged one for index 0: the
+    # decoder needs a weak strand, meets the forged one first and must find it out
+    pick = random.Random(4).sample(range(1, len(data_strands)), k + 2)
+    strong, weak = pick[: k - 1], pick[k - 1:]
+    strands = (archive.strands[:n_header] + [data_strands[i] for i in strong]
+               + [_forge(archive, 0, seed=9)] + [data_strands[i] for i in weak])
+    support = [10] * (n_header + len(strong)) + [2] * (1 + len(weak))
+    out, report = decode_archive(strands, support, constraints="rl3")
+    assert out == data
+    assert report.segments[0]["attempts"] >= 2  # the first decode was caught as inconsistent
+
+
+def test_trusted_corrupt_strand_fails_loudly_never_silently(rng_bytes):
+    data = rng_bytes(30_000, seed=3)
+    archive = encode_archive(data, "rl3", redundancy=0.05)
+    n_header = archive.stats["header_strands"]
+    strands = [s for i, s in enumerate(archive.strands) if i != n_header + 7]
+    with pytest.raises(DecodeFailure):
+        decode_archive(strands + [_forge(archive, 7, seed=1)], constraints="rl3")

@@ -174,7 +174,7 @@ def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
         if names and names[0].startswith("helix:"):
             parts = names[0].split(":")
             hint = parts[2] if len(parts) > 3 else None
-        return seqs, None, hint
+        return seqs, None, None, hint
     from .dna.consensus import recover_strands
 
     lengths = {}
@@ -187,7 +187,8 @@ def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
             progress=(lambda d, t: update("consensus", d, t)) if update else None)
     if not cands:
         raise HelixError(f"{path}: no read carries the primers; nothing to decode")
-    return [c.seq for c in cands], [c.support for c in cands], None
+    return ([c.seq for c in cands], [c.support for c in cands], [c.variants for c in cands],
+            None)
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
@@ -195,12 +196,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.fasta import atomic_output
     from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 
-    strands, support, hint = _load_candidates(args.input, DEFAULT_PREFIX, DEFAULT_SUFFIX,
-                                              args.quiet)
+    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
+                                                        DEFAULT_SUFFIX, args.quiet)
     cs = constraints_from_args(args) or hint
     try:
         with progress_bar(not args.quiet) as update:
-            data, report = decode_archive(strands, support, constraints=cs, progress=update)
+            data, report = decode_archive(strands, support, variants=variants, constraints=cs,
+                                          progress=update)
     except DecodeFailure as exc:
         lost = [s for s in exc.report.segments if not s["decoded"]]
         for s in lost:

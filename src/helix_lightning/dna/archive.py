@@ -18,7 +18,16 @@ import numpy as np
 
 from ..errors import HelixError
 from .constraints import CONSTRAINT_SETS, ConstraintSet, check_strands, get_constraints
-from .outer import Segmentation, decode_segment, encode_segment, failure_probability, repair_symbols
+from .outer import (
+    Segmentation,
+    decode_segment,
+    encode_segment,
+    failure_probability,
+    inconsistent_symbols,
+    repair_symbols,
+    segment_bytes,
+    verified_chunk,
+)
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from .strands import DEFAULT_STRAND_LEN, StrandLayout
 
@@ -125,8 +134,8 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     strands = layout.header_strands(header.pack(), HEADER_COPIES)
     base = 0
     for s in range(seg.count):
-        lo, hi = seg.byte_range(s)
-        symbols = encode_segment(data[lo:hi], T, repairs[s])
+        lo, hi = seg.chunk_range(s)
+        symbols = encode_segment(segment_bytes(data[lo:hi]), T, repairs[s])
         payload = np.frombuffer(b"".join(symbols), dtype=np.uint8).reshape(len(symbols), T)
         for start in range(0, len(symbols), 4096):
             idx = np.arange(base + start, base + min(len(symbols), start + 4096), dtype=np.int64)
@@ -196,15 +205,31 @@ def _guess_constraints(strands: Sequence[str], hint: str | None) -> list[Constra
     return sorted(cands, key=tightness)
 
 
+CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first
+MAX_ATTEMPTS = 24      # decodes per segment while hunting a corrupted symbol
+
+
 def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None, *,
+                   variants: Sequence[int] | None = None,
                    constraints: str | ConstraintSet | None = None, prefix: str = DEFAULT_PREFIX,
                    suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None
                    ) -> tuple[bytes, DecodeReport]:
-    """Decode candidate strands (each with a read support, default 1) back to the file."""
+    """Decode candidate strands back to the file.
+
+    `support` (reads behind each candidate, default: trusted) and `variants` (candidates its
+    read cluster gave, default 1) rank candidates: per index the valid one with the most support
+    wins, and weakly supported or ambiguous strands are fed to the outer decoder last. A strand
+    that passes its check by chance but is wrong spoils its segment's hash; the segment is then
+    decoded again without a random share of the weak strands (at most MAX_ATTEMPTS times), and
+    the file hash has the last word.
+    """
     strands = list(strands)
     if not strands:
         raise HelixError("no strands to decode")
-    support = np.ones(len(strands), dtype=np.int64) if support is None else np.asarray(support)
+    if support is None:
+        support = np.full(len(strands), CONFIDENT_SUPPORT, dtype=np.int64)
+    support = np.asarray(support)
+    variants = np.ones(len(strands), np.int64) if variants is None else np.asarray(variants)
     lengths = np.bincount([len(s) for s in strands])
     strand_len = int(lengths.argmax())
     hint = constraints.name if isinstance(constraints, ConstraintSet) else constraints
@@ -237,28 +262,36 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     # one payload per index: the valid candidate with the most read support
     order = np.lexsort((-support, idx))
     best: dict[int, np.ndarray] = {}
+    weak: set[int] = set()
     for i in order:
-        if valid[i] and int(idx[i]) not in best:
-            best[int(idx[i])] = payload[i]
+        if not valid[i]:
+            continue
+        j = int(idx[i])
+        if j not in best:
+            best[j] = payload[i]
+            if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
+                weak.add(j)
+        elif not np.array_equal(best[j], payload[i]):
+            weak.add(j)  # two valid candidates disagree
     seg = header.segmentation()
     out = bytearray()
     base = 0
     seg_reports = []
     for s in range(seg.count):
         k, r = seg.symbols(s), header.repair(s)
-        lo, hi = seg.byte_range(s)
-        symbols = {i - base: best[i].tobytes() for i in range(base, base + k + r) if i in best}
-        got = decode_segment(symbols, hi - lo, header.symbol_size) if len(symbols) >= k else None
-        seg_reports.append({"segment": s, "source": k, "parity": r, "received": len(symbols),
-                            "lost": k + r - len(symbols), "decoded": got is not None})
+        got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s), header.symbol_size, s)
+        seg_reports.append({"segment": s, "source": k, "parity": r, **info,
+                            "decoded": got is not None})
         if progress:
             progress("decode", s + 1, seg.count)
         if got is None:
             lost = [i for i in range(base, base + k + r) if i not in best]
             report = DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, False)
-            raise DecodeFailure(
-                f"segment {s}: {len(symbols)} of {k + r} strands recovered, {k} needed "
-                f"(lost {len(lost)} strands, e.g. indices {lost[:5]}); nothing written", report)
+            reason = (f"{info['received']} of {k + r} strands recovered, {k} needed "
+                      f"(lost {len(lost)} strands, e.g. indices {lost[:5]})"
+                      if info["received"] < k + 2 else
+                      f"no consistent decode after {info['attempts']} attempts")
+            raise DecodeFailure(f"segment {s}: {reason}; nothing written", report)
         out += got
         base += k + r
     data = bytes(out)
@@ -275,3 +308,31 @@ class DecodeFailure(HelixError):
     def __init__(self, message: str, report: DecodeReport):
         super().__init__(message)
         self.report = report
+
+
+def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, k: int, r: int,
+                        length: int, T: int, seg_no: int) -> tuple[bytes | None, dict]:
+    """Decode one RaptorQ segment, retrying without some weak strands until its hash matches."""
+    symbols = {i - base: best[i].tobytes() for i in range(base, base + k + r) if i in best}
+    weak_esi = sorted(i - base for i in weak if base <= i < base + k + r)
+    info = {"received": len(symbols), "lost": k + r - len(symbols), "weak": len(weak_esi),
+            "attempts": 0, "corrupt_found": 0}
+    if len(symbols) < k:
+        return None, info
+    strong = [e for e in sorted(symbols) if e not in set(weak_esi)]
+    spare = len(symbols) - (k + 2)
+    rng = np.random.default_rng(seg_no)
+    excluded: set[int] = set()
+    for attempt in range(MAX_ATTEMPTS):
+        info["attempts"] = attempt + 1
+        use = {e: v for e, v in symbols.items() if e not in excluded}
+        order = [e for e in strong if e in use] + [e for e in weak_esi if e in use]
+        got = decode_segment(use, length, T, order)
+        chunk = verified_chunk(got) if got is not None else None
+        if chunk is not None:
+            info["corrupt_found"] = len(inconsistent_symbols(got, symbols, T, r))
+            return chunk, info
+        if spare <= 0 or not weak_esi:
+            break
+        excluded = set(rng.choice(weak_esi, size=min(spare, len(weak_esi)), replace=False).tolist())
+    return None, info

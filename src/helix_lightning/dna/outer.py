@@ -12,6 +12,7 @@ of the channel. Small segments get proportionally more repair symbols, as they s
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 
@@ -48,39 +49,55 @@ def failure_probability(k: int, r: int, erasure_rate: float) -> float:
     return float(binom.cdf(k + OVERHEAD - 1, k + r, 1 - erasure_rate))
 
 
+SEGMENT_HASH = 8  # bytes of BLAKE2b appended to every segment's data, checked after decoding
+
+
 @dataclass(frozen=True)
 class Segmentation:
-    """How a file of `size` bytes splits into RaptorQ segments of `symbol_size`-byte symbols."""
+    """How a file of `size` bytes splits into RaptorQ segments of `symbol_size`-byte symbols.
+
+    Segment s carries chunk s of the file followed by its 8-byte BLAKE2b, so each decoded
+    segment is verified on its own.
+    """
 
     size: int
     symbol_size: int
     max_symbols: int = SEGMENT_SYMBOLS
 
     @property
-    def total_symbols(self) -> int:
-        return max(1, math.ceil(self.size / self.symbol_size))
-
-    @property
     def count(self) -> int:
-        return math.ceil(self.total_symbols / self.max_symbols)
+        capacity = self.max_symbols * self.symbol_size - SEGMENT_HASH
+        return max(1, math.ceil(self.size / capacity))
+
+    def chunk_range(self, s: int) -> tuple[int, int]:
+        """Bytes of the file in segment s (all chunks equal but the last)."""
+        per = math.ceil(self.size / self.count)
+        return min(self.size, s * per), min(self.size, (s + 1) * per)
+
+    def length(self, s: int) -> int:
+        """Bytes RaptorQ codes for segment s: the chunk and its hash."""
+        lo, hi = self.chunk_range(s)
+        return hi - lo + SEGMENT_HASH
 
     def symbols(self, s: int) -> int:
-        """Source symbols of segment s (all segments equal but the last)."""
-        per = math.ceil(self.total_symbols / self.count)
-        return min(per, self.total_symbols - per * s)
+        """Source symbols of segment s."""
+        return math.ceil(self.length(s) / self.symbol_size)
 
-    def byte_range(self, s: int) -> tuple[int, int]:
-        per = math.ceil(self.total_symbols / self.count)
-        start = s * per * self.symbol_size
-        return start, min(self.size, start + self.symbols(s) * self.symbol_size)
+
+def segment_bytes(chunk: bytes) -> bytes:
+    return chunk + hashlib.blake2b(chunk, digest_size=SEGMENT_HASH).digest()
+
+
+def verified_chunk(segment: bytes) -> bytes | None:
+    """The chunk of a decoded segment if its hash matches, else None."""
+    chunk, tag = segment[:-SEGMENT_HASH], segment[-SEGMENT_HASH:]
+    return chunk if hashlib.blake2b(chunk, digest_size=SEGMENT_HASH).digest() == tag else None
 
 
 def encode_segment(data: bytes, symbol_size: int, repair: int) -> list[bytes]:
     """RaptorQ symbols (source then repair, in ESI order) of one segment."""
     import raptorq
 
-    if not data:
-        data = b"\0"
     enc = raptorq.Encoder.with_defaults(data, symbol_size)
     packets = enc.get_encoded_packets(repair)
     out = []
@@ -91,13 +108,26 @@ def encode_segment(data: bytes, symbol_size: int, repair: int) -> list[bytes]:
     return out
 
 
-def decode_segment(symbols: dict[int, bytes], length: int, symbol_size: int) -> bytes | None:
-    """The segment's bytes from {esi: symbol}, or None if too few symbols arrived."""
+def decode_segment(symbols: dict[int, bytes], length: int, symbol_size: int,
+                   order: list[int] | None = None) -> bytes | None:
+    """The segment's bytes from {esi: symbol} (fed in `order`), or None if too few arrived."""
     import raptorq
 
-    dec = raptorq.Decoder.with_defaults(max(1, length), symbol_size)
-    for esi in sorted(symbols):
+    dec = raptorq.Decoder.with_defaults(length, symbol_size)
+    for esi in (order if order is not None else sorted(symbols)):
         out = dec.decode(bytes([0]) + esi.to_bytes(3, "big") + symbols[esi])
         if out is not None:
             return bytes(out[:length])
     return None
+
+
+def inconsistent_symbols(data: bytes, symbols: dict[int, bytes], symbol_size: int,
+                         repair: int) -> list[int]:
+    """ESIs whose received symbol differs from the re-encoding of `data`.
+
+    A correct decode disagrees only with the (rare) corrupted symbols that passed their strand
+    check; a decode that used a corrupted symbol disagrees with most of them.
+    """
+    expected = encode_segment(data, symbol_size, repair)
+    return [esi for esi, sym in symbols.items()
+            if esi >= len(expected) or expected[esi] != sym]
