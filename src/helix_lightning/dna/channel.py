@@ -39,7 +39,7 @@ class ChannelParams:
     dele: float = 0.005
     dropout: float = 0.05
     coverage: float = 10.0
-    dispersion: float = 4.0
+    dispersion: float = 10.0  # variance = mean + mean^2/10: twice Poisson at coverage 10
     reverse_fraction: float = 0.5
     seed: int = 1
 
