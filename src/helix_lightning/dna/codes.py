@@ -110,6 +110,14 @@ def passes_screen(strands: np.ndarray, max_run: int, gc_lo: int, gc_hi: int) -> 
     return ~run.any(axis=1) & (gc >= gc_lo) & (gc <= gc_hi)
 
 
+def _mix32(x: int) -> int:
+    """MurmurHash3's fmix32: a bijection on 32-bit ints (distinct counters, distinct seeds)."""
+    x &= 0xFFFFFFFF
+    x = ((x ^ (x >> 16)) * 0x85EBCA6B) & 0xFFFFFFFF
+    x = ((x ^ (x >> 13)) * 0xC2B2AE35) & 0xFFFFFFFF
+    return x ^ (x >> 16)
+
+
 class _SplitMix64:
     """Tiny deterministic PRNG (SplitMix64): the droplet and filler recipes depend only on it."""
 
@@ -269,10 +277,11 @@ def _rotate(trits: np.ndarray, start: np.ndarray | int) -> np.ndarray:
 
 
 def _unrotate(bases: np.ndarray, start: np.ndarray | int) -> np.ndarray:
+    """Inverse of `_rotate`; a 3 marks a homopolymer (not a rotating-code sequence)."""
     prev = np.concatenate([np.broadcast_to(np.asarray(start, dtype=np.int64)[..., None],
                                            bases.shape[:-1] + (1,)),
                            bases[..., :-1].astype(np.int64)], axis=-1)
-    return ((bases.astype(np.int64) - prev - 1) % 4).astype(np.uint8)  # 3 = homopolymer
+    return ((bases.astype(np.int64) - prev - 1) % 4).astype(np.uint8)
 
 
 def _to_trits(values: np.ndarray, width: int) -> np.ndarray:
@@ -397,22 +406,23 @@ def robust_soliton_cdf(k: int, c: float = 0.025, delta: float = 0.001) -> list[f
     d = np.arange(2, k + 1)
     rho[2:] = 1.0 / (d * (d - 1))
     r = c * math.log(k / delta) * math.sqrt(k)
-    spike = min(k, max(1, int(round(k / r))))
+    spike = min(k, max(1, math.floor(k / r)))
     tau = np.zeros(k + 1)
     tau[1:spike] = r / (np.arange(1, spike) * k)
-    tau[spike] += r * math.log(r / delta) / k if r > delta else 0.0
+    tau[spike] += max(0.0, r * math.log(r / delta) / k)
     mu = (rho + tau)[1:]
     cdf = np.cumsum(mu / mu.sum())
     cdf[-1] = 1.0
     return cdf.tolist()
 
 
-def _rs_codec(nsym: int):
+def _reedsolo():
+    """The reedsolo module (Reed-Solomon over GF(256)), imported when a fountain code runs."""
     try:
         import reedsolo
     except ImportError:  # pragma: no cover - a declared dependency
         raise HelixError("the fountain code needs the 'reedsolo' package") from None
-    return reedsolo.RSCodec(nsym)
+    return reedsolo
 
 
 @register_code("fountain")
@@ -424,13 +434,18 @@ class FountainCode(DnaCode):
     Solomon bytes, written 2 bits per base. Seeds are tried in order and a droplet is kept
     only if its whole strand, primers included, has no run over `max_run` and GC in
     [gc_min, gc_max]. We emit (1 + redundancy) K droplets, and more if a peeling decoder on
-    the emitted set would stall. The paper's decoder is told K out of band; we store K in one
-    header strand (seed 0xFFFFFFFF). Decoding: RS check/correct, then peeling (belief
-    propagation on the erasure channel). Defaults are the paper's: 32 + 4 + 2 bytes = 152 nt.
+    the emitted set would stall. Decoding: RS check/correct, then peeling (belief propagation
+    on the erasure channel). Defaults are the paper's: 4 + 32 + 2 bytes = 152 nt.
+
+    Departures from the paper: seeds are a 32-bit bijective mix of a counter (the paper steps
+    an LFSR; both give random-looking seed fields that can pass the screen); the payload is
+    XORed with a seed-keyed mask, else a low-entropy file (zeros, the padding) gives droplets
+    that never pass; K, which the paper's decoder is told out of band, is stored in one header
+    strand whose seed field is the reserved 0x1B1B1B1B (ACGT ACGT ...).
     """
 
     natural_constraints = "fountain"
-    HEADER_SEED = 0xFFFFFFFF
+    HEADER_SEED = 0x1B1B1B1B
     BATCH = 256
 
     def __init__(self, payload_bytes: int = 32, rs_bytes: int = 2, redundancy: float = 0.07,
@@ -438,8 +453,8 @@ class FountainCode(DnaCode):
                  gc_min: float = 0.45, gc_max: float = 0.55,
                  prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> None:
         super().__init__(prefix, suffix)
-        if payload_bytes < 6 or rs_bytes < 0 or redundancy < 0:
-            raise HelixError("fountain: need payload_bytes >= 6, rs_bytes >= 0, redundancy >= 0")
+        if payload_bytes < 8 or rs_bytes < 0 or redundancy < 0:
+            raise HelixError("fountain: need payload_bytes >= 8, rs_bytes >= 0, redundancy >= 0")
         self.payload_bytes, self.rs_bytes, self.redundancy = payload_bytes, rs_bytes, redundancy
         self.c, self.delta, self.max_run = c, delta, max_run
         self.droplet_bytes = 4 + payload_bytes + rs_bytes
@@ -449,7 +464,11 @@ class FountainCode(DnaCode):
             .gc_bounds(strand_len)
 
     def payload_bits_per_strand(self) -> float:
-        return 8.0 * self.droplet_bytes
+        """Payload and RS bytes, plus what the seed field really tells: log2 of the number of
+        seeds tried (any of them could have passed the screen), not its 32 written bits, which
+        would put the density above the constraint set's capacity."""
+        tried = getattr(self, "seeds_tried", None) or (1 << 32)
+        return 8.0 * (self.payload_bytes + self.rs_bytes) + math.log2(max(2, tried))
 
     def _recipe(self, seed: int, k: int, cdf: list[float]) -> list[int]:
         """The segments droplet `seed` XORs together (the decoder recomputes them)."""
@@ -460,9 +479,13 @@ class FountainCode(DnaCode):
             picked.setdefault(rng.next() % k)
         return list(picked)
 
+    def _whitener(self, seed: int) -> np.ndarray:
+        """Seed-keyed mask XORed onto the payload, so zero runs in the file still screen."""
+        return np.frombuffer(_SplitMix64(~seed).randbytes(self.payload_bytes), dtype=np.uint8)
+
     def _finish(self, rows: list[bytes]) -> np.ndarray:
         """Seed + payload rows -> RS-protected droplets as (n, body_len) base codes."""
-        rs = _rs_codec(self.rs_bytes) if self.rs_bytes else None
+        rs = _reedsolo().RSCodec(self.rs_bytes) if self.rs_bytes else None
         full = [bytes(rs.encode(r)) if rs else r for r in rows]
         return _bytes_to_codes(np.frombuffer(b"".join(full), dtype=np.uint8)
                                .reshape(len(rows), self.droplet_bytes))
@@ -470,31 +493,43 @@ class FountainCode(DnaCode):
     def _screen(self, bodies: np.ndarray) -> np.ndarray:
         return passes_screen(self._full(bodies), self.max_run, self.gc_lo, self.gc_hi)
 
-    def _droplets(self, segments: np.ndarray, cdf: list[float]) -> Iterator[tuple[list[int], np.ndarray]]:
+    def _droplets(self, segments: np.ndarray,
+                  cdf: list[float]) -> Iterator[tuple[list[int], np.ndarray]]:
         """Screened droplets in seed order: (segment indices, body codes)."""
-        k, seed = len(segments), 0
+        k, counter = len(segments), 0
         while True:
-            seeds = range(seed, seed + self.BATCH)
-            seed += self.BATCH
-            if seed >= self.HEADER_SEED:
+            if counter >= 1 << 32:
                 raise HelixError("fountain: seed space exhausted by the screen")
+            seeds = [s for s in map(_mix32, range(counter, counter + self.BATCH))
+                     if s != self.HEADER_SEED]
+            counter += self.BATCH
+            self.seeds_tried = counter
             recipes = [self._recipe(s, k, cdf) for s in seeds]
-            rows = [s.to_bytes(4, "big") + np.bitwise_xor.reduce(segments[r], axis=0).tobytes()
+            rows = [s.to_bytes(4, "big") + (np.bitwise_xor.reduce(segments[r], axis=0)
+                                             ^ self._whitener(s)).tobytes()
                     for s, r in zip(seeds, recipes)]
             bodies = self._finish(rows)
             for i in np.flatnonzero(self._screen(bodies)):
                 yield recipes[i], bodies[i]
 
     def _header(self, k: int) -> np.ndarray:
-        """The header droplet storing K, varied by a nonce until it passes the screen."""
-        for nonce in range(1 << 16):
-            filler = _SplitMix64(nonce).randbytes(self.payload_bytes - 6)
-            row = self.HEADER_SEED.to_bytes(4, "big") + k.to_bytes(4, "big") + \
-                nonce.to_bytes(2, "big") + filler
+        """The header droplet: a 4-byte nonce, then K and filler masked by a stream from the
+        nonce (so the strand looks random); nonces are tried until it passes the screen."""
+        for attempt in range(1 << 16):
+            nonce = _mix32(attempt)
+            stream = _SplitMix64(nonce).randbytes(self.payload_bytes - 4)
+            masked = (k ^ int.from_bytes(stream[:4], "big")).to_bytes(4, "big")
+            row = self.HEADER_SEED.to_bytes(4, "big") + nonce.to_bytes(4, "big") + masked + \
+                stream[4:self.payload_bytes - 4]
             body = self._finish([row])
             if self._screen(body)[0]:
                 return body[0]
         raise HelixError("fountain: no header strand passes the screen")
+
+    @staticmethod
+    def _header_k(payload: bytes) -> int:
+        stream = _SplitMix64(int.from_bytes(payload[:4], "big")).randbytes(4)
+        return int.from_bytes(payload[4:8], "big") ^ int.from_bytes(stream, "big")
 
     def encode(self, data: bytes) -> list[str]:
         padded = np.frombuffer(_pad(data, self.payload_bytes), dtype=np.uint8)
@@ -517,20 +552,22 @@ class FountainCode(DnaCode):
 
     def decode(self, strands: list[str]) -> bytes:
         rows = _codes_to_bytes(self._bodies(strands))
-        rs = _rs_codec(self.rs_bytes) if self.rs_bytes else None
+        reedsolo = _reedsolo()
+        rs = reedsolo.RSCodec(self.rs_bytes) if self.rs_bytes else None
         droplets, ks = [], set()
         for row in rows:
             raw = row.tobytes()
             if rs:
                 try:
                     raw = bytes(rs.decode(raw)[0])
-                except Exception:  # reedsolo.ReedSolomonError: drop the droplet
+                except reedsolo.ReedSolomonError:  # too many errors: drop the droplet
                     continue
             seed = int.from_bytes(raw[:4], "big")
             if seed == self.HEADER_SEED:
-                ks.add(int.from_bytes(raw[4:8], "big"))
+                ks.add(self._header_k(raw[4:]))
             else:
-                droplets.append((seed, np.frombuffer(raw[4:], dtype=np.uint8)))
+                droplets.append((seed, np.frombuffer(raw[4:], dtype=np.uint8)
+                                 ^ self._whitener(seed)))
         if len(ks) != 1 or 0 in ks:
             raise HelixError("fountain: header strand missing or inconsistent")
         k = ks.pop()
@@ -598,13 +635,15 @@ class YinYangCode(DnaCode):
     bits). Segments are paired, and a pair is kept only if its whole strand, primers included,
     has no run over `max_run` and GC in [gc_min, gc_max]; failed segments are re-paired at
     random for `search_rounds` rounds (the paper searches partners one segment at a time), and
-    the rest are paired with random filler segments (index 2**20 - 1). Defaults match the
-    paper's screening (`relaxed`: run <= 4, GC 40-60%).
+    the rest are paired with random filler segments (index >= 2**19). Defaults match the
+    paper's screening (`relaxed`: run <= 4, GC 40-60%). Our addition: every segment is XORed
+    with a fixed pseudo-random mask first, else the index fields' leading zeros (and the zero
+    padding) make the same base over and over and no pair passes.
     """
 
     natural_constraints = "relaxed"
     INDEX_BITS = 20
-    FILLER = (1 << 20) - 1
+    FILLER = 1 << 19  # index bit that marks a filler segment (its other bits are random)
 
     def __init__(self, body_len: int = 160, max_run: int = 4, gc_min: float = 0.40,
                  gc_max: float = 0.60, search_rounds: int = 100, seed: int = 0,
@@ -617,9 +656,15 @@ class YinYangCode(DnaCode):
         self.gc_lo, self.gc_hi = ConstraintSet("screen", max_run, None, gc_min, gc_max) \
             .gc_bounds(body_len + self.primer_nt())
         self.data_bits = body_len - self.INDEX_BITS
+        mask = _SplitMix64(0x59494E59414E47).randbytes(-(-body_len // 8))
+        self.mask = np.unpackbits(np.frombuffer(mask, dtype=np.uint8))[:body_len]
 
     def payload_bits_per_strand(self) -> float:
-        return 2.0 * self.body_len
+        """Two segments' data bits and the information of their indices (log2 of the number
+        of segments), not the 2 bits/nt written: which segments share a strand is chosen by
+        the screen, so the written index fields carry no more than that."""
+        n = getattr(self, "n_segments", None) or (1 << (self.INDEX_BITS - 1))
+        return 2.0 * (self.data_bits + math.log2(max(2, n)))
 
     def _combine(self, yang: np.ndarray, yin: np.ndarray) -> np.ndarray:
         """Rows of yang and yin bits -> rows of bases, in lockstep."""
@@ -636,11 +681,12 @@ class YinYangCode(DnaCode):
     def encode(self, data: bytes) -> list[str]:
         bits = np.unpackbits(np.frombuffer(_pad(data, 1), dtype=np.uint8))
         n = -(-bits.size // self.data_bits)
-        if n >= self.FILLER:
-            raise HelixError("yinyang: too many segments for the 20-bit index")
+        self.n_segments = n
+        if n > self.FILLER:
+            raise HelixError("yinyang: too many segments for the 19-bit data index")
         segs = np.zeros((n, self.data_bits), dtype=np.uint8)
         segs.reshape(-1)[:bits.size] = bits
-        segs = np.hstack([_uint_bits(np.arange(n), self.INDEX_BITS), segs])
+        segs = np.hstack([_uint_bits(np.arange(n), self.INDEX_BITS), segs]) ^ self.mask
         rng = np.random.default_rng(self.seed)
         kept, left = [], np.arange(n)
         for _ in range(self.search_rounds):
@@ -655,8 +701,7 @@ class YinYangCode(DnaCode):
             if not len(left):
                 break
             filler = rng.integers(0, 2, (len(left), self.body_len), dtype=np.uint8)
-            filler[:, :self.INDEX_BITS] = _uint_bits(np.full(len(left), self.FILLER),
-                                                     self.INDEX_BITS)
+            filler[:, 0] = 1 ^ self.mask[0]  # masked, the index has its top bit set
             bodies, ok = self._try(segs[left], filler)
             kept.append(bodies[ok])
             left = left[~ok]
@@ -667,9 +712,9 @@ class YinYangCode(DnaCode):
     def decode(self, strands: list[str]) -> bytes:
         bodies = self._bodies(strands).astype(np.int64)
         prev = np.hstack([np.full((len(bodies), 1), self.prefix_codes[-1]), bodies[:, :-1]])
-        segs = np.vstack([YANG[bodies], YIN[prev, bodies]])
+        segs = np.vstack([YANG[bodies], YIN[prev, bodies]]) ^ self.mask
         index = _bits_uint(segs[:, :self.INDEX_BITS])
-        segs, index = segs[index != self.FILLER], index[index != self.FILLER]
+        segs, index = segs[index < self.FILLER], index[index < self.FILLER]
         if index.size == 0:
             raise HelixError("yinyang: no data segment")
         n = int(index.max()) + 1
