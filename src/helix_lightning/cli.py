@@ -169,12 +169,7 @@ def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
         bad = [n for n, s in records if "N" in s]
         if bad:
             raise HelixError(f"{path}: record {bad[0]!r} has non-ACGT characters")
-        names = [n for n, _ in records]
-        hint = None
-        if names and names[0].startswith("helix:"):
-            parts = names[0].split(":")
-            hint = parts[2] if len(parts) > 3 else None
-        return seqs, None, None, hint
+        return seqs, None, None, _name_hint(records[0][0])
     from .dna.consensus import recover_strands
 
     lengths = {}
@@ -219,21 +214,21 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .dna.archive import Header, decode_archive  # noqa: F401  (header via decode)
+    from .dna.archive import find_header
     from .dna.constraints import check_strands
     from .dna.fasta import read_sequences
 
     records = read_sequences(args.input)
     seqs = [s for _, s in records]
-    hint = None
-    if records[0][0].startswith("helix:"):
-        parts = records[0][0].split(":")
-        hint = parts[2] if len(parts) > 3 else None
-    cs = constraints_from_args(args) or (hint and _named(hint))
+    cs = constraints_from_args(args) or _name_hint(records[0][0])
     summary: dict = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
-    info = _archive_info(seqs, cs)
-    if cs is None and info:
-        cs = info["cs"]
+    try:
+        found = find_header(seqs, cs)
+    except HelixError:
+        found = None
+        if cs is None:
+            raise HelixError("no archive header found and no --constraints given") from None
+    cs = found.cs if found else (_named(cs) if isinstance(cs, str) else cs)
     if cs is None:
         raise HelixError("cannot tell the constraint set: pass --constraints")
     rep = check_strands(seqs, cs)
@@ -247,14 +242,15 @@ def cmd_check(args: argparse.Namespace) -> int:
         "violations": rep.total,
         "gc_range": [round(rep.gc_min_seen, 4), round(rep.gc_max_seen, 4)],
     })
-    if info:
-        h = info["header"]
-        nt = len(seqs) * (h.strand_len - h.prefix_len - h.suffix_len)
+    if found:
+        h = found.header
+        coded = h.strand_len - h.prefix_len - h.suffix_len
+        nt = len(seqs) * coded
         summary.update({
             "nt": nt,
             "file_bytes": h.file_size,
             "bits_per_strand": h.bits_per_strand,
-            "coding_density": round(h.bits_per_strand / (h.strand_len - h.prefix_len - h.suffix_len), 4),
+            "coding_density": round(h.bits_per_strand / coded, 4),
             "net_density": round(8 * h.file_size / nt, 4) if nt else 0.0,
             "net_density_with_primers": round(8 * h.file_size / summary["nt_with_primers"], 4),
         })
@@ -262,30 +258,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0 if rep.total == 0 else 1
 
 
+def _name_hint(name: str) -> str | None:
+    """The constraint set named in a HELIX FASTA record name (helix:v1:<set>:<serial>)."""
+    parts = name.split(":")
+    return parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+
+
 def _named(name: str):
     from .dna.constraints import CONSTRAINT_SETS
 
     return CONSTRAINT_SETS[name]() if name in CONSTRAINT_SETS else None
-
-
-def _archive_info(seqs: list[str], cs) -> dict | None:
-    """The archive header, if the strands carry one."""
-    from .dna.archive import _HEADER, Header, _guess_constraints
-    from .dna.strands import StrandLayout
-
-    length = max(set(map(len, seqs)), key=[len(s) for s in seqs].count)
-    for cand in ([cs] if cs is not None else _guess_constraints(seqs, None)):
-        try:
-            layout = StrandLayout(cand, length)
-            head = [s for s in seqs[:64] if len(s) == length]
-            bits, ok = layout.read_bits(head)
-            parts = layout.parse_header_bits(bits[ok])
-            n = -(-_HEADER.size // layout.header_chunk)
-            if all(p in parts for p in range(n)):
-                return {"cs": cand, "header": Header.unpack(b"".join(parts[p] for p in range(n)))}
-        except HelixError:
-            continue
-    return None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -179,7 +179,7 @@ class DecodeReport:
     constraints: str
     candidates: int
     valid_data_strands: int
-    header_copies: int
+    header_parts: int
     segments: list[dict]
     ok: bool
 
@@ -203,6 +203,54 @@ def _guess_constraints(strands: Sequence[str], hint: str | None) -> list[Constra
         return stationary(build_graph(cs)).capacity - (0.01 if cs.has_gc and not cs.gc_window else 0)
 
     return sorted(cands, key=tightness)
+
+
+@dataclass
+class FoundHeader:
+    """An archive's header and its strands decoded to bits under the right constraint set."""
+
+    cs: ConstraintSet
+    layout: StrandLayout
+    header: Header
+    parts_found: int
+    bits: np.ndarray
+    ok: np.ndarray
+
+
+def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None = None,
+                prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> FoundHeader:
+    """Decode the strands under the given (or each plausible) constraint set until a complete
+    header turns up; checks the header against the set and the strands' geometry."""
+    strands = list(strands)
+    strand_len = int(np.bincount([len(s) for s in strands]).argmax())
+    if isinstance(constraints, ConstraintSet):
+        candidates = [constraints]
+    else:
+        candidates = _guess_constraints(strands, constraints)
+    tried = []
+    for cs in candidates:
+        tried.append(cs.name)
+        try:
+            layout = StrandLayout(cs, strand_len, prefix, suffix)
+        except HelixError:
+            continue
+        bits, ok = layout.read_bits(strands)
+        parts = layout.parse_header_bits(bits[ok])
+        if 0 in parts:
+            break
+    else:
+        raise HelixError("no valid header strand found (tried constraint sets: "
+                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?")
+    nparts = math.ceil(_HEADER.size / layout.header_chunk)
+    missing = [p for p in range(nparts) if p not in parts]
+    if missing:
+        raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
+    header = Header.unpack(b"".join(parts[p] for p in range(nparts)))
+    if header.constraints_fp != constraint_fingerprint(cs):
+        raise HelixError(f"archive was written with a different constraint set than {cs.name!r}")
+    if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
+        raise HelixError("archive geometry does not match its strands")
+    return FoundHeader(cs, layout, header, len(parts), bits, ok)
 
 
 CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first
@@ -230,33 +278,9 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
         support = np.full(len(strands), CONFIDENT_SUPPORT, dtype=np.int64)
     support = np.asarray(support)
     variants = np.ones(len(strands), np.int64) if variants is None else np.asarray(variants)
-    lengths = np.bincount([len(s) for s in strands])
-    strand_len = int(lengths.argmax())
-    hint = constraints.name if isinstance(constraints, ConstraintSet) else constraints
-    tried = []
-    for cs in _guess_constraints(strands, hint) if not isinstance(constraints, ConstraintSet) \
-            else [constraints]:
-        tried.append(cs.name)
-        try:
-            layout = StrandLayout(cs, strand_len, prefix, suffix)
-        except HelixError:
-            continue
-        bits, ok = layout.read_bits(strands)
-        parts = layout.parse_header_bits(bits[ok])
-        if 0 in parts:
-            break
-    else:
-        raise HelixError("no valid header strand found (tried constraint sets: "
-                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?")
-    nparts = math.ceil(_HEADER.size / layout.header_chunk)
-    missing = [p for p in range(nparts) if p not in parts]
-    if missing:
-        raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
-    header = Header.unpack(b"".join(parts[p] for p in range(nparts)))
-    if header.constraints_fp != constraint_fingerprint(cs):
-        raise HelixError(f"archive was written with a different constraint set than {cs.name!r}")
-    if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
-        raise HelixError("archive geometry does not match its strands")
+    found = find_header(strands, constraints, prefix, suffix)
+    cs, layout, header, bits, ok = found.cs, found.layout, found.header, found.bits, found.ok
+    parts = range(found.parts_found)
     idx, payload, valid = layout.parse_data_bits(bits, header.index_bits, header.symbol_size)
     valid &= ok
     # one payload per index: the valid candidate with the most read support
