@@ -32,12 +32,14 @@ def cache_dir() -> Path:
     return path
 
 
-def pull(nxt: np.ndarray, values: np.ndarray, out_dtype=np.float64) -> np.ndarray:
-    """sum over bases x of values[next_state[s, x]] (forbidden transitions contribute 0)."""
+def pull(graph: ConstraintGraph, values: np.ndarray) -> np.ndarray:
+    """sum over bases x of values[next_state[s, x]] (forbidden transitions contribute 0),
+    added in the order x = 0, 1, 2, 3 (the format fixes it: float sums depend on order)."""
     ext = np.concatenate([values, np.zeros(1, dtype=values.dtype)])
-    total = np.zeros(nxt.shape[0], dtype=out_dtype)
-    for x in range(4):
-        total += ext[nxt[:, x]]  # index -1 picks the trailing zero
+    cols = graph.columns
+    total = ext[cols[0]]  # index -1 picks the trailing zero
+    for x in range(1, 4):
+        total += ext[cols[x]]
     return total
 
 
@@ -77,7 +79,7 @@ def stationary(graph: ConstraintGraph, use_cache: bool = True) -> Stationary:
     v = np.ones(graph.n_states, dtype=np.float64)
     lam = lo = hi = 0.0
     for _ in range(POWER_ITERATIONS):
-        w = pull(graph.next_state, v)
+        w = pull(graph, v)
         m = w.max()
         if m == 0:
             v = w
@@ -103,7 +105,7 @@ def log2_count(graph: ConstraintGraph, start: int, terminal: np.ndarray, length:
     n = terminal.astype(np.float64)
     log_scale = 0.0
     for _ in range(length):
-        n = pull(graph.next_state, n)
+        n = pull(graph, n)
         m = n.max()
         if m == 0:
             return float("-inf")
@@ -143,7 +145,7 @@ def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: s
         alive &= ratio >= cut
         v[~alive] = 0.0
         for _ in range(PRUNE_ITERATIONS):
-            w = pull(graph.next_state, v)
+            w = pull(graph, v)
             w[~alive] = 0.0
             v = w / w.max()
         alive &= v > 0

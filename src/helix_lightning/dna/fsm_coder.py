@@ -79,18 +79,16 @@ class FsmCoder:
         With r0=None the window grows in steps of 8 from 24 until fewer than 1% of the live
         states cannot reach the suffix primer (at most 64, at most n).
         """
-        nxt = [np.ascontiguousarray(self.graph.next_state[:, x]) for x in range(4)]
+        nxt = self.graph.columns
         tables = [terminal.astype(np.uint32)]
         E = [0]
         limit = self.n if r0 is not None else min(self.n, TERMINAL_MAX)
         ext = np.zeros(self.graph.n_states + 1, dtype=np.uint64)  # slot -1: forbidden -> 0
-        s = np.empty(self.graph.n_states, dtype=np.uint64)
-        buf = np.empty_like(s)
         for r in range(1, limit + 1):
             ext[:-1] = tables[-1]
-            np.take(ext, nxt[0], out=s)
+            s = ext[nxt[0]]
             for x in range(1, 4):
-                s += np.take(ext, nxt[x], out=buf)
+                s += ext[nxt[x]]
             shift = max(0, _bitlen(int(s.max())) - 32)
             if shift:
                 s >>= np.uint64(shift)
@@ -106,16 +104,16 @@ class FsmCoder:
     def _build_stationary(self) -> None:
         """Integer eigenvector V, growth G and the junction with the terminal tables."""
         g = self.graph
-        nxt = g.next_state
+        nxt = g.columns
         last = np.concatenate([self.tables[-1].astype(np.uint64), np.zeros(1, np.uint64)])
-        S = last[nxt[:, 0]] + last[nxt[:, 1]] + last[nxt[:, 2]] + last[nxt[:, 3]]
+        S = last[nxt[0]] + last[nxt[1]] + last[nxt[2]] + last[nxt[3]]
         v = bulk_vector(g, S, self._terminal_key())
         V = np.floor(v * U32).astype(np.uint64)
         V[S == 0] = 0
         # drop states (tiny weight, quantisation noise) that cannot grow at the common rate
         for _ in range(256):
             ext = np.concatenate([V, np.zeros(1, np.uint64)])
-            sv = ext[nxt[:, 0]] + ext[nxt[:, 1]] + ext[nxt[:, 2]] + ext[nxt[:, 3]]
+            sv = ext[nxt[0]] + ext[nxt[1]] + ext[nxt[2]] + ext[nxt[3]]
             pos = V > 0
             ratio = (sv[pos].astype(np.float64) - 16) / V[pos].astype(np.float64)
             target = float(np.median(ratio)) * (1 - GROWTH_SLACK)

@@ -85,8 +85,17 @@ class ConstraintGraph:
             count = self.full_ids >> (self.L + self.h)
             ok[:-1] = (count >= lo) & (count <= hi)
         for base in np.asarray(suffix, dtype=np.int64)[::-1]:  # backwards through the primer
-            ok[:-1] = ok[self.next_state[:, base]]
+            ok[:-1] = ok[self.columns[base]]
         return ok[:-1].astype(np.uint64)
+
+    @property
+    def columns(self) -> list[np.ndarray]:
+        """next_state[:, x] for each base x as contiguous intp arrays: numpy gathers with
+        these run several times faster than with strided int32 indices."""
+        if not hasattr(self, "_columns"):
+            self._columns = [np.ascontiguousarray(self.next_state[:, x], dtype=np.intp)
+                             for x in range(4)]
+        return self._columns
 
     @property
     def full_ids(self) -> np.ndarray:
