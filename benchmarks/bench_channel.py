@@ -28,6 +28,7 @@ from helix_lightning.dna.archive import DecodeFailure, decode_archive, encode_ar
 from helix_lightning.dna.channel import ChannelParams, simulate_reads  # noqa: E402
 from helix_lightning.dna.consensus import recover_strands  # noqa: E402
 from helix_lightning.dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX  # noqa: E402
+from helix_lightning.errors import HelixError  # noqa: E402
 
 REFERENCE = ChannelParams()
 
@@ -47,14 +48,18 @@ def trial(data: bytes, archive, params: ChannelParams) -> dict:
         valid = report.valid_data_strands
     except DecodeFailure as exc:
         ok, valid, report = False, exc.report.valid_data_strands, exc.report
+    except HelixError:  # e.g. every header copy lost: nothing recovered
+        ok, valid, report = False, 0, None
     t_dec = time.perf_counter() - t
     written = archive.stats["strands"] - archive.stats["header_strands"]
     return {"seed": params.seed, "coverage": params.coverage,
             "error_rate": params.sub + params.ins + params.dele, "reads": len(reads),
             "candidates": len(cands), "strands_written": written, "strands_recovered": valid,
             "erasure_rate": 1 - valid / written, "bit_exact": ok,
-            "decode_attempts": max(seg.get("attempts", 0) for seg in report.segments),
-            "corrupt_strands_caught": sum(seg.get("corrupt_found", 0) for seg in report.segments),
+            "decode_attempts": max((seg.get("attempts", 0) for seg in report.segments), default=0)
+            if report else 0,
+            "corrupt_strands_caught": sum(seg.get("corrupt_found", 0) for seg in report.segments)
+            if report else 0,
             "simulate_s": t_sim,
             "consensus_s": t_cons, "decode_s": t_dec}
 

@@ -57,7 +57,7 @@ class Stationary:
         return math.log2(self.lam) if self.lam > 0 else 0.0
 
 
-def _graph_key(graph: ConstraintGraph) -> str:
+def graph_key(graph: ConstraintGraph) -> str:
     cs = graph.cs
     spec = {"v": STATIONARY_VERSION, "it": POWER_ITERATIONS, "max_run": cs.max_run,
             "w": cs.gc_window, "lo": cs.gc_min, "hi": cs.gc_max, "m": list(cs.motifs),
@@ -69,7 +69,7 @@ def stationary(graph: ConstraintGraph, use_cache: bool = True) -> Stationary:
     """The max-entropic eigenvector of `graph` (no G+C counter), cached on disk."""
     if graph.count_dim != 1:
         raise ValueError("stationary weights need a graph without a G+C counter")
-    path = cache_dir() / f"stationary-{_graph_key(graph)}.npz"
+    path = cache_dir() / f"stationary-{graph_key(graph)}.npz"
     if use_cache and path.exists():
         try:
             data = np.load(path)
@@ -128,7 +128,7 @@ def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: s
     number of rounds and iterations: deterministic). The stationary weights then fit under
     the terminal tables with little loss. Cached on disk.
     """
-    key = hashlib.sha256((_graph_key(graph) + terminal_key).encode()).hexdigest()[:16]
+    key = hashlib.sha256((graph_key(graph) + terminal_key).encode()).hexdigest()[:16]
     path = cache_dir() / f"bulk-{key}.npy"
     if path.exists():
         try:

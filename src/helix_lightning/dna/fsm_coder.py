@@ -19,12 +19,14 @@ every strand. See docs/FORMAT.md for the normative description.
 
 from __future__ import annotations
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import HelixError
-from .capacity import bulk_vector
+from .capacity import bulk_vector, cache_dir, graph_key
 from .constraints import ConstraintSet
 from .graph import ConstraintGraph, build_graph
 
@@ -83,17 +85,21 @@ class FsmCoder:
         tables = [terminal.astype(np.uint32)]
         E = [0]
         limit = self.n if r0 is not None else min(self.n, TERMINAL_MAX)
-        ext = np.zeros(self.graph.n_states + 1, dtype=np.uint64)  # slot -1: forbidden -> 0
+        # two uint64 buffers with a trailing zero slot (index -1: forbidden -> 0)
+        prev = np.zeros(self.graph.n_states + 1, dtype=np.uint64)
+        cur = np.zeros_like(prev)
+        prev[:-1] = terminal
         for r in range(1, limit + 1):
-            ext[:-1] = tables[-1]
-            s = ext[nxt[0]]
-            for x in range(1, 4):
-                s += ext[nxt[x]]
+            s = cur[:-1]
+            np.add(prev[nxt[0]], prev[nxt[1]], out=s)
+            s += prev[nxt[2]]
+            s += prev[nxt[3]]
             shift = max(0, _bitlen(int(s.max())) - 32)
             if shift:
                 s >>= np.uint64(shift)
             tables.append(s.astype(np.uint32))
             E.append(E[-1] + shift)
+            prev, cur = cur, prev
             if r0 is None and r >= TERMINAL_MIN and r % 8 == 0:
                 if np.count_nonzero(tables[-1] == 0) < 0.01 * len(tables[-1]):
                     break
@@ -102,7 +108,41 @@ class FsmCoder:
         self.E = E
 
     def _build_stationary(self) -> None:
-        """Integer eigenvector V, growth G and the junction with the terminal tables."""
+        """Integer eigenvector V, growth G and the junction with the terminal tables.
+
+        Deterministic from the graph and the terminal tables, so cached on disk beside the
+        eigenvector it starts from."""
+        g = self.graph
+        path = cache_dir() / f"weights-{graph_key(g)}-{self._terminal_key_hash()}.npz"
+        if path.exists():
+            try:
+                data = np.load(path)
+                self._set_stationary(data["V"], int(data["G"]), int(data["K"]), int(data["d"]))
+                return
+            except (OSError, ValueError, KeyError):
+                pass
+        V, G, K, delta = self._compute_stationary()
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, V=V, G=G, K=K, d=delta)
+        os.replace(tmp, path)
+        self._set_stationary(V, G, K, delta)
+
+    def _terminal_key_hash(self) -> str:
+        return hashlib.sha256(self._terminal_key().encode()).hexdigest()[:16]
+
+    def _set_stationary(self, V: np.ndarray, G: int, K: int, delta: int) -> None:
+        self.V, self.G = V.astype(np.uint32), G
+        Ks = [0] * (self.r0 + 1) + [K]
+        E = self.E + [self.E[-1] + delta]
+        for _ in range(self.r0 + 2, self.n + 1):
+            p = (Ks[-1] * G) >> 28
+            shift = _bitlen(p) - 32
+            Ks.append(p >> shift)
+            E.append(E[-1] + shift)
+        self.K = Ks
+        self.E = E
+
+    def _compute_stationary(self) -> tuple[np.ndarray, int, int, int]:
         g = self.graph
         nxt = g.columns
         last = np.concatenate([self.tables[-1].astype(np.uint64), np.zeros(1, np.uint64)])
@@ -124,8 +164,6 @@ class FsmCoder:
             V[bad] = 0
         pos = V > 0
         G = int((((sv[pos] - np.uint64(16)) << np.uint64(28)) // V[pos]).min())
-        self.V = V.astype(np.uint32)
-        self.G = G
         # junction: the largest K in [2^30, 2^32) with floor(V*K/2^32) <= S >> d everywhere
         # (K >= 2^30 keeps 16 above the rounding loss of four children: see G)
         Vp, Sp = V[pos], S[pos]
@@ -143,15 +181,7 @@ class FsmCoder:
         if best is None:
             raise HelixError(f"cannot join stationary and terminal weights for {self.cs.name!r}")
         K, delta = best
-        Ks = [0] * (self.r0 + 1) + [K]
-        E = self.E + [self.E[-1] + delta]
-        for _ in range(self.r0 + 2, self.n + 1):
-            p = (Ks[-1] * G) >> 28
-            shift = _bitlen(p) - 32
-            Ks.append(p >> shift)
-            E.append(E[-1] + shift)
-        self.K = Ks
-        self.E = E
+        return V.astype(np.uint32), G, K, delta
 
     def _terminal_key(self) -> str:
         return ",".join(map(str, self.suffix.tolist())) + f"|r0={self.r0}"
