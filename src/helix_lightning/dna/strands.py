@@ -56,10 +56,21 @@ def check_bits(domain: bytes, fields: bytes, width: int) -> np.ndarray:
     return bits_from_bytes(digest, width)
 
 
-def whitening(index: int, nbytes: int) -> np.ndarray:
-    """Key stream XORed onto a data strand's payload (so runs of equal bytes look random)."""
-    return np.frombuffer(hashlib.shake_128(b"helix-whiten" + index.to_bytes(8, "big"))
-                         .digest(nbytes), dtype=np.uint8)
+def whitening_rows(indices: np.ndarray, nbytes: int) -> np.ndarray:
+    """(N, nbytes) key streams XORed onto data payloads: SHAKE-128 of a tag and the strand
+    index, so runs of equal bytes in a file still give random-looking strands."""
+    stream = b"".join(hashlib.shake_128(b"helix-whiten" + int(i).to_bytes(8, "big")).digest(nbytes)
+                      for i in np.asarray(indices).tolist())
+    return np.frombuffer(stream, dtype=np.uint8).reshape(len(indices), nbytes)
+
+
+def check_rows(domain: bytes, indices: np.ndarray, white: np.ndarray, width: int) -> np.ndarray:
+    """(N, width) check bits of data strands: BLAKE2b-64 over domain, index and payload."""
+    digests = b"".join(
+        hashlib.blake2b(domain + int(i).to_bytes(8, "big") + row.tobytes(), digest_size=8).digest()
+        for i, row in zip(np.asarray(indices).tolist(), white))
+    bits = np.unpackbits(np.frombuffer(digests, dtype=np.uint8).reshape(len(white), 8), axis=1)
+    return bits[:, :width]
 
 
 @dataclass
@@ -107,13 +118,11 @@ class StrandLayout:
         T = payloads.shape[1]
         k = self.bits
         nchk = k - index_bits - 8 * T
+        white = payloads ^ whitening_rows(indices, T)
         rows = np.empty((len(indices), k), dtype=np.uint8)
         rows[:, :index_bits] = int_to_bits(indices, index_bits)
-        for i, (idx, payload) in enumerate(zip(indices.tolist(), payloads)):
-            white = payload ^ whitening(idx, T)
-            rows[i, index_bits:index_bits + 8 * T] = np.unpackbits(white)
-            rows[i, k - nchk:] = check_bits(DATA_DOMAIN, idx.to_bytes(8, "big") + white.tobytes(),
-                                            nchk)
+        rows[:, index_bits:index_bits + 8 * T] = np.unpackbits(white, axis=1)
+        rows[:, k - nchk:] = check_rows(DATA_DOMAIN, indices, white, nchk)
         return self.wrap(self.coder.encode(rows))
 
     def header_strands(self, header: bytes, copies: int) -> list[str]:
@@ -174,11 +183,6 @@ class StrandLayout:
         nchk = k - index_bits - 8 * T
         idx = bits_to_int(bits[:, :index_bits]).astype(np.int64)
         white = np.packbits(bits[:, index_bits:index_bits + 8 * T], axis=1)
-        valid = np.zeros(len(bits), dtype=bool)
-        payload = np.empty_like(white)
-        for i in range(len(bits)):
-            chk = check_bits(DATA_DOMAIN, int(idx[i]).to_bytes(8, "big") + white[i].tobytes(), nchk)
-            if np.array_equal(chk, bits[i, k - nchk:]):
-                valid[i] = True
-                payload[i] = white[i] ^ whitening(int(idx[i]), T)
+        valid = np.all(check_rows(DATA_DOMAIN, idx, white, nchk) == bits[:, k - nchk:], axis=1)
+        payload = white ^ whitening_rows(idx, T)
         return idx, payload, valid
