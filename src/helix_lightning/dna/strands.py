@@ -150,7 +150,7 @@ class StrandLayout:
     def middles(self, strands: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Full strands -> (codes of the coded middles, mask of strands with the right shape)."""
         n = self.coded_nt
-        lp, ls = len(self.prefix), len(self.suffix)
+        lp = len(self.prefix)
         ok = np.array([len(s) == self.strand_len for s in strands], dtype=bool)
         mids = [s[lp:lp + n] if good else "A" * n for s, good in zip(strands, ok)]
         return strings_to_codes(mids) if mids else np.zeros((0, n), np.uint8), ok
