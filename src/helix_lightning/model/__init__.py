@@ -40,4 +40,4 @@ def build(kind: str, name: str, **cfg: Any) -> Any:
 
 
 # Importing the parts fills the registries (they import `register` from above).
-from . import fsq, kronecker, tokenizer  # noqa: E402,F401
+from . import fsq, kronecker, masked, tokenizer  # noqa: E402,F401

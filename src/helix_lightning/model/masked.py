@@ -1,0 +1,371 @@
+"""Masked token model (MaskGIT-style) and the staged entropy coding of a frame's tokens.
+
+Model
+-----
+`MaskedTokenModel` is a small bidirectional transformer over one frame's token grid (H, W),
+flattened row-major to N = H * W positions. Each position's input is the sum of
+
+* the current token's embedding (ids 0..K-1, or MASK = K = `codebook_size` where unknown),
+* the previous frame's decoded token at the same position (its own embedding table; id K
+  means "no previous frame", used for the first frame or `prev=None`), and
+* a fixed 2-D sinusoidal position embedding (half the channels encode the row, half the
+  column), so one model serves any grid size up to `max_tokens` positions.
+
+Adding the previous frame at the same position (rather than concatenating N extra tokens)
+keeps attention cost at N^2 and gives the co-located previous token directly to each
+position; attention still sees the whole previous frame through the other positions.
+
+Coding stages
+-------------
+`stage_masks(h, w, S, drop)` orders the grid coarse to fine with a deterministic 2-D
+interleave (lowest position bits first: the (even, even) lattice, then (odd, odd), then
+(even, odd), then (odd, even), recursively inside each lattice) and cuts the order into S
+parts of equal count: S=2 on an even grid is a checkerboard, S=4 the 2x2 interleave.
+Stage s is coded with stages < s visible and everything else masked. The dropped set is the
+last round(drop * N) positions of that order: the finest positions, all inside the last
+stage, spread over the grid, and known to both sides from (h, w, S, drop) alone, so no side
+information is stored. Dropped tokens are never coded; the decoder fills them with the
+model's argmax given every stored token (`fill_dropped`).
+
+Reproducible tables
+-------------------
+The range coder needs encoder and decoder to use bit-identical models. Coding therefore runs
+the network in float64 on the CPU (a float64 copy of the model) under
+`torch.use_deterministic_algorithms(True)`; a different thread count changes only the
+summation order, which moves float64 probabilities by ~1e-15. `integer_frequencies` first
+rounds each probability to a grid of 1e-6 (an integer count in 0..10**6): drift of 1e-15
+flips such a rounding only when a value lies within 1e-15 of a grid midpoint, a chance of
+about 1e-9 per entry. Everything after that is integer arithmetic (exact on every machine):
+each symbol gets 1 plus its floor share of the remaining 2**precision - K counts, and the few
+counts left over go to the largest remainders (ties by lower symbol id). The coder is fed
+freq / 2**precision, exact dyadic numbers, so both sides build the same quantised model.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..errors import HelixError
+from . import register
+
+GRID = 10**6  # probabilities are rounded to multiples of 1 / GRID before quantising
+
+
+def sincos_2d(h: int, w: int, dim: int) -> Tensor:
+    """Fixed 2-D sinusoidal position embedding, (h * w, dim) float32, rows then columns."""
+    if dim % 4:
+        raise HelixError(f"2-D sinusoidal embedding needs dim divisible by 4, got {dim}")
+    quarter = dim // 4
+    freq = 1.0 / (10000.0 ** (torch.arange(quarter, dtype=torch.float64) / quarter))
+    ys = torch.arange(h, dtype=torch.float64)[:, None] * freq  # (h, q)
+    xs = torch.arange(w, dtype=torch.float64)[:, None] * freq  # (w, q)
+    row = torch.cat([ys.sin(), ys.cos()], dim=1)[:, None, :].expand(h, w, 2 * quarter)
+    col = torch.cat([xs.sin(), xs.cos()], dim=1)[None, :, :].expand(h, w, 2 * quarter)
+    return torch.cat([row, col], dim=2).reshape(h * w, dim).float()
+
+
+def cosine_mask_ratio(batch: int, generator: torch.Generator | None = None) -> Tensor:
+    """MaskGIT's cosine schedule: masked share r = cos(pi/2 * u), u ~ U(0, 1), per sample."""
+    u = torch.rand(batch, generator=generator)
+    return torch.cos(0.5 * math.pi * u)
+
+
+@register("token_model", "masked")
+class MaskedTokenModel(nn.Module):
+    """Bidirectional transformer predicting a frame's tokens from the visible ones + prev frame.
+
+    `forward(tokens, prev=None, shape=None)`: tokens (B, N) int64 with unknown positions set
+    to `mask_id` (= codebook_size), or (B, H, W); prev the same shape or None; shape (H, W)
+    of the grid (defaults to the tokens' own 2-D shape, else (1, N)). Returns logits
+    (B, N, codebook_size).
+    """
+
+    def __init__(self, codebook_size: int = 4**4, dim: int = 64, depth: int = 2,
+                 heads: int = 4, max_tokens: int = 4096, dropout: float = 0.0) -> None:
+        super().__init__()
+        if codebook_size < 2:
+            raise HelixError(f"codebook_size must be >= 2, got {codebook_size}")
+        self.codebook_size = codebook_size
+        self.mask_id = codebook_size
+        self.dim = dim
+        self.max_tokens = max_tokens
+        self.tok_emb = nn.Embedding(codebook_size + 1, dim)
+        self.prev_emb = nn.Embedding(codebook_size + 1, dim)  # id K: no previous frame
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=4 * dim, dropout=dropout,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, codebook_size)
+        sincos_2d(1, 4, dim)  # validates dim early
+
+    def forward(self, tokens: Tensor, prev: Tensor | None = None,
+                shape: tuple[int, int] | None = None) -> Tensor:
+        if tokens.dim() == 3:
+            shape = shape or (tokens.shape[1], tokens.shape[2])
+            tokens = tokens.flatten(1)
+        if prev is not None and prev.dim() == 3:
+            prev = prev.flatten(1)
+        _, n = tokens.shape
+        h, w = shape or (1, n)
+        if h * w != n:
+            raise HelixError(f"grid shape {(h, w)} does not hold {n} tokens")
+        if n > self.max_tokens:
+            raise HelixError(f"{n} tokens exceed max_tokens={self.max_tokens}")
+        if prev is None:
+            prev = torch.full_like(tokens, self.mask_id)
+        elif prev.shape != tokens.shape:
+            raise HelixError(f"prev shape {tuple(prev.shape)} != tokens {tuple(tokens.shape)}")
+        pos = sincos_2d(h, w, self.dim).to(device=tokens.device, dtype=self.tok_emb.weight.dtype)
+        x = self.tok_emb(tokens) + self.prev_emb(prev) + pos
+        return self.head(self.norm(self.blocks(x)))
+
+    def masking_loss(self, tokens: Tensor, prev: Tensor | None = None,
+                     mask_ratio_sampler: Callable[[int], Tensor] | None = None,
+                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+        """MaskGIT objective: mask a cosine-scheduled share, cross-entropy on masked positions.
+
+        tokens (B, H, W) or (B, N); `mask_ratio_sampler(B)` gives each sample's masked share
+        (default `cosine_mask_ratio`); at least one position per sample is masked. Returns
+        (mean loss over masked positions, accuracy on masked positions).
+        """
+        shape = (tokens.shape[1], tokens.shape[2]) if tokens.dim() == 3 else None
+        flat = tokens.flatten(1) if tokens.dim() == 3 else tokens
+        b, n = flat.shape
+        ratio = (mask_ratio_sampler(b) if mask_ratio_sampler is not None
+                 else cosine_mask_ratio(b, generator)).to(flat.device).float()
+        count = torch.clamp(torch.ceil(ratio * n), 1, n).long()  # (B,)
+        ranks = torch.rand(b, n, generator=generator).to(flat.device).argsort(1).argsort(1)
+        masked = ranks < count[:, None]
+        inp = torch.where(masked, torch.full_like(flat, self.mask_id), flat)
+        logits = self(inp, prev, shape)
+        loss = F.cross_entropy(logits[masked], flat[masked])
+        acc = (logits[masked].argmax(-1) == flat[masked]).float().mean()
+        return loss, acc
+
+
+# ----------------------------------------------------------------------------- stages
+
+
+def _interleave_order(h: int, w: int) -> np.ndarray:
+    """Flat indices of an (h, w) grid, coarse to fine (see the module docstring)."""
+    bits = max(1, math.ceil(math.log2(max(h, w, 2))))
+    ii, jj = np.meshgrid(np.arange(h), np.arange(w), indexing="ij")
+    digit = np.array([[0, 2], [3, 1]])  # (i bit, j bit) -> rank: (0,0), (1,1), (0,1), (1,0)
+    key = np.zeros((h, w), dtype=np.int64)
+    for b in range(bits):  # lowest position bit = most significant key digit
+        key = key * 4 + digit[(ii >> b) & 1, (jj >> b) & 1]
+    flat_key = key.ravel()
+    return np.lexsort((np.arange(h * w), flat_key))  # stable: ties (none) by flat index
+
+
+def stage_masks(h: int, w: int, stages: int, drop: float = 0.0) -> list[Tensor]:
+    """Coding stages of an (h, w) grid: [stage_0, ..., stage_{S-1}, dropped], bool (h, w).
+
+    The S stage masks partition the grid (equal counts, +-1); `dropped` holds
+    round(drop * h * w) positions, all in the last stage (the finest of the interleave),
+    that are never stored. Deterministic from the arguments alone.
+    """
+    if stages < 1:
+        raise HelixError(f"need at least one coding stage, got {stages}")
+    if not 0.0 <= drop < 1.0:
+        raise HelixError(f"drop share must lie in [0, 1), got {drop}")
+    n = h * w
+    order = _interleave_order(h, w)
+    cuts = [round(s * n / stages) for s in range(stages + 1)]
+    n_drop = round(drop * n)
+    last = cuts[-1] - cuts[-2]
+    if n_drop > last:
+        raise HelixError(f"drop {drop} ({n_drop} tokens) exceeds the last stage ({last} tokens)"
+                         f" with {stages} stages; use fewer stages or a smaller drop")
+    out = []
+    for s in range(stages):
+        m = np.zeros(n, dtype=bool)
+        m[order[cuts[s]:cuts[s + 1]]] = True
+        out.append(torch.from_numpy(m.reshape(h, w)))
+    d = np.zeros(n, dtype=bool)
+    d[order[n - n_drop:]] = True
+    out.append(torch.from_numpy(d.reshape(h, w)))
+    return out
+
+
+# ----------------------------------------------------------------------------- coding
+
+
+@contextmanager
+def _deterministic() -> Iterator[None]:
+    was = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        torch.use_deterministic_algorithms(was)
+
+
+def coding_model(model: MaskedTokenModel) -> MaskedTokenModel:
+    """A float64, eval-mode CPU copy of `model` for coding (cached on the model)."""
+    cached = getattr(model, "_coding_copy", None)
+    version = tuple(p._version for p in model.parameters())
+    if cached is not None and cached[0] == version:
+        return cached[1]
+    model.__dict__.pop("_coding_copy", None)
+    twin = copy.deepcopy(model).to("cpu", torch.float64).eval()
+    object.__setattr__(model, "_coding_copy", (version, twin))  # not a submodule
+    return twin
+
+
+def _as_batch(t: Tensor | None) -> Tensor | None:
+    if t is None:
+        return None
+    t = torch.as_tensor(t).long().cpu()
+    return t.unsqueeze(0) if t.dim() == 2 else t
+
+
+def _coded(masks: list[Tensor], stage: int) -> Tensor:
+    """Positions coded in `stage`: the stage minus the dropped set (bool (h, w))."""
+    return masks[stage] & ~masks[-1]
+
+
+def stage_probabilities(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
+                        masks: list[Tensor], stage: int) -> np.ndarray:
+    """float64 probabilities (B, n_s, K) for the coded positions of `stage` (row-major).
+
+    Only positions of stages < `stage` are shown to the model (all others masked), so the
+    decoder can call this with the tokens it has so far. tokens/prev (H, W) or (B, H, W).
+    """
+    tok = _as_batch(tokens)
+    prv = _as_batch(prev)
+    _, h, w = tok.shape
+    visible = torch.zeros(h, w, dtype=torch.bool)
+    for s in range(stage):
+        visible |= masks[s]
+    net = coding_model(model)
+    inp = torch.where(visible, tok, torch.full_like(tok, net.mask_id))
+    with _deterministic():
+        logits = net(inp, prv, (h, w))  # (B, N, K) float64
+        probs = torch.softmax(logits, dim=-1)
+    sel = _coded(masks, stage).flatten()
+    return probs[:, sel].numpy().astype(np.float64)
+
+
+def integer_frequencies(probs: np.ndarray, precision: int = 16) -> np.ndarray:
+    """Integer tables (..., K) int64: every entry >= 1, each row sums to 2**precision.
+
+    Probabilities are first rounded to multiples of 1e-6, then quantised with integer
+    arithmetic only (see the module docstring for why this is reproducible).
+    """
+    p = np.asarray(probs, dtype=np.float64)
+    k = p.shape[-1]
+    total = 1 << precision
+    if k > total:
+        raise HelixError(f"{k} symbols do not fit a 2**{precision} frequency table")
+    q = np.rint(np.clip(p, 0.0, None) * GRID).astype(np.int64)
+    flat = q.reshape(-1, k)
+    s = flat.sum(1, keepdims=True)
+    flat = np.where(s > 0, flat, 1)  # a degenerate row becomes uniform
+    s = flat.sum(1, keepdims=True)
+    spare = total - k
+    num = flat * spare
+    freq = 1 + num // s
+    rem = num % s
+    deficit = total - freq.sum(1)  # in [0, k)
+    order = np.lexsort((np.broadcast_to(np.arange(k), rem.shape), -rem), axis=1)
+    rank = np.empty_like(order)
+    np.put_along_axis(rank, order, np.arange(k)[None, :].repeat(len(order), 0), axis=1)
+    freq += rank < deficit[:, None]
+    return freq.reshape(p.shape)
+
+
+def _constriction(coder: str):
+    """(constriction.stream.queue.<coder>, constriction.stream.model.Categorical).
+
+    constriction's submodules live inside its compiled extension: they are reached as
+    attributes of the package, not imported by dotted path.
+    """
+    try:
+        import constriction
+    except ImportError as e:  # pragma: no cover - dependency missing
+        raise HelixError("entropy coding needs the 'constriction' package") from e
+    return getattr(constriction.stream.queue, coder), constriction.stream.model.Categorical
+
+
+def _table_probs(freq: np.ndarray, precision: int) -> np.ndarray:
+    return freq.astype(np.float64) / float(1 << precision)
+
+
+def fill_dropped(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
+                 masks: list[Tensor]) -> Tensor:
+    """tokens with the dropped positions set to the model's argmax given all stored tokens."""
+    tok = _as_batch(tokens).clone()
+    dropped = masks[-1]
+    if not bool(dropped.any()):
+        return tok if torch.as_tensor(tokens).dim() == 3 else tok[0]
+    net = coding_model(model)
+    b, h, w = tok.shape
+    inp = torch.where(dropped, torch.full_like(tok, net.mask_id), tok)
+    with _deterministic():
+        logits = net(inp, _as_batch(prev), (h, w))
+    pred = logits.argmax(-1).view(b, h, w)
+    tok[:, dropped] = pred[:, dropped]
+    return tok if torch.as_tensor(tokens).dim() == 3 else tok[0]
+
+
+def encode_tokens(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
+                  stages: int, drop: float = 0.0,
+                  precision: int = 16) -> tuple[np.ndarray, float]:
+    """Range-code the stored tokens of (H, W) or (B, H, W) grids stage by stage.
+
+    Returns (uint32 words of the range coder, estimated bits = -sum log2 p of the coded
+    tokens under the integer tables the coder uses). Actual size is 32 * len(words).
+    """
+    RangeEncoder, Categorical = _constriction("RangeEncoder")
+
+    tok = _as_batch(tokens)
+    _, h, w = tok.shape
+    masks = stage_masks(h, w, stages, drop)
+    enc = RangeEncoder()
+    bits = 0.0
+    for s in range(stages):
+        sel = _coded(masks, s).flatten()
+        if not bool(sel.any()):
+            continue
+        probs = stage_probabilities(model, tok, prev, masks, s)
+        freq = integer_frequencies(probs, precision).reshape(-1, probs.shape[-1])
+        symbols = tok.flatten(1)[:, sel].reshape(-1).numpy().astype(np.int32)
+        bits -= float(np.log2(freq[np.arange(len(symbols)), symbols] / (1 << precision)).sum())
+        enc.encode(symbols, Categorical(perfect=False), _table_probs(freq, precision))
+    return enc.get_compressed().astype(np.uint32), bits
+
+
+def decode_tokens(model: MaskedTokenModel, words: np.ndarray, prev: Tensor | None,
+                  shape: tuple[int, ...], stages: int, drop: float = 0.0,
+                  precision: int = 16) -> Tensor:
+    """Inverse of `encode_tokens`: tokens of `shape` ((H, W) or (B, H, W)), int64.
+
+    Stored tokens come back exactly; dropped ones are the model's prediction (`fill_dropped`).
+    """
+    RangeDecoder, Categorical = _constriction("RangeDecoder")
+
+    full = tuple(shape) if len(shape) == 3 else (1, *shape)
+    b, h, w = full
+    masks = stage_masks(h, w, stages, drop)
+    tok = torch.zeros(full, dtype=torch.long)
+    dec = RangeDecoder(np.asarray(words, dtype=np.uint32))
+    for s in range(stages):
+        sel = _coded(masks, s)
+        if not bool(sel.any()):
+            continue
+        probs = stage_probabilities(model, tok, prev, masks, s)
+        freq = integer_frequencies(probs, precision).reshape(-1, probs.shape[-1])
+        symbols = dec.decode(Categorical(perfect=False), _table_probs(freq, precision))
+        tok[:, sel] = torch.from_numpy(np.asarray(symbols, dtype=np.int64)).view(b, -1)
+    tok = fill_dropped(model, tok, prev, masks)
+    return tok if len(shape) == 3 else tok[0]
