@@ -1,0 +1,149 @@
+"""HelixCodec: compress/decompress, container, fsm and direct DNA coders (tiny untrained model)."""
+
+import numpy as np
+import pytest
+import torch
+
+from helix_lightning.dna.constraints import check_strands, get_constraints
+from helix_lightning.errors import HelixError
+from helix_lightning.metrics import direct_violations
+from helix_lightning.model.codec import (
+    _HEADER,
+    HelixCodec,
+    read_direct_strands,
+    stored_digits,
+)
+from helix_lightning.model.fsq import FSQ
+from helix_lightning.model.kronecker import KroneckerMixer
+from helix_lightning.model.masked import MaskedTokenModel
+from helix_lightning.model.tokenizer import ConvTokenizer
+
+
+def tiny_codec(seed: int = 0) -> HelixCodec:
+    torch.manual_seed(seed)
+    tok = ConvTokenizer(width=16, downsample=8, channels_latent=2)
+    mixer = KroneckerMixer(2, mode="learned", block=(2, 2))
+    fsq = FSQ(levels=4, channels=2)
+    tm = MaskedTokenModel(codebook_size=16, dim=32, depth=1, max_tokens=256)
+    return HelixCodec(tok, mixer, fsq, tm, {"stages": 2, "drop": 0.0}).eval()
+
+
+def clip(t: int = 3, h: int = 24, w: int = 40, seed: int = 0) -> np.ndarray:
+    """Smooth moving gradient + a little noise: uint8 (T, H, W, 3), sides not multiples of 8."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    frames = []
+    for i in range(t):
+        base = np.stack([(x * 5 + i * 7) % 256, (y * 9 + i * 3) % 256, (x + y) * 3 % 256], -1)
+        frames.append(np.clip(base + rng.integers(-8, 9, base.shape), 0, 255))
+    return np.asarray(frames, dtype=np.uint8)
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return tiny_codec()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return clip()
+
+
+def forward_on_tokens(codec: HelixCodec, digits: torch.Tensor, shape) -> np.ndarray:
+    """The model's own decoder on the stored digits, independent of the codec's helpers."""
+    with torch.no_grad():
+        z = codec.mixer.inverse(codec.fsq.digits_to_latent(digits), size=(shape.h, shape.w))
+        x = codec.tokenizer.decode(z, (shape.height, shape.width))
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+
+
+@pytest.mark.parametrize("drop,group", [(0.0, None), (0.25, 1)])
+def test_round_trip_matches_forward(codec, frames, drop, group):
+    out = codec.compress(frames, stages=2, drop=drop, group=group)
+    s = out["shape"]
+    assert (s.frames, s.height, s.width, s.h, s.w) == (3, 24, 40, 3, 5)
+    assert (s.hp, s.wp) == (4, 6)  # mixer blocks of 2x2
+    assert len(out["strings"]) == (1 if group is None else 3)
+    rec = codec.decompress(out["strings"], s)
+    assert rec.shape == frames.shape and rec.dtype == np.uint8
+    ref = forward_on_tokens(codec, out["digits"], s)
+    assert np.abs(rec.astype(int) - ref.astype(int)).max() <= 1
+    tokens = codec.decompress_tokens(out["strings"], s)
+    assert torch.equal(tokens, out["tokens"])
+    # stored tokens are the encoder's tokens; dropped ones the model's prediction
+    ids, _ = codec.tokenize(frames)
+    mask = out["stored_mask"]
+    assert torch.equal(tokens[:, mask], ids[:, mask])
+    if drop:
+        assert int((~mask).sum()) == round(drop * s.hp * s.wp)
+
+
+def test_actual_bits_near_estimate(codec, frames):
+    out = codec.compress(frames, stages=2)
+    est, act = out["estimated_bits"], out["actual_bits"]
+    assert est > 0
+    assert act <= est * 1.03 + 64
+
+
+def test_container_and_model_hash(codec, frames):
+    out = codec.compress(frames, stages=2)
+    data = codec.to_bytes(out)
+    strings, shape, meta = HelixCodec.from_bytes(data)
+    assert strings == out["strings"] and shape == out["shape"]
+    assert meta["model_hash"] == codec.model_hash() and meta["coder"] == "fsm"
+    assert np.array_equal(codec.decode_bytes(data), codec.decompress(out["strings"], shape))
+    assert codec.model_hash() == codec.model_hash()
+    other = tiny_codec(seed=1)
+    assert other.model_hash() != codec.model_hash()
+    with pytest.raises(HelixError, match="archive was written by model"):
+        other.decode_bytes(data)
+    with pytest.raises(HelixError):
+        HelixCodec.from_bytes(b"nope" + data[4:])
+
+
+def test_fsm_coder_round_trip(codec, frames):
+    strands, stats = codec.encode_video(frames, "standard", coder="fsm", stages=2)
+    cs = get_constraints("standard")
+    assert check_strands(strands, cs).total == 0 and stats["violations"] == 0
+    for key in ("frames", "nt", "nt_per_px", "bits_per_px", "net_density", "coding_density",
+                "direct_violations", "estimated_bits", "actual_bits"):
+        assert key in stats
+    assert stats["frames"] == 3 and 0 < stats["net_density"] <= stats["coding_density"] < 2
+    dec = codec.decode_video(strands, constraints="standard")
+    ref = codec.decompress(*codec.from_bytes(codec.to_bytes(codec.compress(frames, 2)))[:2])
+    assert np.array_equal(dec, ref)
+    assert np.array_equal(codec.decode_video(strands[::-1]), ref)  # auto coder + constraints
+    with pytest.raises(HelixError, match="archive was written by model"):
+        tiny_codec(seed=1).decode_video(strands)
+
+
+def test_direct_coder_round_trip(codec, frames):
+    strands, stats = codec.encode_video(frames, "standard", coder="direct", stages=2, drop=0.25)
+    cs = get_constraints("standard")
+    viol = check_strands(strands, cs).total
+    assert stats["violations"] == viol  # reported, not hidden
+    out = codec.compress(frames, stages=2, drop=0.25)
+    assert stats["direct_violations"] == direct_violations(stored_digits(out), cs, 160)
+    assert stats["coding_density"] == 2.0
+    assert all(s.startswith("TAAGCCACGCTTGTGATGAC") for s in strands)
+    dec = codec.decode_video(strands[::-1], coder="direct")
+    assert np.array_equal(dec, codec.decompress(out["strings"], out["shape"]))
+    assert np.array_equal(codec.decode_video(strands), dec)  # auto detects direct
+    digits = read_direct_strands(strands)
+    head = 4 * _HEADER.size  # header digits
+    n = stored_digits(out).size
+    assert np.array_equal(digits[head:head + n], stored_digits(out).reshape(-1))
+    with pytest.raises(HelixError, match="missing"):
+        codec.decode_video(strands[1:], coder="direct")
+
+
+def test_thread_count_does_not_change_tokens(codec, frames):
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        out = codec.compress(frames, stages=2, drop=0.25)
+        torch.set_num_threads(1)
+        tokens = codec.decompress_tokens(out["strings"], out["shape"])
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(tokens, out["tokens"])
