@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo clean
+.PHONY: help install test test-slow bench demo train clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ demo: $(STAMP) ## store a 1 MB random file in DNA, sequence it with noise, read 
 	$(BIN)/helix dna simulate runs/demo/archive.fasta -o runs/demo/reads.fastq --seed 1
 	$(BIN)/helix dna decode runs/demo/reads.fastq -o runs/demo/output.bin
 	cmp runs/demo/input.bin runs/demo/output.bin && echo "demo: bit-exact round trip through the noisy channel"
+
+train: $(STAMP) ## train the default model (experiments/tiny.yaml) and store it as the committed default
+	$(BIN)/helix train --config experiments/tiny.yaml --out src/helix_lightning/model/default.ckpt
 
 clean: ## remove the venv, runs and caches
 	rm -rf $(VENV) runs bench-out .pytest_cache .hypothesis

@@ -6,6 +6,10 @@
     helix dna check OUT.fasta
     helix dna simulate OUT.fasta -o READS.fastq --coverage 10 --seed 1
     helix dna bench [--size 200000] [--csv bench.csv]
+
+    helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
+    helix encode VIDEO -o OUT.fasta [--checkpoint C] [--coder fsm|direct] [--frames N] [--size WxH]
+    helix decode OUT.fasta|READS.fastq -o OUT.mkv|OUT.mp4 [--checkpoint C] [--reference VIDEO]
 """
 
 from __future__ import annotations
@@ -318,6 +322,149 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- video commands
+def _print_table(title: str, rows: dict, args: argparse.Namespace | None = None) -> None:
+    """A two-column rich table on stdout (or JSON with --json)."""
+    if args is not None and getattr(args, "json", False):
+        print(json.dumps(rows, indent=2, default=str))
+        return
+    from rich.table import Table
+
+    table = Table(title=title, show_header=False)
+    for k, v in rows.items():
+        table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+    _console(stderr=False).print(table)
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    """"WxH" -> (width, height); HelixError if malformed."""
+    if text is None:
+        return None
+    w, sep, h = text.lower().partition("x")
+    try:
+        size = (int(w), int(h))
+    except ValueError:
+        size = None
+    if not sep or size is None or min(size) < 1:
+        raise HelixError(f"--size must be WIDTHxHEIGHT with positive integers, e.g. 64x48; "
+                         f"got {text!r}")
+    return size
+
+
+def _read_input_video(path: str, frames: int | None, size: tuple[int, int] | None):
+    from .video.io import read_video
+
+    p = Path(path)
+    if not p.exists():
+        raise HelixError(f"input video not found: {p}")
+    if p.is_dir():
+        raise HelixError(f"input is a directory, not a video: {p}")
+    if frames is not None and frames < 1:
+        raise HelixError(f"--frames must be positive, got {frames}")
+    return read_video(p, frames=frames, size=size)
+
+
+def _check_video_output(path: str) -> None:
+    from .video.io import WRITERS
+
+    p = Path(path)
+    if p.suffix.lower() not in WRITERS:
+        raise HelixError(f"{p}: cannot write {p.suffix or 'a file without suffix'} video; "
+                         "use .mkv (lossless FFV1) or .mp4 (H.264)")
+    if not p.parent.exists():
+        raise HelixError(f"output directory does not exist: {p.parent}")
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    import yaml
+
+    from .model.train import load_config, set_key, train
+
+    cfg = load_config(args.config)
+    for item in args.overrides:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise HelixError(f"--set needs KEY=VALUE, got {item!r}")
+        try:
+            parsed = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise HelixError(f"--set {key}: cannot parse value {value!r}") from None
+        set_key(cfg, key, parsed)
+    if args.out:
+        out = Path(args.out)
+        if out.parent and not out.parent.exists():
+            raise HelixError(f"output directory does not exist: {out.parent}")
+        cfg["checkpoint"] = str(out)
+    result = train(cfg)
+    _print_table(f"train {cfg['name']}", result, args)
+    return 0
+
+
+def cmd_video_encode(args: argparse.Namespace) -> int:
+    from .dna.fasta import write_fasta
+    from .model.checkpoint import load_codec
+
+    size = _parse_size(args.size)
+    out = Path(args.output)
+    if not out.parent.exists():
+        raise HelixError(f"output directory does not exist: {out.parent}")
+    codec = load_codec(args.checkpoint)
+    frames = _read_input_video(args.input, args.frames, size)
+    constraints = args.constraints or codec.config.get("constraints", "standard")
+    strands, stats = codec.encode_video(frames, constraints=constraints, coder=args.coder,
+                                        stages=args.stages, drop=args.drop,
+                                        redundancy=args.redundancy)
+    cs = stats["constraints"]
+    tag = f"helix:v1:{cs}" if args.coder == "fsm" else f"helix-direct:v1:{cs}"
+    write_fasta(args.output, [(f"{tag}:{i:07d}", s) for i, s in enumerate(strands)])
+    rows = {
+        "coder": stats["coder"], "constraints": cs, "model": stats["model_hash"],
+        "frames": stats["frames"], "size": f"{stats['width']}x{stats['height']}",
+        "strands": stats["strands"], "nt": stats["nt"],
+        "nt/px": float(stats["nt_per_px"]), "bits/px": float(stats["bits_per_px"]),
+        "net density": float(stats["net_density"]),
+        "violations": stats["violations"], "direct violations": stats["direct_violations"],
+    }
+    if args.json:
+        print(json.dumps({k: v for k, v in stats.items() if k != "archive"}, indent=2,
+                         default=str))
+    else:
+        _print_table("video -> DNA", rows)
+    return 0
+
+
+def cmd_video_decode(args: argparse.Namespace) -> int:
+    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+    from .model.checkpoint import load_codec
+    from .video.io import write_video
+
+    _check_video_output(args.output)
+    if args.reference is not None and not Path(args.reference).is_file():
+        raise HelixError(f"reference video not found: {args.reference}")
+    codec = load_codec(args.checkpoint)
+    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
+                                                        DEFAULT_SUFFIX, args.quiet)
+    frames = codec.decode_video(strands, constraints=args.constraints or hint,
+                                support=support, variants=variants)
+    write_video(args.output, frames, fps=args.fps)
+    t, h, w = frames.shape[:3]
+    if not args.quiet:
+        print(f"decoded {t} frames of {w}x{h} -> {args.output}", file=sys.stderr)
+    if args.reference is not None:
+        import torch
+
+        from .metrics import ms_ssim, psnr
+        from .video.io import read_video
+
+        ref = read_video(args.reference, frames=t, size=(w, h))
+        x = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+        y = torch.from_numpy(ref).permute(0, 3, 1, 2).float() / 255.0
+        rows = {"frames": t, "size": f"{w}x{h}", "psnr_db": psnr(frames, ref),
+                "ms_ssim": float(ms_ssim(x, y))}
+        _print_table("decoded vs reference", rows, args)
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helix", description="HELIX-Lightning: video and bytes "
@@ -394,7 +541,60 @@ def build_parser() -> argparse.ArgumentParser:
                    help="constraint sets for the HELIX FSM arms")
     p.add_argument("--csv", default=None, help="write the table as CSV here")
     p.set_defaults(func=cmd_bench)
+    _add_video_commands(sub)
     return parser
+
+
+def _add_video_commands(sub) -> None:
+    p = sub.add_parser("train", help="train the video codec from a YAML config",
+                       description="Train the codec (tokenizer, mixer, FSQ, token model); print "
+                       "the metric dict and write the checkpoint.")
+    p.add_argument("--config", required=True, help="experiments/<name>.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key (repeatable), e.g. trainer.max_steps=20")
+    p.add_argument("--out", default=None, help="checkpoint to write (default: the config's "
+                   "`checkpoint`, else runs/<name>/last.ckpt)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(func=cmd_train)
+
+    ckpt_help = "trained model (default: the packaged default model)"
+    p = sub.add_parser("encode", help="encode a video into DNA strands (FASTA)",
+                       description="Video -> tokens -> entropy-coded container -> constraint-safe "
+                       "strands (fsm) or direct digit-to-base strands; prints a summary table.")
+    p.add_argument("input", help="video file (anything FFmpeg reads)")
+    p.add_argument("-o", "--output", required=True, help="FASTA to write")
+    p.add_argument("--checkpoint", default=None, help=ckpt_help)
+    p.add_argument("--constraints", default=None, metavar="NAME|FILE.yaml",
+                   help="constraint set (default: the model's, normally standard)")
+    p.add_argument("--coder", choices=("fsm", "direct"), default="fsm",
+                   help="fsm: constrained coding + outer code (default); direct: one base per "
+                   "token digit (reference arm, violations reported)")
+    p.add_argument("--frames", type=int, default=None, help="encode only the first N frames")
+    p.add_argument("--size", default=None, metavar="WxH", help="resize frames to WxH first")
+    p.add_argument("--drop", type=float, default=None,
+                   help="share of tokens not stored (predicted at decode; default: the model's)")
+    p.add_argument("--stages", type=int, default=None,
+                   help="coding stages of the masked token model (default: the model's)")
+    p.add_argument("--redundancy", type=float, default=None,
+                   help="parity strands / data strands of the outer code (fsm)")
+    p.add_argument("--json", action="store_true", help="print the full stats as JSON")
+    p.set_defaults(func=cmd_video_encode)
+
+    p = sub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to a video",
+                       description="Strands or sequencing reads -> container -> tokens -> video "
+                       "(.mkv lossless FFV1 or .mp4 H.264); with --reference prints PSNR and "
+                       "MS-SSIM against it.")
+    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
+    p.add_argument("-o", "--output", required=True, help="video to write (.mkv or .mp4)")
+    p.add_argument("--checkpoint", default=None, help=ckpt_help + "; must be the encoder's")
+    p.add_argument("--constraints", default=None, metavar="NAME|FILE.yaml",
+                   help="constraint set (default: detect)")
+    p.add_argument("--reference", default=None, help="original video to compare against "
+                   "(its first N frames, resized to the decoded size)")
+    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output")
+    p.add_argument("--json", action="store_true", help="print the comparison as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
+    p.set_defaults(func=cmd_video_decode)
 
 
 def _version() -> str:

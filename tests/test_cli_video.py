@@ -1,0 +1,124 @@
+"""`helix train/encode/decode` as a user runs them: a micro model trained in seconds, a tiny
+synthetic clip, bad input refused with one line and no output left behind."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helix_lightning.cli import main
+from helix_lightning.dna.constraints import check_strands, get_constraints
+from helix_lightning.dna.fasta import read_sequences
+from helix_lightning.video.io import read_video, write_video
+
+MICRO = [
+    "logger=false", "trainer.max_steps=3", "trainer.max_time=null",
+    "trainer.val_check_interval=3", "trainer.limit_val_batches=1", "trainer.progress_bar=false",
+    "data.paths=synthetic", "data.num_workers=0", "data.batch_size=2", "data.clip_frames=2",
+    "data.crop=32", "data.val_size=32", "data.clips_per_epoch=6",
+    "data.synthetic.videos=3", "data.synthetic.frames=4", "data.synthetic.height=40",
+    "data.synthetic.width=40",
+    "model.tokenizer.width=16", "model.masked.dim=16", "model.masked.depth=1",
+    "model.masked.heads=2", "model.rate.stages=2",
+]
+
+
+def run(*argv):
+    return main([str(a) for a in argv])
+
+
+def train_micro(tmp_path: Path, name: str, seed: int) -> Path:
+    out = tmp_path / f"{name}.ckpt"
+    sets = [*MICRO, f"runs_dir={tmp_path / 'runs'}", f"name={name}", f"seed={seed}"]
+    argv = ["train", "--config", "experiments/tiny.yaml", "--out", out]
+    for s in sets:
+        argv += ["--set", s]
+    assert run(*argv) == 0
+    assert out.is_file()
+    return out
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("cli_video")
+
+
+@pytest.fixture(scope="module")
+def ckpt(workdir):
+    return train_micro(workdir, "micro", seed=0)
+
+
+@pytest.fixture(scope="module")
+def clip(workdir):
+    rng = np.random.default_rng(3)
+    t, h, w = 12, 24, 40
+    yy, xx = np.mgrid[0:h, 0:w]
+    frames = np.empty((t, h, w, 3), np.uint8)
+    for i in range(t):
+        base = (xx * 4 + yy * 3 + i * 5) % 256
+        frames[i] = np.stack([base, (base + 80) % 256, (255 - base)], -1)
+        frames[i, 5:12, (2 + i):(10 + i)] = rng.integers(0, 255, 3)
+    path = workdir / "clip.mkv"
+    write_video(path, frames)
+    return path
+
+
+def test_encode_decode_roundtrip(workdir, ckpt, clip, capsys):
+    fasta = workdir / "clip.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt) == 0
+    out = capsys.readouterr().out
+    assert "violations" in out and "nt/px" in out
+    seqs = [s for _, s in read_sequences(fasta)]
+    assert seqs and check_strands(seqs, get_constraints("standard")).total == 0
+    assert run("dna", "check", fasta) == 0  # the fsm strands are a valid `helix dna` archive
+    capsys.readouterr()
+
+    video = workdir / "decoded.mkv"
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt, "--reference", clip,
+               "-q") == 0
+    out = capsys.readouterr().out
+    assert "psnr" in out and "ms_ssim" in out
+    dec, ref = read_video(video), read_video(clip)
+    assert dec.shape == ref.shape == (12, 24, 40, 3)
+
+
+def test_direct_coder_and_frames_size(workdir, ckpt, clip, capsys):
+    fasta = workdir / "direct.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--coder", "direct",
+               "--frames", 3, "--size", "32x16", "--json") == 0
+    capsys.readouterr()
+    video = workdir / "direct.mkv"
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt, "-q") == 0
+    assert read_video(video).shape == (3, 16, 32, 3)
+
+
+def test_other_checkpoint_is_refused(workdir, ckpt, clip, capsys):
+    capsys.readouterr()
+    other = train_micro(workdir, "other", seed=1)
+    table = capsys.readouterr().out
+    assert "val/psnr" in table and "steps" in table
+    fasta = workdir / "refuse.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 2) == 0
+    capsys.readouterr()
+    video = workdir / "refused.mkv"
+    assert run("decode", fasta, "-o", video, "--checkpoint", other, "-q") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "model" in err
+    assert not video.exists()
+
+
+@pytest.mark.parametrize("argv", [
+    ["encode", "{d}/missing.mkv", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--size", "40by24"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{d}/missing.ckpt"],
+    ["encode", "{d}/notavideo.txt", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
+    ["decode", "{d}/missing.fasta", "-o", "{d}/x.mkv", "--checkpoint", "{c}"],
+    ["decode", "{d}/notavideo.txt", "-o", "{d}/x.avi", "--checkpoint", "{c}"],
+])
+def test_bad_input_one_line_exit_2(workdir, ckpt, clip, capsys, argv):
+    (workdir / "notavideo.txt").write_text("hello\n")
+    argv = [a.format(d=workdir, c=ckpt, v=clip) for a in argv]
+    assert run(*argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error:")
+    assert not (workdir / "x.fasta").exists() and not (workdir / "x.mkv").exists()
