@@ -124,3 +124,13 @@ def test_trusted_corrupt_strand_fails_loudly_never_silently(rng_bytes):
     strands = [s for i, s in enumerate(archive.strands) if i != n_header + 7]
     with pytest.raises(DecodeFailure):
         decode_archive(strands + [_forge(archive, 7, seed=1)], constraints="rl3")
+
+
+def test_detection_order_is_tightest_first():
+    from helix_lightning.dna.archive import NAMED_CODES, TIGHTEST_FIRST
+    from helix_lightning.dna.capacity import stationary
+    from helix_lightning.dna.graph import build_graph
+
+    assert sorted(TIGHTEST_FIRST) == sorted(NAMED_CODES)
+    caps = [stationary(build_graph(get_constraints(n))).capacity for n in TIGHTEST_FIRST]
+    assert caps == sorted(caps)
