@@ -278,7 +278,6 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     variants = np.ones(len(strands), np.int64) if variants is None else np.asarray(variants)
     found = find_header(strands, constraints, prefix, suffix)
     cs, layout, header, bits, ok = found.cs, found.layout, found.header, found.bits, found.ok
-    parts = range(found.parts_found)
     idx, payload, valid = layout.parse_data_bits(bits, header.index_bits, header.symbol_size)
     valid &= ok
     # one payload per index: the valid candidate with the most read support
@@ -308,7 +307,7 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
             progress("decode", s + 1, seg.count)
         if got is None:
             lost = [i for i in range(base, base + k + r) if i not in best]
-            report = DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, False)
+            report = DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, False)
             reason = (f"{info['received']} of {k + r} strands recovered, {k} needed "
                       f"(lost {len(lost)} strands, e.g. indices {lost[:5]})"
                       if info["received"] < k + 2 else
@@ -318,10 +317,10 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
         base += k + r
     data = bytes(out)
     if _file_hash(data) != header.file_hash:
-        report = DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, False)
+        report = DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, False)
         raise DecodeFailure("decoded bytes do not match the archive's file hash; nothing written",
                             report)
-    return data, DecodeReport(cs.name, len(strands), len(best), len(parts), seg_reports, True)
+    return data, DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, True)
 
 
 class DecodeFailure(HelixError):

@@ -87,6 +87,18 @@ def _uint_bits(values: np.ndarray, width: int) -> np.ndarray:
     return ((np.asarray(values, dtype=np.int64)[:, None] >> shifts) & 1).astype(np.uint8)
 
 
+def _reassemble(rows: np.ndarray, index: np.ndarray, index_bits: int, code: str,
+                what: str) -> bytes:
+    """Bit rows (index field first) put back in index order, index fields dropped, unpadded;
+    a HelixError names how many rows are missing."""
+    n = int(index.max()) + 1
+    order = np.full(n, -1)
+    order[index] = np.arange(len(index))
+    if (order < 0).any():
+        raise HelixError(f"{code}: {int((order < 0).sum())} of {n} {what} missing")
+    return _unpad(np.packbits(rows[order, index_bits:].reshape(-1)).tobytes())
+
+
 def _bits_uint(bits: np.ndarray) -> np.ndarray:
     weights = 1 << np.arange(bits.shape[1] - 1, -1, -1, dtype=np.int64)
     return bits.astype(np.int64) @ weights
@@ -257,12 +269,7 @@ class ChurchCode(DnaCode):
     def decode(self, strands: list[str]) -> bytes:
         bits = (self._bodies(strands) >= G).astype(np.uint8)  # G, T -> 1
         address = _bits_uint(bits[:, :self.address_bits])
-        n = int(address.max()) + 1
-        order = np.full(n, -1)
-        order[address] = np.arange(len(address))
-        if (order < 0).any():
-            raise HelixError(f"church: {int((order < 0).sum())} of {n} blocks missing")
-        return _unpad(np.packbits(bits[order, self.address_bits:].reshape(-1)).tobytes())
+        return _reassemble(bits, address, self.address_bits, "church", "blocks")
 
 
 # ---------------------------------------------------------------- Goldman 2013
@@ -717,9 +724,4 @@ class YinYangCode(DnaCode):
         segs, index = segs[index < self.FILLER], index[index < self.FILLER]
         if index.size == 0:
             raise HelixError("yinyang: no data segment")
-        n = int(index.max()) + 1
-        order = np.full(n, -1)
-        order[index] = np.arange(len(index))
-        if (order < 0).any():
-            raise HelixError(f"yinyang: {int((order < 0).sum())} of {n} segments missing")
-        return _unpad(np.packbits(segs[order, self.INDEX_BITS:].reshape(-1)).tobytes())
+        return _reassemble(segs, index, self.INDEX_BITS, "yinyang", "segments")
