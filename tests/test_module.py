@@ -148,3 +148,35 @@ def test_experiment_configs_load():
         cfg = load_config(root / f"{name}.yaml")
         assert cfg["name"] == name
         assert cfg == resolve_config(cfg)
+
+
+def test_cosine_schedule_warms_up_then_decays():
+    from helix_lightning.model.module import cosine_factor
+
+    f = [cosine_factor(s, warmup=10, total=110) for s in range(0, 130, 1)]
+    assert f[0] == pytest.approx(0.1) and f[9] == pytest.approx(1.0)
+    assert f[10] == pytest.approx(1.0) and f[60] == pytest.approx(0.51)
+    assert f[110] == pytest.approx(0.02) and f[129] == pytest.approx(0.02)
+    assert all(a >= b for a, b in zip(f[10:], f[11:]))
+
+
+def test_cosine_run_with_float16_checkpoint_loads_as_codec(video_dir, tmp_path):
+    from helix_lightning.model.checkpoint import load_codec
+
+    ckpt = tmp_path / "half.ckpt"
+    cfg = {
+        **TINY,
+        "name": "half", "runs_dir": str(tmp_path / "runs"), "logger": False,
+        "checkpoint": str(ckpt), "checkpoint_dtype": "float16",
+        "optim": {"schedule": "cosine", "warmup_steps": 1},
+        "data": {"paths": str(video_dir), "clip_frames": 2, "crop": 32, "val_size": 32,
+                 "batch_size": 2, "clips_per_epoch": 4, "clips_per_file": 1},
+        "trainer": {"max_steps": 3, "val_check_interval": 3, "progress_bar": False},
+    }
+    cfg["model"] = {**TINY["model"], "tokenizer": {"downsample": 8, "channels_latent": 4,
+                                                   "width": [16, 16, 24], "stem": "shuffle"}}
+    assert train(cfg)["steps"] == 3
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
+    codec = load_codec(ckpt)
+    assert all(p.dtype == torch.float32 for p in codec.parameters())

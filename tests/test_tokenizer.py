@@ -56,3 +56,23 @@ def test_decode_in_unit_range_and_trains():
     loss = (tok(frames) - frames).pow(2).mean()
     loss.backward()
     assert all(p.grad is not None for p in tok.parameters())
+
+
+@pytest.mark.parametrize("f", [8, 16])
+def test_shuffle_stem_and_per_level_widths(f):
+    levels = {8: [16, 24, 32], 16: [16, 16, 24, 32]}[f]
+    tok = ConvTokenizer(channels_latent=4, downsample=f, width=levels, stem="shuffle")
+    x = torch.rand(1, 3, 2 * f + 3, 3 * f)
+    z = tok.encode(x)
+    assert z.shape == (1, 4, 3, 3)
+    assert tok(x).shape == x.shape
+    assert not any(isinstance(m, torch.nn.Conv2d) and m.in_channels == 3 for m in tok.modules())
+
+
+def test_bad_widths_and_stem_raise():
+    from helix_lightning.errors import HelixError
+
+    with pytest.raises(HelixError, match="one value per factor"):
+        ConvTokenizer(downsample=8, width=[16, 16])
+    with pytest.raises(HelixError, match="stem"):
+        ConvTokenizer(stem="patchify")

@@ -70,7 +70,7 @@ from .masked import MaskedTokenModel, stage_masks
 MODULE_DEFAULTS: dict[str, Any] = {
     "model": {
         "tokenizer": {"name": "conv", "downsample": 8, "channels_latent": 4, "width": 64,
-                      "res_blocks": 1, "groups": 8},
+                      "res_blocks": 1, "groups": 8, "stem": "conv"},
         "mixer": {"name": "kronecker", "mode": "learned", "block": 4,
                   "factorisation": "separable", "per_channel": False},
         "levels": 4,
@@ -80,7 +80,8 @@ MODULE_DEFAULTS: dict[str, Any] = {
         "soft_temperature": 0.5,
     },
     "loss": {"lambda_rate": 0.01, "mask": 1.0, "synthesis": 0.01, "ms_ssim": 0.0},
-    "optim": {"lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.99]},
+    "optim": {"lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.99], "schedule": "constant",
+              "warmup_steps": 0, "total_steps": None},
     "best": {"monitor": "val/loss", "mode": "min"},
 }
 
@@ -125,6 +126,14 @@ def soft_tokens(soft: Tensor) -> Tensor:
     for c in range(1, sd.shape[-2]):
         q = (q[..., :, None] * sd[..., c, None, :]).flatten(-2)
     return q
+
+
+def cosine_factor(step: int, warmup: int, total: int, floor: float = 0.02) -> float:
+    """Learning-rate factor at `step`: linear warm-up to 1, then cosine down to `floor`."""
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 class HelixModule(L.LightningModule):
@@ -330,11 +339,26 @@ class HelixModule(L.LightningModule):
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> Any:
+        """AdamW; `optim.schedule` "cosine" adds a linear warm-up then a cosine decay to 1/50
+        of the rate over `optim.total_steps` (or the trainer's max_steps), stepped per batch."""
         o = self.cfg["optim"]
-        return torch.optim.AdamW(self.parameters(), lr=float(o["lr"]),
-                                 weight_decay=float(o["weight_decay"]),
-                                 betas=tuple(float(b) for b in o["betas"]))
+        opt = torch.optim.AdamW(self.parameters(), lr=float(o["lr"]),
+                                weight_decay=float(o["weight_decay"]),
+                                betas=tuple(float(b) for b in o["betas"]))
+        if o["schedule"] == "constant":
+            return opt
+        if o["schedule"] != "cosine":
+            raise HelixError(f"optim.schedule must be constant or cosine, got {o['schedule']!r}")
+        total = o["total_steps"]
+        if total is None and self._trainer is not None and self.trainer.max_steps > 0:
+            total = self.trainer.max_steps
+        if not total:
+            raise HelixError("optim.schedule cosine needs optim.total_steps or trainer.max_steps")
+        warm = int(o["warmup_steps"])
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, functools.partial(cosine_factor, warmup=warm, total=int(total)))
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["helix_best"] = dict(self.best)

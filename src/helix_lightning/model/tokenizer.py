@@ -4,7 +4,7 @@ The encoder is a stem conv, then per factor of 2 in f a stride-2 conv and residu
 (GroupNorm + SiLU) at the reduced size, then a 1x1 conv to k channels; the decoder mirrors it
 with nearest upsampling + conv and ends in a sigmoid, so frames come back in [0, 1]. Compute
 sits at the reduced resolutions (only the stem and the last upsampling conv run at full
-size). Width 64, f=8, k=4 has about 0.67M parameters. Sides that are not multiples of f are
+size). Width 64, f=8, k=4 has about 0.67M parameters; see the class for `stem`. Sides that are not multiples of f are
 padded by reflection and cropped back in `decode`.
 """
 
@@ -56,37 +56,68 @@ class ResBlock(nn.Module):
 
 @register("tokenizer", "conv")
 class ConvTokenizer(nn.Module):
-    """Conv encoder/decoder between frames and a k-channel latent grid, downsampling by f."""
+    """Conv encoder/decoder between frames and a k-channel latent grid, downsampling by f.
+
+    `width` is one int (every level) or one int per factor of 2 in f, finest level first
+    (e.g. [48, 96, 128]: cheap where the grid is large, wide where it is small). `stem`
+    "conv" starts with a 3x3 conv at full size and ends with upsample + conv back to it;
+    "shuffle" replaces the first factor of 2 by pixel (un)shuffle (space to depth), so no
+    conv runs at full size: about half the MACs per pixel at the same widths.
+    """
 
     def __init__(
         self,
         channels_latent: int = 4,
         downsample: int = 8,
-        width: int = 64,
+        width: int | list[int] = 64,
         res_blocks: int = 1,
         groups: int = 8,
+        stem: str = "conv",
     ) -> None:
         super().__init__()
         if downsample < 2 or downsample & (downsample - 1):
             raise HelixError(f"downsample must be a power of two >= 2, got {downsample}")
-        if width % groups:
-            raise HelixError(f"width {width} is not a multiple of groups {groups}")
-        self.channels_latent, self.downsample, self.width = channels_latent, downsample, width
         stages = int(math.log2(downsample))
+        widths = [int(width)] * stages if isinstance(width, int) else [int(v) for v in width]
+        if len(widths) != stages:
+            raise HelixError(f"width needs one value per factor of 2 in f={downsample} "
+                             f"({stages}), got {list(widths)}")
+        for wd in widths:
+            if wd % groups:
+                raise HelixError(f"width {wd} is not a multiple of groups {groups}")
+        if stem not in ("conv", "shuffle"):
+            raise HelixError(f"stem must be conv or shuffle, got {stem!r}")
+        self.channels_latent, self.downsample = channels_latent, downsample
+        self.width, self.stem = widths, stem
 
-        enc: list[nn.Module] = [nn.Conv2d(3, width, 3, padding=1)]
-        for _ in range(stages):
-            enc.append(nn.Conv2d(width, width, 3, stride=2, padding=1))
-            enc.extend(ResBlock(width, groups) for _ in range(res_blocks))
-        enc += [nn.GroupNorm(groups, width), nn.SiLU(), nn.Conv2d(width, channels_latent, 1)]
+        enc: list[nn.Module] = []
+        if stem == "shuffle":
+            enc += [nn.PixelUnshuffle(2), nn.Conv2d(12, widths[0], 3, padding=1)]
+        else:
+            enc += [nn.Conv2d(3, widths[0], 3, padding=1),
+                    nn.Conv2d(widths[0], widths[0], 3, stride=2, padding=1)]
+        enc.extend(ResBlock(widths[0], groups) for _ in range(res_blocks))
+        for lo, hi in zip(widths, widths[1:]):
+            enc.append(nn.Conv2d(lo, hi, 3, stride=2, padding=1))
+            enc.extend(ResBlock(hi, groups) for _ in range(res_blocks))
+        enc += [nn.GroupNorm(groups, widths[-1]), nn.SiLU(),
+                nn.Conv2d(widths[-1], channels_latent, 1)]
         self.encoder = nn.Sequential(*enc)
 
-        dec: list[nn.Module] = [nn.Conv2d(channels_latent, width, 3, padding=1)]
-        for _ in range(stages):
-            dec.extend(ResBlock(width, groups) for _ in range(res_blocks))
+        dec: list[nn.Module] = [nn.Conv2d(channels_latent, widths[-1], 3, padding=1)]
+        for hi, lo in zip(widths[::-1], widths[::-1][1:]):
+            dec.extend(ResBlock(hi, groups) for _ in range(res_blocks))
             dec.append(nn.Upsample(scale_factor=2, mode="nearest"))
-            dec.append(nn.Conv2d(width, width, 3, padding=1))
-        dec += [nn.GroupNorm(groups, width), nn.SiLU(), nn.Conv2d(width, 3, 3, padding=1)]
+            dec.append(nn.Conv2d(hi, lo, 3, padding=1))
+        dec.extend(ResBlock(widths[0], groups) for _ in range(res_blocks))
+        if stem == "shuffle":
+            dec += [nn.GroupNorm(groups, widths[0]), nn.SiLU(),
+                    nn.Conv2d(widths[0], 12, 3, padding=1), nn.PixelShuffle(2)]
+        else:
+            dec += [nn.Upsample(scale_factor=2, mode="nearest"),
+                    nn.Conv2d(widths[0], widths[0], 3, padding=1),
+                    nn.GroupNorm(groups, widths[0]), nn.SiLU(),
+                    nn.Conv2d(widths[0], 3, 3, padding=1)]
         self.decoder = nn.Sequential(*dec)
 
     def latent_size(self, h: int, w: int) -> tuple[int, int]:

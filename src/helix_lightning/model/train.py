@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "runs_dir": "runs",
     "logger": True,
     "checkpoint": None,
+    "checkpoint_dtype": "float32",
     "data": {
         "paths": None,
         "clip_frames": 4,
@@ -198,6 +199,20 @@ def _trainer(cfg: dict):
         enable_model_summary=interactive, default_root_dir=cfg["runs_dir"])
 
 
+def halve_checkpoint(path: Path) -> None:
+    """Store a checkpoint's floating weights as float16 (half the bytes on disk).
+
+    Loading copies them back into the float32 parameters, so encoder and decoder both use
+    the same (rounded) weights; the metrics `train` returns are those of the float32 model.
+    """
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v
+                          for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, path)
+
+
 def train(cfg: dict | None = None) -> dict:
     """Train the codec as `cfg` says; return the metric dict (see the module docstring)."""
     import lightning as L
@@ -205,6 +220,9 @@ def train(cfg: dict | None = None) -> dict:
     from .module import HelixModule
 
     cfg = resolve_config(cfg)
+    if cfg["checkpoint_dtype"] not in ("float32", "float16"):
+        raise HelixError(f"checkpoint_dtype must be float32 or float16, got "
+                         f"{cfg['checkpoint_dtype']!r}")
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     datamodule = make_datamodule(cfg)
     module = HelixModule(cfg)
@@ -228,6 +246,8 @@ def train(cfg: dict | None = None) -> dict:
     ckpt = Path(cfg["checkpoint"] or Path(cfg["runs_dir"]) / cfg["name"] / "last.ckpt")
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     trainer.save_checkpoint(ckpt, weights_only=True)  # no optimizer state: 1/3 of the size
+    if cfg["checkpoint_dtype"] == "float16":
+        halve_checkpoint(ckpt)
     result.update(steps=int(trainer.global_step), seconds=seconds, checkpoint=str(ckpt))
     return result
 
