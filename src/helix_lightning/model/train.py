@@ -16,6 +16,11 @@ every number they rely on.
   every `trainer.val_check_interval` steps and once more at the end if the last step was not
   validated. CPU is forced when no GPU is visible.
 - The final checkpoint goes to `checkpoint` (default `runs/<name>/last.ckpt`).
+- `codec_metrics` (`callbacks.CodecMetrics`): after every `every`-th validation (0: off) the
+  real codec (range coder + container + FSM coder) encodes the first `frames` frames of the
+  first validation batch, centre-cropped to `size` (null: whole frames), and logs
+  val/actual_bits, val/actual_nt_per_px, val/coding_density, val/net_density, val/violations,
+  ... beside the module's estimates (docs/CODEC.md).
 
 Returns {val/* of the last validation, best/* of the best one, best, steps, seconds,
 checkpoint}.
@@ -43,6 +48,7 @@ DEFAULTS: dict[str, Any] = {
     "logger": True,
     "checkpoint": None,
     "checkpoint_dtype": "float32",
+    "codec_metrics": {"every": 1, "frames": 2, "size": 64},
     "data": {
         "paths": None,
         "clip_frames": 4,
@@ -182,6 +188,10 @@ def _trainer(cfg: dict):
         from lightning.pytorch.callbacks import RichProgressBar
 
         callbacks.append(RichProgressBar())
+    if cfg["codec_metrics"]["every"]:
+        from .callbacks import CodecMetrics
+
+        callbacks.append(CodecMetrics(**cfg["codec_metrics"]))
     logger: Any = False
     if cfg["logger"]:
         from lightning.pytorch.loggers import CSVLogger
