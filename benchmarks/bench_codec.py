@@ -1,0 +1,591 @@
+"""HELIX video codec at 176x144: speed, memory, model size and complexity, against x265.
+
+Run: .venv/bin/python benchmarks/bench_codec.py [--frames 30] [--repeat 1] [--checkpoint CKPT]
+         [--x265-crf 35] [--train-steps 20] [--threads N]
+
+On the first `--frames` frames of the held-out carphone clip (`default_clips()["test"]`) with
+the codec of `--checkpoint` (default: the committed default model), in one run:
+
+Speed (wall clock, best of `--repeat` runs; one untimed 1-frame encode+decode first builds the
+caches a second run of a user would have: the float64 coding copy of the token model, the FSM
+tables)
+- HELIX encode frames/s: `codec.encode_video(frames, coder="fsm")`, frames all the way to
+  strands; decode frames/s: `codec.decode_video(strands)`. Each is split into the tokenizer
+  (tokenizer + mixer + FSQ: `tokenize` / `reconstruct`), entropy coding (token model + range
+  coder: the rest of `compress` / `decompress_tokens`), the DNA layer (`encode_archive` /
+  `find_header` + `decode_archive`) and other (model hash, violation counts, container).
+- x265 through PyAV (libx265, `--x265-preset` medium, yuv420p, CRF `--x265-crf`) on the same
+  RGB frames: RGB->YUV conversion and encode, decode and YUV->RGB conversion; bits counted
+  are the bitstream packets' bytes. Ratios HELIX/x265 of the frame rates.
+- Rate and quality: HELIX PSNR (RGB, mean over frames), bits/px of the container, nt/px
+  (primers excluded); x265 PSNR and bits/px.
+
+Memory (child processes, reaped with os.wait4: `peak_rss` is ru_maxrss, the largest resident
+set of the child and of its own children, as RUSAGE_CHILDREN reports it; `peak_tree_pss` is
+the largest sum of PSS over the child's whole process tree, sampled every 0.1 s on Linux,
+which counts a data-loader worker too)
+- encode: a fresh `python -c` that loads the codec, reads the frames and runs encode_video.
+- train: `python -m helix_lightning.model.train experiments/tiny.yaml` for `--train-steps`
+  steps (0 skips it), no logger, checkpoint written to a temporary directory.
+
+Size and complexity (of the loaded model)
+- parameters of the tokenizer, mixer, token model, and the total;
+- kMAC per pixel (torch.utils.flop_counter.FlopCounterMode, MAC = FLOP/2) on the first
+  frame, run through the codec's own methods: the encode path (`tokenize`: tokenizer.encode
+  + mixer), the decode path (`reconstruct`: mixer.inverse + tokenizer.decode), and the token
+  model over one full coding pass (`compress` of the frame minus `tokenize`: every stage's
+  pass, and the fill pass for dropped tokens if any). The transformer's fused eval fast path
+  is switched off while counting (the counter cannot see inside it), and CPU attention, an op
+  the counter does not know, is counted with torch's own SDPA formula;
+- the checkpoint file's bytes, and the nt it takes stored in DNA: the file's bytes encoded
+  with `encode_archive(data, "standard")` (default redundancy), nt counted primers excluded;
+  the net density is bytes*8/nt.
+
+Targets on the 2-core development machine: >= 10 frames/s each way, encode peak memory under
+2 GiB, training peak under 4 GiB (MiB = 2**20 bytes). Output: a table, and bench-out/codec.csv
+(one row per metric: group, metric, value, unit, target, ok).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+sys.path.insert(0, os.path.dirname(__file__))
+from _table import emit  # noqa: E402
+
+REPO = Path(__file__).resolve().parent.parent
+TINY_CONFIG = REPO / "experiments" / "tiny.yaml"
+TARGET_FPS = 10.0
+TARGET_ENCODE_MIB = 2048.0
+TARGET_TRAIN_MIB = 4096.0
+
+# The encode-memory child: argv = checkpoint ("" = default), video, frames, threads.
+_ENCODE_CHILD = """
+import json, sys
+import torch
+from helix_lightning.model.checkpoint import load_codec
+from helix_lightning.video.io import read_video
+ckpt, video, n, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+if threads:
+    torch.set_num_threads(threads)
+codec = load_codec(ckpt or None)
+frames = read_video(video, frames=n)
+strands, stats = codec.encode_video(frames, coder="fsm")
+print(json.dumps({"strands": len(strands), "nt": stats["nt"]}))
+"""
+
+
+# ---------------------------------------------------------------------- helpers
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _crf(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= value <= 51:
+        raise argparse.ArgumentTypeError(f"x265 CRF must be in [0, 51], got {value:g}")
+    return value
+
+
+class _Timer:
+    """Wall seconds accumulated per key by wrapped callables."""
+
+    def __init__(self) -> None:
+        self.s: dict[str, float] = {}
+
+    def wrap(self, key: str, fn: Callable) -> Callable:
+        def timed(*args, **kwargs):
+            t = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.s[key] = self.s.get(key, 0.0) + time.perf_counter() - t
+        return timed
+
+
+@contextmanager
+def _instrumented(codec, timer: _Timer) -> Iterator[None]:
+    """Time the codec's stages without changing what runs: wrap its methods on the instance
+    and the DNA functions the codec module calls."""
+    from helix_lightning.model import codec as codec_mod
+
+    methods = ("tokenize", "compress", "decompress_tokens", "reconstruct")
+    functions = ("encode_archive", "decode_archive", "find_header")
+    saved = {name: getattr(codec_mod, name) for name in functions}
+    for name in methods:
+        setattr(codec, name, timer.wrap(name, getattr(codec, name)))
+    for name in functions:
+        setattr(codec_mod, name, timer.wrap(name, saved[name]))
+    try:
+        yield
+    finally:
+        for name in methods:
+            delattr(codec, name)
+        for name, fn in saved.items():
+            setattr(codec_mod, name, fn)
+
+
+# ---------------------------------------------------------------------- HELIX speed
+
+def helix_run(codec, frames) -> dict[str, Any]:
+    """One timed encode_video + decode_video with the split; the decoded frames too."""
+    enc, dec = _Timer(), _Timer()
+    with _instrumented(codec, enc):
+        t = time.perf_counter()
+        strands, stats = codec.encode_video(frames, coder="fsm")
+        enc_s = time.perf_counter() - t
+    with _instrumented(codec, dec):
+        t = time.perf_counter()
+        out = codec.decode_video(strands)
+        dec_s = time.perf_counter() - t
+    e, d = enc.s, dec.s
+    split = {
+        "encode_tokenizer_s": e.get("tokenize", 0.0),
+        "encode_entropy_s": e.get("compress", 0.0) - e.get("tokenize", 0.0),
+        "encode_dna_s": e.get("encode_archive", 0.0),
+        "decode_tokenizer_s": d.get("reconstruct", 0.0),
+        "decode_entropy_s": d.get("decompress_tokens", 0.0),
+        "decode_dna_s": d.get("find_header", 0.0) + d.get("decode_archive", 0.0),
+    }
+    split["encode_other_s"] = enc_s - split["encode_tokenizer_s"] - split["encode_entropy_s"] \
+        - split["encode_dna_s"]
+    split["decode_other_s"] = dec_s - split["decode_tokenizer_s"] - split["decode_entropy_s"] \
+        - split["decode_dna_s"]
+    return {"encode_s": enc_s, "decode_s": dec_s, "split": split, "stats": stats,
+            "strands": strands, "decoded": out}
+
+
+# ---------------------------------------------------------------------- x265
+
+def x265_run(frames, crf: float, preset: str, threads: int) -> dict[str, Any]:
+    """Encode the RGB frames with libx265 (yuv420p) and decode them back, timing each way."""
+    from fractions import Fraction
+
+    import av
+    import numpy as np
+
+    from helix_lightning.errors import HelixError
+
+    if "libx265" not in av.codecs_available:
+        raise HelixError("this PyAV/FFmpeg build has no libx265 encoder")
+    h, w = frames.shape[1:3]
+    if h % 2 or w % 2:
+        raise HelixError(f"x265 4:2:0 needs even sides, the frames are {w}x{h}")
+    params = "log-level=error" + (f":pools={threads}" if threads else "")
+    try:
+        enc = av.CodecContext.create("libx265", "w")
+        enc.width, enc.height, enc.pix_fmt = w, h, "yuv420p"
+        enc.time_base = Fraction(1, 25)
+        enc.framerate = Fraction(25, 1)
+        enc.options = {"preset": preset, "crf": f"{crf:g}", "x265-params": params}
+        packets = []
+        t = time.perf_counter()
+        for i, rgb in enumerate(frames):
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+            frame.pts = i
+            packets += enc.encode(frame)
+        packets += enc.encode(None)
+        enc_s = time.perf_counter() - t
+        nbytes = sum(p.size for p in packets)
+        dec = av.CodecContext.create("hevc", "r")
+        if threads:
+            dec.thread_count = threads
+        out = []
+        t = time.perf_counter()
+        for p in packets:
+            out += [f.to_ndarray(format="rgb24") for f in dec.decode(p)]
+        out += [f.to_ndarray(format="rgb24") for f in dec.decode(None)]
+        dec_s = time.perf_counter() - t
+    except av.FFmpegError as exc:
+        raise HelixError(f"x265 via PyAV failed: {exc}") from None
+    if len(out) != len(frames):
+        raise HelixError(f"x265 decoded {len(out)} frames of {len(frames)}")
+    return {"encode_s": enc_s, "decode_s": dec_s, "bytes": nbytes, "decoded": np.stack(out)}
+
+
+# ---------------------------------------------------------------------- complexity
+
+def _flop_counter():
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+    def cpu_sdpa(query, key, value, *args, out_shape=None, **kwargs):
+        return sdpa_flop_count(query, key, value)
+
+    mapping = {}
+    op = getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+    if op is not None:
+        mapping[op] = cpu_sdpa
+    return FlopCounterMode(display=False, custom_mapping=mapping)
+
+
+def complexity(codec, frames) -> dict[str, Any]:
+    """kMAC per pixel of the encode path, the decode path and one token-model coding pass,
+    counted on the codec's own methods run on one frame: `tokenize` (tokenizer.encode + mixer
+    + FSQ), `compress` minus `tokenize` (the token model's passes), `reconstruct`
+    (mixer.inverse + tokenizer.decode). The transformer's fused eval fast path is switched
+    off while counting (the counter cannot see inside it); the maths is the same."""
+    import torch
+
+    one = frames[:1]
+    px = one.shape[1] * one.shape[2]
+    mha = torch.backends.mha
+    fast = mha.get_fastpath_enabled()
+    mha.set_fastpath_enabled(False)
+    try:
+        with _flop_counter() as fc:
+            codec.tokenize(one)
+        enc = fc.get_total_flops() / 2
+        with _flop_counter() as fc:
+            comp = codec.compress(one)
+        tm = fc.get_total_flops() / 2 - enc
+        s = comp["shape"]
+        with _flop_counter() as fc:
+            codec.reconstruct(comp["digits"], (s.h, s.w), (s.height, s.width))
+        dec = fc.get_total_flops() / 2
+    finally:
+        mha.set_fastpath_enabled(fast)
+    return {"encode": enc / px / 1e3, "decode": dec / px / 1e3, "token_model": tm / px / 1e3,
+            "stages": int(s.stages), "drop": float(s.drop)}
+
+
+def model_dna(path: Path) -> dict[str, float]:
+    """The checkpoint file stored as an archive on `standard`: nt (primers excluded)."""
+    from helix_lightning.dna.archive import encode_archive
+    from helix_lightning.dna.constraints import get_constraints
+
+    data = path.read_bytes()
+    arch = encode_archive(data, get_constraints("standard"))
+    nt = arch.stats["nt"]
+    return {"bytes": len(data), "nt": nt, "nt_with_primers": arch.stats["nt_with_primers"],
+            "strands": len(arch.strands), "net_density": 8 * len(data) / nt}
+
+
+# ---------------------------------------------------------------------- memory
+
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (Linux /proc children lists)."""
+    pids, i = [pid], 0
+    while i < len(pids):
+        p = pids[i]
+        i += 1
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as fh:
+                    pids += [int(c) for c in fh.read().split()]
+        except (OSError, ValueError):
+            pass
+    return pids
+
+
+def _pss_kib(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
+    """Run cmd; its peak RSS (ru_maxrss from wait4), sampled peak tree PSS, wall, stdout."""
+    from helix_lightning.errors import HelixError
+
+    sample = sys.platform.startswith("linux") and os.path.exists("/proc/self/smaps_rollup")
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t = time.perf_counter()
+        # its own process group, so an interrupted benchmark takes the whole tree down with it
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
+        peak = [0]
+        stop = threading.Event()
+
+        def sampler() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], sum(_pss_kib(p) for p in _tree(proc.pid)))
+                stop.wait(0.1)
+
+        thread = threading.Thread(target=sampler, daemon=True)
+        if sample:
+            thread.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        except BaseException:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+                os.waitpid(proc.pid, 0)
+            except OSError:
+                pass
+            raise
+        finally:
+            stop.set()
+            if sample:
+                thread.join()
+        wall = time.perf_counter() - t
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
+    if proc.returncode != 0:
+        lines = [ln for ln in stderr.strip().splitlines() if ln.strip()]
+        raise HelixError(f"child {' '.join(cmd[:4])} ... exited {proc.returncode}: "
+                         f"{lines[-1] if lines else 'no message'}")
+    # ru_maxrss: KiB on Linux, bytes on macOS
+    rss = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
+    return {"peak_rss_mib": rss, "peak_tree_pss_mib": peak[0] / 1024 if sample else None,
+            "wall_s": wall, "stdout": stdout}
+
+
+def encode_memory(checkpoint: str | None, video: Path, frames: int, threads: int) -> dict:
+    res = run_child([sys.executable, "-c", _ENCODE_CHILD, checkpoint or "", str(video),
+                     str(frames), str(threads)])
+    res["child"] = json.loads(res["stdout"].strip().splitlines()[-1])
+    return res
+
+
+def train_memory(config: Path, steps: int) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        sets = {"trainer.max_steps": steps, "logger": "false", "runs_dir": tmp,
+                "checkpoint": str(Path(tmp, "bench_train.ckpt")), "trainer.progress_bar": "false"}
+        cmd = [sys.executable, "-m", "helix_lightning.model.train", str(config)]
+        for key, value in sets.items():
+            cmd += ["--set", f"{key}={value}"]
+        return run_child(cmd, cwd=Path(tmp))
+
+
+def _progress(start: float, message: str) -> None:
+    print(f"[{time.perf_counter() - start:6.1f} s] {message}", flush=True)
+
+
+# ---------------------------------------------------------------------- main
+
+def _row(group: str, metric: str, value: Any, unit: str = "", target: str = "",
+         ok: bool | None = None) -> dict:
+    return {"group": group, "metric": metric, "value": value, "unit": unit, "target": target,
+            "ok": "" if ok is None else ("yes" if ok else "no")}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        epilog="Writes bench-out/<--csv> (default bench-out/codec.csv) in the current directory.")
+    ap.add_argument("--frames", type=_positive_int, default=30,
+                    help="first N frames of the carphone test clip (default 30)")
+    ap.add_argument("--repeat", type=_positive_int, default=1,
+                    help="timed runs; the best is reported (default 1)")
+    ap.add_argument("--checkpoint", default=None,
+                    help="codec checkpoint (default: the committed default model)")
+    ap.add_argument("--x265-crf", type=_crf, default=35.0, help="x265 CRF (default 35)")
+    ap.add_argument("--x265-preset", default="medium", help="x265 preset (default medium)")
+    ap.add_argument("--train-steps", type=_non_negative_int, default=20,
+                    help="steps of the tiny training run measured for memory; 0 skips it "
+                         "(default 20)")
+    ap.add_argument("--train-config", type=Path, default=TINY_CONFIG,
+                    help="training config of the memory run (default experiments/tiny.yaml)")
+    ap.add_argument("--threads", type=_non_negative_int, default=0,
+                    help="torch threads and x265 pools / decoder threads; 0 = the libraries' "
+                         "defaults (default 0)")
+    ap.add_argument("--no-warmup", action="store_true",
+                    help="time the first run cold (no 1-frame warm-up encode/decode)")
+    ap.add_argument("--csv", default="codec.csv", help="CSV name under bench-out/")
+    args = ap.parse_args(argv)
+    if Path(args.csv).name != args.csv or not args.csv:
+        ap.error(f"--csv takes a file name (written under bench-out/), got {args.csv!r}")
+    return args
+
+
+def run(args: argparse.Namespace) -> list[dict]:
+    from helix_lightning.errors import HelixError
+    from helix_lightning.model.checkpoint import resolve_checkpoint
+
+    start = time.perf_counter()
+    # the cheap checks first, before torch is imported
+    ckpt = resolve_checkpoint(args.checkpoint)
+    args.train_config = args.train_config.resolve()
+    if args.train_steps and not args.train_config.is_file():
+        raise HelixError(f"training config not found: {args.train_config}")
+
+    import torch
+
+    from helix_lightning.metrics import psnr
+    from helix_lightning.model.checkpoint import load_codec
+    from helix_lightning.video.io import default_clips, read_video
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        import av.logging
+
+        av.logging.set_level(av.logging.ERROR)
+    except (ImportError, AttributeError):
+        pass
+
+    video = default_clips()["test"][0]
+    frames = read_video(video, frames=args.frames)
+    n, h, w = frames.shape[:3]
+    px = n * h * w
+    t = time.perf_counter()
+    codec = load_codec(ckpt)
+    load_s = time.perf_counter() - t
+    threads = torch.get_num_threads()
+    _progress(start, f"{video.name}: {n} frames {w}x{h}; model {ckpt} ({codec.model_hash()}); "
+                     f"torch threads {threads}, cpus {os.cpu_count()}; timing HELIX and x265 ...")
+
+    if not args.no_warmup:  # caches: float64 token-model copy, FSM tables
+        strands, _ = codec.encode_video(frames[:1], coder="fsm")
+        codec.decode_video(strands)
+
+    runs = [helix_run(codec, frames) for _ in range(args.repeat)]
+    best = dict(runs[0])  # each way from its own fastest run, with that run's split
+    enc_run = min(runs, key=lambda r: r["encode_s"])
+    dec_run = min(runs, key=lambda r: r["decode_s"])
+    best["encode_s"], best["decode_s"] = enc_run["encode_s"], dec_run["decode_s"]
+    best["split"] = {k: (enc_run if k.startswith("encode") else dec_run)["split"][k]
+                     for k in runs[0]["split"]}
+    if best["decoded"].shape != frames.shape:
+        raise HelixError(f"HELIX decoded {best['decoded'].shape}, expected {frames.shape}")
+    xruns = [x265_run(frames, args.x265_crf, args.x265_preset, args.threads)
+             for _ in range(args.repeat)]
+    xb = dict(xruns[0])
+    xb["encode_s"] = min(x["encode_s"] for x in xruns)
+    xb["decode_s"] = min(x["decode_s"] for x in xruns)
+    _progress(start, "speed done; complexity and model size in DNA ...")
+
+    params = {name: sum(p.numel() for p in getattr(codec, name).parameters())
+              for name in ("tokenizer", "mixer", "token_model")}
+    params["total"] = sum(p.numel() for p in codec.parameters())
+    kmac = complexity(codec, frames)
+    dna = model_dna(ckpt)
+    _progress(start, "memory: encode child ...")
+    mem_enc = encode_memory(args.checkpoint and str(ckpt), video, n, args.threads)
+    mem_train = None
+    if args.train_steps:
+        _progress(start, f"memory: {args.train_steps}-step training child ...")
+        mem_train = train_memory(args.train_config, args.train_steps)
+    _progress(start, "done")
+
+    st = best["stats"]
+    h_enc, h_dec = n / best["encode_s"], n / best["decode_s"]
+    x_enc, x_dec = n / xb["encode_s"], n / xb["decode_s"]
+    rows = [
+        _row("setup", "clip", f"{video.name} {w}x{h}", "", ""),
+        _row("setup", "frames", n, "frames"),
+        _row("setup", "checkpoint", ckpt.name),
+        _row("setup", "model_hash", codec.model_hash()),
+        _row("setup", "torch_threads", threads, "threads"),
+        _row("setup", "cpu_count", os.cpu_count() or 0, "cpus"),
+        _row("setup", "model_load_s", load_s, "s"),
+        _row("speed", "helix_encode_fps", h_enc, "frames/s", f">= {TARGET_FPS:g}",
+             h_enc >= TARGET_FPS),
+        _row("speed", "helix_decode_fps", h_dec, "frames/s", f">= {TARGET_FPS:g}",
+             h_dec >= TARGET_FPS),
+        _row("speed", "helix_encode_s", best["encode_s"], "s"),
+    ]
+    for part in ("tokenizer", "entropy", "dna", "other"):
+        rows.append(_row("speed", f"helix_encode_{part}_s", best["split"][f"encode_{part}_s"], "s"))
+    rows.append(_row("speed", "helix_decode_s", best["decode_s"], "s"))
+    for part in ("tokenizer", "entropy", "dna", "other"):
+        rows.append(_row("speed", f"helix_decode_{part}_s", best["split"][f"decode_{part}_s"], "s"))
+    rows += [
+        _row("speed", "x265_encode_fps", x_enc, "frames/s"),
+        _row("speed", "x265_decode_fps", x_dec, "frames/s"),
+        _row("speed", "helix_over_x265_encode_speed", h_enc / x_enc, "ratio"),
+        _row("speed", "helix_over_x265_decode_speed", h_dec / x_dec, "ratio"),
+        _row("rate", "helix_psnr_db", psnr(frames, best["decoded"]), "dB"),
+        _row("rate", "helix_bits_per_px", st["bits_per_px"], "bits/px"),
+        _row("rate", "helix_payload_bits_per_px", st["payload_bits_per_px"], "bits/px"),
+        _row("rate", "helix_nt_per_px", st["nt_per_px"], "nt/px"),
+        _row("rate", "helix_nt_per_px_with_primers", st["nt_per_px_with_primers"], "nt/px"),
+        _row("rate", "helix_strands", st["strands"], "strands"),
+        _row("rate", "helix_violations", st["violations"], "violations", "0",
+             st["violations"] == 0),
+        _row("rate", "x265_psnr_db", psnr(frames, xb["decoded"]), "dB",
+             f"crf {args.x265_crf:g}, {args.x265_preset}"),
+        _row("rate", "x265_bits_per_px", 8 * xb["bytes"] / px, "bits/px"),
+        _row("memory", "encode_peak_rss_mib", mem_enc["peak_rss_mib"], "MiB",
+             f"< {TARGET_ENCODE_MIB:g}", mem_enc["peak_rss_mib"] < TARGET_ENCODE_MIB),
+    ]
+    if mem_enc["peak_tree_pss_mib"] is not None:
+        rows.append(_row("memory", "encode_peak_tree_pss_mib", mem_enc["peak_tree_pss_mib"],
+                         "MiB (sampled)"))
+    rows.append(_row("memory", "encode_child_wall_s", mem_enc["wall_s"], "s"))
+    if mem_train is not None:
+        rows.append(_row("memory", "train_peak_rss_mib", mem_train["peak_rss_mib"], "MiB",
+                         f"< {TARGET_TRAIN_MIB:g}", mem_train["peak_rss_mib"] < TARGET_TRAIN_MIB))
+        if mem_train["peak_tree_pss_mib"] is not None:
+            rows.append(_row("memory", "train_peak_tree_pss_mib", mem_train["peak_tree_pss_mib"],
+                             "MiB (sampled)"))
+        rows += [_row("memory", "train_steps", args.train_steps, "steps"),
+                 _row("memory", "train_child_wall_s", mem_train["wall_s"], "s")]
+    for name, value in params.items():
+        rows.append(_row("model", f"params_{name}", value, "parameters"))
+    rows += [
+        _row("model", "kmac_per_px_encode", kmac["encode"], "kMAC/px",
+             "tokenizer.encode + mixer"),
+        _row("model", "kmac_per_px_decode", kmac["decode"], "kMAC/px",
+             "mixer.inverse + tokenizer.decode"),
+        _row("model", "kmac_per_px_token_model", kmac["token_model"], "kMAC/px",
+             f"one coding pass ({kmac['stages']} stages, drop {kmac['drop']:g})"),
+        _row("model", "model_bytes", dna["bytes"], "bytes"),
+        _row("model", "model_nt", dna["nt"], "nt", "standard, primers excluded"),
+        _row("model", "model_nt_with_primers", dna["nt_with_primers"], "nt"),
+        _row("model", "model_strands", dna["strands"], "strands"),
+        _row("model", "model_net_density", dna["net_density"], "bits/nt"),
+    ]
+    return rows
+
+
+def _terminate(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through run_child, which kills its child tree
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
+    from helix_lightning.errors import HelixError
+
+    try:
+        rows = run(args)
+    except HelixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    emit(rows, f"HELIX codec vs x265 (crf {args.x265_crf:g}, {args.x265_preset}), "
+               f"{args.frames} frames of carphone", args.csv)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
