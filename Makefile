@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo train clean
+.PHONY: help install test test-slow bench demo train train-tiny clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -23,7 +23,11 @@ install: $(STAMP) ## make .venv and install the package with its dev extras
 test: $(STAMP) ## fast tests (the CI target)
 	$(PYTEST) -m "not slow" -q
 
-test-slow: $(STAMP) ## slow tests: 1 MB channel trials, long runs
+$(VENV)/.pgtest: $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e ".[dev,pgtest]"
+	touch $(VENV)/.pgtest
+
+test-slow: $(STAMP) $(VENV)/.pgtest ## slow tests: 1 MB channel trials, long runs, sweeps on a local PostgreSQL
 	$(PYTEST) -m slow -q
 
 bench: $(STAMP) ## benchmarks: FSM coder, archive, channel (tables + CSV under bench-out/)
@@ -40,8 +44,28 @@ demo: $(STAMP) ## store a 1 MB random file in DNA, sequence it with noise, read 
 	$(BIN)/helix dna decode runs/demo/reads.fastq -o runs/demo/output.bin
 	cmp runs/demo/input.bin runs/demo/output.bin && echo "demo: bit-exact round trip through the noisy channel"
 
-train: $(STAMP) ## train the default model (experiments/tiny.yaml) and store it as the committed default
-	$(BIN)/helix train --config experiments/tiny.yaml --out src/helix_lightning/model/default.ckpt
+train: $(STAMP) ## train the default model (base 57 min + finetune 32 min on 2 CPU cores) and store it as the committed default
+	$(BIN)/helix train --config experiments/base.yaml
+	$(BIN)/helix train --config experiments/finetune.yaml --out src/helix_lightning/model/default.ckpt
+
+train-tiny: $(STAMP) ## train experiments/tiny.yaml (under 5 minutes) to runs/tiny/last.ckpt
+	$(BIN)/helix train --config experiments/tiny.yaml
+
+# make sweep NAME=kron_ablation [BUDGET=smoke] [STORAGE=postgresql://user@host/db] [WORKERS=N]
+NAME    ?=
+BUDGET  ?= default
+STORAGE ?=
+WORKERS ?= 1
+.PHONY: sweep
+sweep: $(STAMP) ## Optuna study sweeps/NAME.yaml: NAME=kron_ablation|fsm_ablation|mask_ablation, BUDGET=smoke|default, STORAGE=URL, WORKERS=N (run again to resume)
+	@test -n "$(NAME)" || { echo "usage: make sweep NAME=<study> [BUDGET=smoke] [STORAGE=URL] [WORKERS=N]; studies:" $$(ls sweeps | sed 's/\.yaml$$//'); exit 1; }
+	$(if $(filter postgresql%,$(STORAGE)),$(BIN)/pip install --quiet -e ".[postgres]")
+	$(BIN)/helix sweep $(NAME) --budget $(BUDGET) --workers $(WORKERS) $(if $(STORAGE),--storage '$(STORAGE)')
+
+# make report [NAME="kron_ablation fsm_ablation"] [STORAGE=URL]: NAME and STORAGE as for make sweep
+.PHONY: report
+report: $(STAMP) ## reports/NAME/report.md + figures from the Optuna studies (NAME=... one or more; default every runs/sweeps/*/study.journal; STORAGE=URL) and reports/index.md
+	$(BIN)/helix report $(NAME) $(if $(STORAGE),--storage '$(STORAGE)')
 
 clean: ## remove the venv, runs and caches
 	rm -rf $(VENV) runs bench-out .pytest_cache .hypothesis

@@ -72,3 +72,27 @@ def load_codec(path: str | Path | None = None):
               "constraints": m["constraints"]}
     codec = HelixCodec(module.tokenizer, module.mixer, module.fsq, module.token_model, config)
     return codec.eval()
+
+
+def load_matching(module, path: str | Path) -> dict:
+    """Load the weights of checkpoint `path` into `module` wherever name and shape match
+    (strict=False), e.g. a pretrained model into one with a mixer of another block size.
+
+    Returns {"from": path, "loaded": n tensors, "not_loaded": the module's tensors left at
+    their initial values (absent from the checkpoint or of another shape), "unexpected": the
+    checkpoint's tensors the module has no place for}.
+    """
+    import torch
+
+    p = resolve_checkpoint(path)
+    ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise HelixError(f"{p}: not a HELIX checkpoint (no state_dict)")
+    source = ckpt["state_dict"]
+    own = module.state_dict()
+    fitting = {k: v for k, v in source.items() if k in own and tuple(v.shape) == tuple(own[k].shape)}
+    result = module.load_state_dict(fitting, strict=False)
+    not_loaded = sorted(set(result.missing_keys))
+    unexpected = sorted(k for k in source if k not in own)
+    return {"from": str(p), "loaded": len(fitting), "not_loaded": not_loaded,
+            "unexpected": unexpected}

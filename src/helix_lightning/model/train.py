@@ -16,6 +16,8 @@ every number they rely on.
   every `trainer.val_check_interval` steps and once more at the end if the last step was not
   validated. CPU is forced when no GPU is visible.
 - The final checkpoint goes to `checkpoint` (default `runs/<name>/last.ckpt`).
+- `init_from`: a checkpoint to start from (weights loaded where name and shape match), so a
+  named experiment can continue another one (experiments/finetune.yaml continues base).
 - `codec_metrics` (`callbacks.CodecMetrics`): after every `every`-th validation (0: off) the
   real codec (range coder + container + FSM coder) encodes the first `frames` frames of the
   first validation batch, centre-cropped to `size` (null: whole frames), and logs
@@ -48,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "logger": True,
     "checkpoint": None,
     "checkpoint_dtype": "float32",
+    "init_from": None,
     "codec_metrics": {"every": 1, "frames": 2, "size": 64},
     "data": {
         "paths": None,
@@ -71,6 +74,7 @@ DEFAULTS: dict[str, Any] = {
         "num_sanity_val_steps": 0,
         "accelerator": "auto",
         "devices": 1,
+        "num_nodes": 1,
         "precision": "32-true",
         "gradient_clip_val": 1.0,
         "log_every_n_steps": 10,
@@ -173,7 +177,7 @@ def make_datamodule(cfg: dict):
 
 # ---------------------------------------------------------------------- training
 
-def _trainer(cfg: dict):
+def _trainer(cfg: dict, extra_callbacks: list | None = None):
     import lightning as L
     import torch
 
@@ -183,7 +187,7 @@ def _trainer(cfg: dict):
         accelerator = "cpu"
     bar = t["progress_bar"]
     interactive = sys.stdout.isatty() if bar == "auto" else bool(bar)
-    callbacks = []
+    callbacks = list(extra_callbacks or [])
     if interactive:
         from lightning.pytorch.callbacks import RichProgressBar
 
@@ -198,7 +202,8 @@ def _trainer(cfg: dict):
 
         logger = CSVLogger(save_dir=cfg["runs_dir"], name=cfg["name"])
     return L.Trainer(
-        accelerator=accelerator, devices=t["devices"], precision=t["precision"],
+        accelerator=accelerator, devices=t["devices"], num_nodes=t["num_nodes"],
+        precision=t["precision"],
         max_steps=t["max_steps"] if t["max_steps"] is not None else -1,
         max_time=t["max_time"], max_epochs=-1,
         val_check_interval=t["val_check_interval"], check_val_every_n_epoch=None,
@@ -223,8 +228,14 @@ def halve_checkpoint(path: Path) -> None:
     torch.save(ckpt, path)
 
 
-def train(cfg: dict | None = None) -> dict:
-    """Train the codec as `cfg` says; return the metric dict (see the module docstring)."""
+def train(cfg: dict | None = None, callbacks: list | None = None,
+          init_from: str | Path | None = None) -> dict:
+    """Train the codec as `cfg` says; return the metric dict (see the module docstring).
+
+    `callbacks`: extra Lightning callbacks (the sweeps' pruning/curve recorder).
+    `init_from`: a checkpoint whose weights are loaded first wherever name and shape match
+    (`checkpoint.load_matching`); the result then has `init` = what was and was not loaded.
+    """
     import lightning as L
 
     from .module import HelixModule
@@ -236,7 +247,13 @@ def train(cfg: dict | None = None) -> dict:
     L.seed_everything(cfg["seed"], workers=True, verbose=False)
     datamodule = make_datamodule(cfg)
     module = HelixModule(cfg)
-    trainer = _trainer(cfg)
+    init = None
+    init_from = init_from if init_from is not None else cfg["init_from"]
+    if init_from is not None:
+        from .checkpoint import load_matching
+
+        init = load_matching(module, init_from)
+    trainer = _trainer(cfg, callbacks)
     start = time.perf_counter()
     trainer.fit(module, datamodule=datamodule)
     seconds = time.perf_counter() - start
@@ -259,6 +276,8 @@ def train(cfg: dict | None = None) -> dict:
     if cfg["checkpoint_dtype"] == "float16":
         halve_checkpoint(ckpt)
     result.update(steps=int(trainer.global_step), seconds=seconds, checkpoint=str(ckpt))
+    if init is not None:
+        result["init"] = init
     return result
 
 

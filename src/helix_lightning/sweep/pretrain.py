@@ -1,0 +1,112 @@
+"""The study's one shared pretrained model: trained once from the base config, then reused.
+
+`ensure_pretrained(sweep)` returns the record of `<run_dir>/pretrained.ckpt` (written beside
+it as `pretrained.json`: config hash, file sha256, validation metrics and curve, seconds,
+command). It trains only when the checkpoint is missing or was trained from another config
+(the hash of the resolved pretraining config differs); a file lock keeps two processes on
+one machine from training it twice. Every trial then starts from these weights
+(`train(..., init_from=...)`), so trials differ only in what the study varies and the seed.
+
+On many machines (PostgreSQL storage) the study records the checkpoint's sha256 in its user
+attribute `pretrained`; a machine whose local copy differs (or that has none) stops with a
+message instead of silently sweeping from another model: copy `pretrained.ckpt` and
+`pretrained.json` from the machine that trained them into the same run directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from ..errors import HelixError
+from .config import Sweep
+
+#: Config keys that say where or how visibly a run goes, not what it learns.
+_NOT_HASHED = ("checkpoint", "runs_dir", "logger")
+
+
+def config_hash(cfg: dict) -> str:
+    clean = {k: v for k, v in cfg.items() if k not in _NOT_HASHED}
+    clean["trainer"] = {k: v for k, v in cfg["trainer"].items() if k != "progress_bar"}
+    return hashlib.sha256(json.dumps(clean, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def paths(sweep: Sweep) -> tuple[Path, Path]:
+    return sweep.run_dir / "pretrained.ckpt", sweep.run_dir / "pretrained.json"
+
+
+def pretrain_seed(sweep: Sweep) -> int:
+    seed = sweep.spec["pretrain"]["seed"]
+    return int(seed if seed is not None else sweep.seeds[0])
+
+
+def pretrain_config(sweep: Sweep) -> dict:
+    ckpt, _ = paths(sweep)
+    cfg, _ = sweep.training_config("pretrain", seed=pretrain_seed(sweep), checkpoint=ckpt)
+    return cfg
+
+
+def read_record(sweep: Sweep) -> dict | None:
+    """The stored record if the checkpoint exists and matches the current config."""
+    ckpt, meta = paths(sweep)
+    if not (ckpt.is_file() and meta.is_file()):
+        return None
+    try:
+        record = json.loads(meta.read_text())
+    except (OSError, ValueError):
+        return None
+    if record.get("config_hash") != config_hash(pretrain_config(sweep)):
+        return None
+    return record
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    os.replace(tmp, path)
+
+
+def ensure_pretrained(sweep: Sweep, log=print, train_allowed: bool = True) -> dict:
+    """The pretrained model's record (see the module docstring), training it if needed."""
+    from filelock import FileLock
+
+    from ..model.train import train
+    from .callbacks import TrialReporter
+
+    sweep.run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt, meta = paths(sweep)
+    with FileLock(str(sweep.run_dir / "pretrained.lock")):
+        record = read_record(sweep)
+        if record is not None:
+            return dict(record, reused=True)
+        if not train_allowed:
+            raise HelixError(f"no pretrained model at {ckpt} for this study's config: copy "
+                             "pretrained.ckpt and pretrained.json from the machine that "
+                             "trained it (see the study's `pretrained` attribute)")
+        cfg = pretrain_config(sweep)
+        if ckpt.exists():
+            log(f"pretrained model {ckpt} is from another config: training it again")
+        steps = cfg["trainer"]["max_steps"]
+        log(f"pretraining the shared model ({steps} steps, seed {cfg['seed']}) -> {ckpt}")
+        reporter = TrialReporter()
+        result = train(cfg, callbacks=[reporter])
+        record = {
+            "path": str(ckpt), "sha256": file_sha256(ckpt), "config_hash": config_hash(cfg),
+            "seconds": result["seconds"], "steps": result["steps"], "seed": cfg["seed"],
+            "metrics": {k: v for k, v in result.items() if k.startswith(("val/", "best/"))},
+            "curve": reporter.curve, "config": cfg, "trained_at": time.strftime("%F %T"),
+        }
+        _write_json(meta, record)
+        return dict(record, reused=False)
