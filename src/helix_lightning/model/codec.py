@@ -9,14 +9,24 @@ Coding path (DESIGN.md "Data flow")
     -> FSQ digits (T, k, hp, wp) -> token ids (T, hp, wp)
     -> masked token model, stage by stage, frame t conditioned on frame t-1's *decoded*
        tokens (stored ones exactly, dropped ones as the model predicts them)
-    -> range coder (constriction): one stream per group of frames (default: the whole clip,
-       so the coder's flush overhead is paid once).
+    -> range coder (constriction) on integer tables of PRECISION bits: one stream per group
+       of frames (default: the whole clip, so the coder's flush overhead is paid once).
 `decompress` runs the same model on the same integer tables, fills dropped tokens, and decodes
 digits -> latent -> mixer.inverse (crop to (h, w)) -> tokenizer.decode (crop to (H, W)).
 
+Rate: `compress` reports `estimated_bits` (-sum log2 p of the coded tokens under the token
+model's float probabilities: the model's own rate), `table_bits` (the same under the integer
+tables) and `actual_bits` (the streams' size, whole 32-bit words). Rate points: RATE_POINTS.
+
+Speed: the token model runs per frame and stage on one thread, in float64, and its last layer
+only on the positions being coded (`masked.coding_logits`); encoder and decoder make exactly
+the same calls. With more than one torch thread allowed, a helper thread runs the tokenizer
+(encode: the next frames; decode: the finished frames) beside the token model.
+
 Container (`to_bytes`/`from_bytes`): a fixed big-endian header (magic, version, model hash,
 geometry, FSQ digits/levels, stages, drop, group, coder name, precision) then the streams, each
-prefixed with its byte length. `decode_bytes` refuses a container written by another model.
+prefixed with its byte length. `decode_bytes` refuses a container written by another model and
+decodes with the precision the header records (older containers used 16 bits).
 
 DNA coders (`encode_video`/`decode_video`)
 - "fsm" (default): the container bytes go through `dna.archive.encode_archive`: FSM
@@ -36,7 +46,8 @@ from __future__ import annotations
 import hashlib
 import math
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,15 +59,36 @@ from ..dna.constraints import BASES, check_strands, get_constraints
 from ..dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from ..errors import HelixError
 from ..metrics import direct_violations
-from .masked import fill_dropped, integer_frequencies, stage_masks, stage_probabilities
+from .masked import StagePlan, coding_context, integer_frequencies, stage_masks
 
 MAGIC = b"HXVC"
 VERSION = 1
-PRECISION = 16  # range-coder table precision (bits)
+#: Range-coder table precision (bits) this build writes; the container records it and the
+#: decoder uses the recorded one. 24 is constriction's own model precision: every symbol keeps
+#: at least 2**-24, so a confident model pays ~1e-5 bits per token for the table floor (16
+#: bits would cost ~0.006 bits per token with 256 symbols, several % of a low-rate clip).
+PRECISION = 24
+MAX_PRECISION = 24  # what constriction's range coder takes
 CODERS = ("fsm", "direct")
 DIRECT_BODY = 160  # digits (nt) per direct strand body
 DIRECT_INDEX = 12  # base-4 index digits per direct strand (4**12 strands)
-ENCODE_CHUNK = 16  # frames per batch through the tokenizer
+ENCODE_CHUNK = 4  # frames per batch through the tokenizer's encoder
+DECODE_CHUNK = 4  # frames per batch through its decoder (small batches stay in cache: faster)
+
+#: Rate points of the default model (`helix encode --rate`): name -> share of the token grid
+#: that is dropped (never stored; the decoder fills it with the token model's prediction, see
+#: `masked.stage_masks`). high stores every token, mid drops the finest quarter, low the finest
+#: half. A drop larger than the last coding stage needs fewer stages: when `stages` is not
+#: given, `compress` uses the model's default stages, reduced as far as the drop needs
+#: (`fit_stages`: 0.5 on an even grid means 2 stages, a checkerboard whose second half is
+#: dropped). An explicit `drop` overrides the rate point.
+RATE_POINTS: dict[str, float] = {"high": 0.0, "mid": 0.25, "low": 0.5}
+
+#: progress(stage, done, total): called after each frame of each step ("tokenise",
+#: "entropy-code" on encode; "entropy-decode", "reconstruct" on decode) and passed on to the
+#: DNA layer ("encode" / "decode" of the outer code).
+Progress = Callable[[str, int, int], None]
+
 # magic, version, model hash, T, H, W, h, w, hp, wp, channels, levels, stages, drop, group,
 # coder, precision, number of streams
 _HEADER = struct.Struct(">4sB8sIHHHHHHBBBdIBBI")
@@ -124,131 +156,236 @@ class HelixCodec(nn.Module):
         return {"x_hat": self.tokenizer.decode(z, size), "z_q": z_q, "digits": digits}
 
     # ------------------------------------------------------------------ pieces
-    def _defaults(self, stages: int | None, drop: float | None) -> tuple[int, float]:
+    def _defaults(self, stages: int | None, drop: float | None,
+                  rate: str | None = None) -> tuple[int, float]:
+        """(stages, drop): explicit values, else the rate point's drop, else the model's."""
+        if drop is None and rate is not None:
+            drop = rate_drop(rate)
         return (int(stages if stages is not None else self.config.get("stages", 4)),
                 float(drop if drop is not None else self.config.get("drop", 0.0)))
 
+    def _check_frames(self, frames: np.ndarray | Tensor) -> np.ndarray:
+        arr = np.asarray(frames)
+        if arr.ndim != 4 or arr.shape[-1] != 3 or arr.dtype != np.uint8 or not len(arr):
+            raise HelixError(f"expected uint8 frames (T, H, W, 3), got {arr.dtype} "
+                             f"{tuple(arr.shape)}")
+        return arr
+
     @torch.no_grad()
-    def tokenize(self, frames: np.ndarray | Tensor) -> tuple[Tensor, tuple[int, int]]:
-        """uint8 frames (T, H, W, 3) -> (token ids (T, hp, wp) int64, latent grid (h, w))."""
-        x = torch.as_tensor(np.asarray(frames))
-        if x.dim() != 4 or x.shape[-1] != 3 or x.dtype != torch.uint8:
-            raise HelixError(f"expected uint8 frames (T, H, W, 3), got {x.dtype} "
-                             f"{tuple(x.shape)}")
+    def _tokenize_chunk(self, chunk: np.ndarray) -> tuple[Tensor, tuple[int, int]]:
+        """A few uint8 frames -> (token ids (n, hp, wp), latent grid (h, w))."""
         dev = next(self.tokenizer.parameters()).device
-        ids, grid = [], None
-        for i in range(0, x.shape[0], ENCODE_CHUNK):
-            chunk = x[i:i + ENCODE_CHUNK].permute(0, 3, 1, 2).float().div(255.0).to(dev)
-            lat = self.tokenizer.encode(chunk)
-            grid = tuple(lat.shape[-2:])
-            _, digits = self.fsq(self.mixer(lat))
-            ids.append(self.fsq.indices(digits).cpu())
+        x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
+        lat = self.tokenizer.encode(x.float().div(255.0).to(dev))
+        _, digits = self.fsq(self.mixer(lat))
+        return self.fsq.indices(digits).cpu(), tuple(lat.shape[-2:])
+
+    def tokenize(self, frames: np.ndarray | Tensor, progress: Progress | None = None
+                 ) -> tuple[Tensor, tuple[int, int]]:
+        """uint8 frames (T, H, W, 3) -> (token ids (T, hp, wp) int64, latent grid (h, w))."""
+        arr = self._check_frames(frames)
+        ids, grid = [], (0, 0)
+        for i in range(0, len(arr), ENCODE_CHUNK):
+            chunk_ids, grid = self._tokenize_chunk(arr[i:i + ENCODE_CHUNK])
+            ids.append(chunk_ids)
+            if progress:
+                progress("tokenise", i + len(chunk_ids), len(arr))
         return torch.cat(ids), grid
 
     @torch.no_grad()
-    def reconstruct(self, digits: Tensor, grid: tuple[int, int],
-                    size: tuple[int, int]) -> np.ndarray:
-        """Digits (T, k, hp, wp) -> uint8 frames (T, H, W, 3): the model's forward pass."""
+    def _reconstruct_chunk(self, digits: Tensor, grid: tuple[int, int],
+                           size: tuple[int, int]) -> np.ndarray:
         dev = next(self.tokenizer.parameters()).device
-        out = []
-        for i in range(0, digits.shape[0], ENCODE_CHUNK):
-            z = self.fsq.digits_to_latent(digits[i:i + ENCODE_CHUNK].to(dev))
-            x = self.tokenizer.decode(self.mixer.inverse(z, size=tuple(grid)), tuple(size))
-            out.append((x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu())
-        return torch.cat(out).numpy()
+        z = self.fsq.digits_to_latent(digits.to(dev))
+        x = self.tokenizer.decode(self.mixer.inverse(z, size=tuple(grid)), tuple(size))
+        return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
-    def _tables(self, tok: Tensor, prev: Tensor | None, masks: list[Tensor],
-                s: int) -> tuple[np.ndarray, np.ndarray]:
-        probs = stage_probabilities(self.token_model, tok, prev, masks, s)
-        freq = integer_frequencies(probs, PRECISION).reshape(-1, probs.shape[-1])
-        return freq, freq.astype(np.float64) / float(1 << PRECISION)
+    def reconstruct(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
+                    progress: Progress | None = None) -> np.ndarray:
+        """Digits (T, k, hp, wp) -> uint8 frames (T, H, W, 3): the model's forward pass."""
+        t_count = digits.shape[0]
+        out = np.empty((t_count, *size, 3), dtype=np.uint8)
+        for i in range(0, t_count, DECODE_CHUNK):
+            out[i:i + DECODE_CHUNK] = self._reconstruct_chunk(digits[i:i + DECODE_CHUNK], grid,
+                                                              size)
+            if progress:
+                progress("reconstruct", min(t_count, i + DECODE_CHUNK), t_count)
+        return out
 
     # ------------------------------------------------------------------ coding face
     def compress(self, frames: np.ndarray | Tensor, stages: int | None = None,
-                 drop: float | None = None, group: int | None = None) -> dict[str, Any]:
-        """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "actual_bits",
-        "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
-        "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted)}."""
+                 drop: float | None = None, group: int | None = None, rate: str | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
+        """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
+        "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
+        "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted)}.
+
+        `estimated_bits` is the model's own rate, -sum log2 p of the coded tokens under the
+        token model's float probabilities; `table_bits` the same under the integer tables the
+        coder is fed (`PRECISION` bits); `actual_bits` the bits of the streams (whole 32-bit
+        words). `rate` picks a RATE_POINTS drop share (an explicit `drop` overrides it);
+        without `stages`, the model's stages are reduced as far as the drop needs
+        (`fit_stages`). `progress(stage, done, total)` is called per frame (per chunk of
+        ENCODE_CHUNK frames for "tokenise").
+
+        When torch may use more than one thread, a helper thread tokenises the next frames
+        while this one entropy-codes (`_Helper`); the results do not depend on it.
+        """
         import constriction
 
-        stages, drop = self._defaults(stages, drop)
-        arr = np.asarray(frames)
-        ids, (h, w) = self.tokenize(arr)
-        t_count, hp, wp = ids.shape
+        stages_given = stages is not None
+        stages, drop = self._defaults(stages, drop, rate)
+        arr = self._check_frames(frames)
+        t_count = len(arr)
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
-        masks = stage_masks(hp, wp, stages, drop)
-        coded = [(masks[s] & ~masks[-1]).flatten() for s in range(stages)]
-        cat = constriction.stream.model.Categorical(perfect=False)
-        strings: list[bytes] = []
-        decoded: list[Tensor] = []
-        est = 0.0
-        prev: Tensor | None = None
-        for g0 in range(0, t_count, group):
-            enc = constriction.stream.queue.RangeEncoder()
-            for t in range(g0, min(t_count, g0 + group)):
-                tok = ids[t]
-                for s in range(stages):
-                    if not bool(coded[s].any()):
-                        continue
-                    freq, table = self._tables(tok, prev, masks, s)
-                    sym = tok.flatten()[coded[s]].numpy().astype(np.int32)
-                    est -= float(np.log2(freq[np.arange(len(sym)), sym] / (1 << PRECISION)).sum())
-                    enc.encode(sym, cat, table)
-                full = fill_dropped(self.token_model, tok, prev, masks)
-                decoded.append(full)
-                prev = full
-            strings.append(enc.get_compressed().astype("<u4").tobytes())
-        tokens = torch.stack(decoded)
+        with _Helper() as helper:
+            if helper.pool is None:  # tokenise everything first, then code
+                all_ids, grid = self.tokenize(arr, progress)
+                chunks: list[Any] = [_Done((all_ids[i:i + ENCODE_CHUNK], grid))
+                                     for i in range(0, t_count, ENCODE_CHUNK)]
+            else:  # the helper thread tokenises ahead of the coder
+                chunks = [helper.pool.submit(self.tokenize, arr[i:i + ENCODE_CHUNK])
+                          for i in range(0, t_count, ENCODE_CHUNK)]
+            first, (h, w) = chunks[0].result()
+            hp, wp = first.shape[-2:]
+            if not stages_given:
+                stages = fit_stages(hp, wp, stages, drop)
+            plan = StagePlan(self.token_model, hp, wp, stages, drop)
+            cat = constriction.stream.model.Categorical(perfect=False)
+            scale = float(1 << PRECISION)
+            strings: list[bytes] = []
+            ids = torch.empty(t_count, hp, wp, dtype=torch.long)
+            decoded = torch.empty_like(ids)
+            est = table = 0.0
+            prev: Tensor | None = None
+            enc = None
+            with coding_context():  # one thread: see masked.py
+                for t in range(t_count):
+                    if t % ENCODE_CHUNK == 0:
+                        chunk_ids = chunks[t // ENCODE_CHUNK].result()[0]
+                        ids[t:t + len(chunk_ids)] = chunk_ids
+                        if progress and helper.pool is not None:
+                            progress("tokenise", t + len(chunk_ids), t_count)
+                    if t % group == 0:
+                        enc = constriction.stream.queue.RangeEncoder()
+                    flat = ids[t].reshape(-1)
+                    for s in range(stages):
+                        rows = plan.rows[s]
+                        if not len(rows):
+                            continue
+                        probs = plan.probabilities(flat, prev, s)[0]
+                        sym = flat[rows].numpy()
+                        at = np.arange(len(sym))
+                        est -= float(np.log2(np.maximum(probs[at, sym], 1e-300)).sum())
+                        freq = integer_frequencies(probs, PRECISION)
+                        table -= float(np.log2(freq[at, sym] / scale).sum())
+                        enc.encode(sym.astype(np.int32), cat, freq / scale)
+                    full = plan.fill(ids[t], prev)
+                    decoded[t] = full
+                    prev = full.reshape(-1)
+                    if progress:
+                        progress("entropy-code", t + 1, t_count)
+                    if (t + 1) % group == 0 or t + 1 == t_count:
+                        strings.append(enc.get_compressed().astype("<u4").tobytes())
         shape = CodedShape(t_count, arr.shape[1], arr.shape[2], h, w, hp, wp, stages, drop, group)
         return {
             "strings": strings,
             "shape": shape,
             "estimated_bits": est,
+            "table_bits": table,
             "actual_bits": 8 * sum(len(s) for s in strings),
-            "tokens": tokens,
-            "digits": self.fsq.digits_from_indices(tokens),
-            "stored_mask": ~masks[-1],
+            "tokens": decoded,
+            "digits": self.fsq.digits_from_indices(decoded),
+            "stored_mask": ~plan.masks[-1],
         }
 
-    def decompress_tokens(self, strings: Sequence[bytes], shape: CodedShape) -> Tensor:
-        """Streams -> token ids (T, hp, wp): stored ones exact, dropped ones predicted."""
+    def _decoded_frames(self, strings: Sequence[bytes], shape: CodedShape, precision: int,
+                        progress: Progress | None) -> Iterator[Tensor]:
+        """Yield each frame's token ids (hp, wp) as the streams are decoded."""
         import constriction
 
-        shape = CodedShape(*shape)
-        masks = stage_masks(shape.hp, shape.wp, shape.stages, shape.drop)
-        coded = [masks[s] & ~masks[-1] for s in range(shape.stages)]
+        check_precision(precision, self.fsq.codebook_size)
+        plan = StagePlan(self.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
         cat = constriction.stream.model.Categorical(perfect=False)
+        scale = float(1 << precision)
         n_groups = math.ceil(shape.frames / shape.group)
         if len(strings) != n_groups:
             raise HelixError(f"expected {n_groups} coded streams for {shape.frames} frames in "
                              f"groups of {shape.group}, got {len(strings)}")
-        out: list[Tensor] = []
         prev: Tensor | None = None
         for g, raw in enumerate(strings):
             if len(raw) % 4:
-                raise HelixError(f"coded stream {g} is {len(raw)} bytes, not whole 32-bit words")
+                raise HelixError(f"coded stream {g} is {len(raw)} bytes, not whole "
+                                 "32-bit words")
             dec = constriction.stream.queue.RangeDecoder(
                 np.frombuffer(raw, dtype="<u4").astype(np.uint32))
-            for _ in range(g * shape.group, min(shape.frames, (g + 1) * shape.group)):
-                tok = torch.zeros(shape.hp, shape.wp, dtype=torch.long)
-                for s in range(shape.stages):
-                    if not bool(coded[s].any()):
-                        continue
-                    _, table = self._tables(tok, prev, masks, s)
-                    sym = dec.decode(cat, table)
-                    tok[coded[s]] = torch.from_numpy(np.asarray(sym, dtype=np.int64))
-                tok = fill_dropped(self.token_model, tok, prev, masks)
-                out.append(tok)
-                prev = tok
-        return torch.stack(out)
+            for t in range(g * shape.group, min(shape.frames, (g + 1) * shape.group)):
+                with coding_context():  # one thread: see masked.py
+                    flat = torch.zeros(shape.hp * shape.wp, dtype=torch.long)
+                    for s in range(shape.stages):
+                        rows = plan.rows[s]
+                        if not len(rows):
+                            continue
+                        probs = plan.probabilities(flat, prev, s)[0]
+                        freq = integer_frequencies(probs, precision)
+                        sym = dec.decode(cat, freq / scale)
+                        flat[rows] = torch.from_numpy(np.asarray(sym, dtype=np.int64))
+                    full = plan.fill(flat.view(shape.hp, shape.wp), prev)
+                prev = full.reshape(-1)
+                if progress:
+                    progress("entropy-decode", t + 1, shape.frames)
+                yield full
 
-    def decompress(self, strings: Sequence[bytes], shape: CodedShape) -> np.ndarray:
-        """Streams + shape -> uint8 frames (T, H, W, 3)."""
+    def decompress_tokens(self, strings: Sequence[bytes], shape: CodedShape,
+                          progress: Progress | None = None, precision: int = PRECISION, *,
+                          on_frame: Callable[[int, Tensor], None] | None = None) -> Tensor:
+        """Streams -> token ids (T, hp, wp): stored ones exact, dropped ones predicted.
+
+        `precision`: the table precision the streams were coded with (the container's);
+        `on_frame(t, tokens)` is called as each frame's tokens (hp, wp) are decoded."""
         shape = CodedShape(*shape)
-        digits = self.fsq.digits_from_indices(self.decompress_tokens(strings, shape))
-        return self.reconstruct(digits, (shape.h, shape.w), (shape.height, shape.width))
+        out = torch.empty(shape.frames, shape.hp, shape.wp, dtype=torch.long)
+        for t, tok in enumerate(self._decoded_frames(strings, shape, precision, progress)):
+            out[t] = tok
+            if on_frame:
+                on_frame(t, tok)
+        return out
+
+    def decompress(self, strings: Sequence[bytes], shape: CodedShape,
+                   progress: Progress | None = None, precision: int = PRECISION) -> np.ndarray:
+        """Streams + shape -> uint8 frames (T, H, W, 3).
+
+        When torch may use more than one thread, a helper thread runs the tokenizer's decoder
+        on finished frames while this one decodes the next frames' tokens (`_Helper`)."""
+        shape = CodedShape(*shape)
+        grid, size = (shape.h, shape.w), (shape.height, shape.width)
+        with _Helper() as helper:
+            if helper.pool is None:
+                tokens = self.decompress_tokens(strings, shape, progress, precision)
+                return self.reconstruct(self.fsq.digits_from_indices(tokens), grid, size,
+                                        progress)
+            pool = helper.pool
+            done: list[tuple[int, Future]] = []
+            chunk: list[Tensor] = []
+
+            def on_frame(t: int, tok: Tensor) -> None:
+                chunk.append(tok)
+                if len(chunk) == DECODE_CHUNK or t + 1 == shape.frames:
+                    digits = self.fsq.digits_from_indices(torch.stack(chunk))
+                    done.append((t + 1 - len(chunk),
+                                 pool.submit(self.reconstruct, digits, grid, size)))
+                    chunk.clear()
+
+            self.decompress_tokens(strings, shape, progress, precision, on_frame=on_frame)
+            out = np.empty((shape.frames, *size, 3), dtype=np.uint8)
+            for start, future in done:
+                frames = future.result()
+                out[start:start + len(frames)] = frames
+                if progress:
+                    progress("reconstruct", start + len(frames), shape.frames)
+            return out
 
     # ------------------------------------------------------------------ container
     def _header(self, shape: CodedShape, coder: str, n_strings: int) -> bytes:
@@ -306,39 +443,41 @@ class HelixCodec(nn.Module):
                              f"this checkpoint is {mine}")
         if (meta["channels"], meta["levels"]) != (self.fsq.channels, self.fsq.levels):
             raise HelixError("archive's FSQ geometry does not match this checkpoint")
-        if meta["precision"] != PRECISION:
-            raise HelixError(f"archive coded with table precision {meta['precision']}, "
-                             f"this build uses {PRECISION}")
+        check_precision(meta["precision"], self.fsq.codebook_size)
 
-    def decode_bytes(self, data: bytes) -> np.ndarray:
+    def decode_bytes(self, data: bytes, progress: Progress | None = None) -> np.ndarray:
         """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model."""
         strings, shape, meta = self.from_bytes(data)
         self.check_meta(meta)
-        return self.decompress(strings, shape)
+        return self.decompress(strings, shape, progress, meta["precision"])
 
     # ------------------------------------------------------------------ DNA
     def encode_video(self, frames: np.ndarray | Tensor, constraints: str = "standard",
                      coder: str = "fsm", stages: int | None = None, drop: float | None = None,
-                     redundancy: float | None = None, group: int | None = None
+                     redundancy: float | None = None, group: int | None = None,
+                     rate: str | None = None, progress: Progress | None = None
                      ) -> tuple[list[str], dict[str, Any]]:
-        """uint8 frames (T, H, W, 3) -> (strands, stats). See the module docstring."""
+        """uint8 frames (T, H, W, 3) -> (strands, stats). See the module docstring; `rate`,
+        `stages`, `drop` and `progress` as in `compress`."""
         if coder not in CODERS:
             raise HelixError(f"unknown coder {coder!r} (known: {', '.join(CODERS)})")
         cs = get_constraints(constraints)
-        comp = self.compress(frames, stages=stages, drop=drop, group=group)
+        comp = self.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
+                             progress=progress)
         shape = comp["shape"]
         stored = stored_digits(comp)
         stats: dict[str, Any] = {
             "coder": coder, "constraints": cs.name, "model_hash": self.model_hash(),
             "frames": shape.frames, "height": shape.height, "width": shape.width,
-            "stages": shape.stages, "drop": shape.drop,
+            "rate": rate_name(shape.drop), "stages": shape.stages, "drop": shape.drop,
             "tokens_stored": int(comp["stored_mask"].sum()) * shape.frames,
-            "estimated_bits": comp["estimated_bits"], "actual_bits": comp["actual_bits"],
+            "estimated_bits": comp["estimated_bits"], "table_bits": comp["table_bits"],
+            "actual_bits": comp["actual_bits"],
             "direct_violations": direct_violations(stored, cs, DIRECT_BODY),
         }
         if coder == "fsm":
             data = self.to_bytes(comp, "fsm")
-            arch = encode_archive(data, cs, redundancy=redundancy)
+            arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
             strands = arch.strands
             source_bits = 8 * len(data)
             nt, nt_primers = arch.stats["nt"], arch.stats["nt_with_primers"]
@@ -365,20 +504,28 @@ class HelixCodec(nn.Module):
 
     def decode_video(self, strands: Sequence[str], constraints: str | None = None,
                      coder: str = "auto", support: Sequence[int] | None = None,
-                     variants: Sequence[int] | None = None) -> np.ndarray:
-        """Strands (either coder; "auto" tries fsm, then direct) -> uint8 frames (T, H, W, 3)."""
+                     variants: Sequence[int] | None = None,
+                     progress: Progress | None = None) -> np.ndarray:
+        """Strands (either coder; "auto" tries fsm, then direct) -> uint8 frames (T, H, W, 3).
+
+        Without `constraints` the fsm archive's constraint set is found once: the model's own
+        set (`config["constraints"]`) is tried first, then the DNA layer's guess."""
         strands = list(strands)
         if coder not in ("auto", *CODERS):
             raise HelixError(f"unknown coder {coder!r} (known: auto, {', '.join(CODERS)})")
-        if coder == "auto":
+        found = None
+        if coder in ("auto", "fsm"):
             try:
-                find_header(strands, constraints)
+                found = self._find_header(strands, constraints)
                 coder = "fsm"
             except HelixError:
+                if coder == "fsm":
+                    raise
                 coder = "direct"
         if coder == "fsm":
-            data, _ = decode_archive(strands, support, variants=variants, constraints=constraints)
-            return self.decode_bytes(data)
+            data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
+                                     progress=progress)
+            return self.decode_bytes(data, progress)
         digits = read_direct_strands(strands)
         n_head = 4 * _HEADER.size
         if digits.size < n_head:
@@ -387,8 +534,7 @@ class HelixCodec(nn.Module):
         if meta["coder"] != "direct":
             raise HelixError(f"container says coder {meta['coder']!r}, strands are direct")
         self.check_meta(meta)
-        masks = stage_masks(shape.hp, shape.wp, shape.stages, shape.drop)
-        stored_mask = ~masks[-1]
+        stored_mask = ~stage_masks(shape.hp, shape.wp, shape.stages, shape.drop)[-1]
         k = self.fsq.channels
         n = shape.frames * k * int(stored_mask.sum())
         body = digits[n_head:n_head + n]
@@ -397,12 +543,93 @@ class HelixCodec(nn.Module):
         full = torch.zeros(shape.frames, k, shape.hp, shape.wp, dtype=torch.long)
         full[:, :, stored_mask] = torch.from_numpy(body.astype(np.int64)).view(shape.frames, k, -1)
         ids = self.fsq.indices(full)
+        plan = StagePlan(self.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
         prev = None
         for t in range(shape.frames):
-            ids[t] = fill_dropped(self.token_model, ids[t], prev, masks)
+            ids[t] = plan.fill(ids[t], prev)
             prev = ids[t]
+            if progress:
+                progress("fill", t + 1, shape.frames)
         digits_full = self.fsq.digits_from_indices(ids)
-        return self.reconstruct(digits_full, (shape.h, shape.w), (shape.height, shape.width))
+        return self.reconstruct(digits_full, (shape.h, shape.w), (shape.height, shape.width),
+                                progress)
+
+    def _find_header(self, strands: list[str], constraints: Any):
+        """The fsm archive's header; the model's constraint set tried first when none given."""
+        if constraints is None and self.config.get("constraints"):
+            try:
+                return find_header(strands, self.config["constraints"])
+            except HelixError:
+                pass
+        return find_header(strands, constraints)
+
+
+# ---------------------------------------------------------------------- helper thread
+
+class _Done:
+    """A result computed already, with the interface of a Future."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+class _Helper:
+    """One helper thread for the tokenizer while the calling thread runs the token model.
+
+    `pool` is a one-thread executor only when torch may use more than one intra-op thread
+    (`torch.get_num_threads()` on entry), else None and the caller runs everything in turn.
+    The token model runs on the calling thread with one thread (`masked.coding_context`),
+    the helper thread's convolutions with one more, so the two overlap on two cores. Results
+    are the same either way: the tokenizer's outputs do not depend on the thread that computes
+    them (tests/test_codec_real.py encodes with 2 threads and decodes with 1).
+    """
+
+    def __init__(self) -> None:
+        self.pool: ThreadPoolExecutor | None = None
+        if torch.get_num_threads() > 1:
+            self.pool = ThreadPoolExecutor(1, thread_name_prefix="helix-tokenizer",
+                                           initializer=torch.set_num_threads, initargs=(1,))
+
+    def __enter__(self) -> _Helper:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+# ---------------------------------------------------------------------- rate points
+
+def rate_drop(rate: str) -> float:
+    """The drop share of a named rate point (RATE_POINTS)."""
+    if rate not in RATE_POINTS:
+        raise HelixError(f"unknown rate point {rate!r} (known: {', '.join(RATE_POINTS)})")
+    return RATE_POINTS[rate]
+
+
+def rate_name(drop: float) -> str:
+    """The rate point whose drop share is `drop`, else "custom"."""
+    return next((name for name, d in RATE_POINTS.items() if d == drop), "custom")
+
+
+def fit_stages(h: int, w: int, stages: int, drop: float) -> int:
+    """The most stages <= `stages` whose last stage holds round(drop * h * w) tokens (what
+    `stage_masks` needs; at least 1)."""
+    n = h * w
+    n_drop = round(drop * n)
+    while stages > 1 and n_drop > n - round((stages - 1) * n / stages):
+        stages -= 1
+    return stages
+
+
+def check_precision(precision: int, symbols: int) -> None:
+    """Refuse a table precision the range coder cannot use for `symbols` symbols."""
+    if not (symbols <= 1 << precision and precision <= MAX_PRECISION):
+        raise HelixError(f"table precision {precision} bits does not fit {symbols} symbols "
+                         f"and the range coder's {MAX_PRECISION} bits")
 
 
 # ---------------------------------------------------------------------- direct mapping

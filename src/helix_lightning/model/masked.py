@@ -31,14 +31,23 @@ Reproducible tables
 -------------------
 The range coder needs encoder and decoder to use bit-identical models. Coding therefore runs
 the network in float64 on the CPU (a float64 copy of the model) under
-`torch.use_deterministic_algorithms(True)`; a different thread count changes only the
-summation order, which moves float64 probabilities by ~1e-15. `integer_frequencies` first
-rounds each probability to a grid of 1e-6 (an integer count in 0..10**6): drift of 1e-15
-flips such a rounding only when a value lies within 1e-15 of a grid midpoint, a chance of
-about 1e-9 per entry. Everything after that is integer arithmetic (exact on every machine):
-each symbol gets 1 plus its floor share of the remaining 2**precision - K counts, and the few
-counts left over go to the largest remainders (ties by lower symbol id). The coder is fed
-freq / 2**precision, exact dyadic numbers, so both sides build the same quantised model.
+`torch.use_deterministic_algorithms(True)`, on one intra-op thread whatever the caller's
+`torch.get_num_threads()` (`coding_context`): the caller's thread count cannot change the
+summation order, and the small per-frame matrices gain nothing from more threads (on a busy
+machine extra OpenMP threads only wait on each other). Another machine (another BLAS kernel)
+may still sum in another order, which moves float64 probabilities by ~1e-15.
+`integer_frequencies` therefore first rounds each probability to a grid of 1e-6 (an integer
+count in 0..10**6): drift of 1e-15 flips such a rounding only when a value lies within 1e-15
+of a grid midpoint, a chance of about 1e-9 per entry. Everything after that is integer
+arithmetic (exact on every machine): each symbol gets 1 plus its floor share of the remaining
+2**precision - K counts, and the few counts left over go to the largest remainders (ties by
+lower symbol id). The coder is fed freq / 2**precision, exact dyadic numbers, so both sides
+build the same quantised model.
+
+Speed: `coding_logits` is the module's forward written out layer by layer, so that the last
+layer computes queries, feed-forward, norm and head only for the positions a stage codes (a
+quarter of the grid with 4 stages); `StagePlan` keeps the per-grid work (masks, indices,
+position embedding) for a whole clip.
 """
 
 from __future__ import annotations
@@ -200,14 +209,25 @@ def stage_masks(h: int, w: int, stages: int, drop: float = 0.0) -> list[Tensor]:
 
 
 @contextmanager
-def _deterministic() -> Iterator[None]:
+def coding_context() -> Iterator[None]:
+    """Deterministic algorithms, no autograd, one intra-op thread; all restored on exit.
+
+    Entered around every coding forward pass; a caller coding many frames enters it once
+    around the loop (nested entries then cost nothing)."""
     was = torch.are_deterministic_algorithms_enabled()
-    torch.use_deterministic_algorithms(True)
+    threads = torch.get_num_threads()
+    if not was:
+        torch.use_deterministic_algorithms(True)
+    if threads != 1:
+        torch.set_num_threads(1)
     try:
         with torch.no_grad():
             yield
     finally:
-        torch.use_deterministic_algorithms(was)
+        if threads != 1:
+            torch.set_num_threads(threads)
+        if not was:
+            torch.use_deterministic_algorithms(False)
 
 
 def coding_model(model: MaskedTokenModel) -> MaskedTokenModel:
@@ -234,6 +254,133 @@ def _coded(masks: list[Tensor], stage: int) -> Tensor:
     return masks[stage] & ~masks[-1]
 
 
+def _position_embedding(net: MaskedTokenModel, h: int, w: int) -> Tensor:
+    """`net`'s position embedding of an (h, w) grid, as its forward adds it (cached on net)."""
+    cache = net.__dict__.setdefault("_pos_cache", {})
+    key = (h, w, net.tok_emb.weight.dtype)
+    if key not in cache:
+        cache[key] = sincos_2d(h, w, net.dim).to(dtype=net.tok_emb.weight.dtype)
+    return cache[key]
+
+
+def coding_logits(net: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
+                  shape: tuple[int, int], rows: Tensor | None = None) -> Tensor:
+    """`net(tokens, prev, shape)[:, rows]` computed without the work `rows` does not need.
+
+    tokens/prev (B, N) int64 (prev None: no previous frame), rows a 1-D index tensor of the
+    positions whose logits are wanted (None: all). The same arithmetic as the module's
+    forward (embeddings, pre- or post-norm encoder layers, final norm, head), written out
+    layer by layer so that the last layer runs its queries, feed-forward, norm and head on
+    `rows` only (keys and values still come from every position: attention is bidirectional).
+    Encoder and decoder call it with the same shapes, so they get the same floats.
+    """
+    b, n = tokens.shape
+    h, w = shape
+    if prev is None:
+        prev = torch.full_like(tokens, net.mask_id)
+    x = net.tok_emb(tokens) + net.prev_emb(prev) + _position_embedding(net, h, w)
+    layers = list(net.blocks.layers)
+    for i, layer in enumerate(layers):
+        last = rows is not None and i == len(layers) - 1
+        x = _encoder_layer(layer, x, rows if last else None)
+    if net.blocks.norm is not None:
+        x = net.blocks.norm(x)
+    if rows is not None and not layers:
+        x = x[:, rows]
+    return net.head(net.norm(x))
+
+
+def _encoder_layer(layer: nn.TransformerEncoderLayer, x: Tensor, rows: Tensor | None) -> Tensor:
+    """One nn.TransformerEncoderLayer (eval: no dropout) on x (B, N, d); output rows `rows`."""
+    attn = layer.self_attn
+    d = x.shape[-1]
+    heads = attn.num_heads
+
+    def self_attention(y: Tensor) -> Tensor:  # y: the (normed) input of every position
+        wt, bias = attn.in_proj_weight, attn.in_proj_bias
+        if rows is None:
+            q, k, v = F.linear(y, wt, bias).split(d, dim=-1)
+        else:
+            k, v = F.linear(y, wt[d:], None if bias is None else bias[d:]).split(d, dim=-1)
+            q = F.linear(y[:, rows], wt[:d], None if bias is None else bias[:d])
+        bq, nq, _ = q.shape
+        q = q.reshape(bq, nq, heads, d // heads).transpose(1, 2)
+        k = k.reshape(bq, -1, heads, d // heads).transpose(1, 2)
+        v = v.reshape(bq, -1, heads, d // heads).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(bq, nq, d)
+        return F.linear(out, attn.out_proj.weight, attn.out_proj.bias)
+
+    def feed_forward(y: Tensor) -> Tensor:
+        return layer.linear2(layer.activation(layer.linear1(y)))
+
+    keep = x if rows is None else x[:, rows]
+    if layer.norm_first:
+        x = keep + self_attention(layer.norm1(x))
+        return x + feed_forward(layer.norm2(x))
+    x = layer.norm1(keep + self_attention(x))
+    return layer.norm2(x + feed_forward(x))
+
+
+class StagePlan:
+    """The staged coding of (h, w) grids with one model: masks, positions, float64 network.
+
+    Built once per clip; `probabilities(tokens, prev, s)` and `fill(tokens, prev)` are what
+    `stage_probabilities` and `fill_dropped` compute, without redoing the per-grid work.
+    """
+
+    def __init__(self, model: MaskedTokenModel, h: int, w: int, stages: int,
+                 drop: float = 0.0, masks: list[Tensor] | None = None) -> None:
+        self.net = coding_model(model)
+        self.shape = (h, w)
+        self.stages = stages
+        self.masks = stage_masks(h, w, stages, drop) if masks is None else masks
+        self.dropped = self.masks[-1].flatten()
+        self.drop_rows = self.dropped.nonzero().flatten()
+        self.coded = [_coded(self.masks, s).flatten() for s in range(stages)]
+        self.rows = [c.nonzero().flatten() for c in self.coded]
+        self.visible = []
+        seen = torch.zeros(h * w, dtype=torch.bool)
+        for s in range(stages):
+            self.visible.append(seen.clone())
+            seen |= self.masks[s].flatten()
+
+    def _flat(self, t: Tensor | None) -> Tensor | None:
+        """(N,) or (H, W) -> (1, N); (B, H, W) -> (B, N); int64 on the CPU."""
+        if t is None:
+            return None
+        t = torch.as_tensor(t).long().cpu()
+        return t.reshape(1 if t.dim() < 3 else t.shape[0], -1)
+
+    def probabilities(self, tokens: Tensor, prev: Tensor | None, stage: int) -> np.ndarray:
+        """float64 probabilities (B, n_s, K) of stage `stage`'s coded positions (row-major);
+        only the tokens of stages < `stage` are read. tokens/prev (N,), (H, W) or (B, H, W)."""
+        tok, prv = self._flat(tokens), self._flat(prev)
+        net = self.net
+        inp = torch.where(self.visible[stage], tok, net.mask_id)
+        with coding_context():
+            logits = coding_logits(net, inp, prv, self.shape, self.rows[stage])
+            return torch.softmax(logits, dim=-1).numpy()
+
+    def fill(self, tokens: Tensor, prev: Tensor | None) -> Tensor:
+        """tokens ((H, W) or (B, H, W)) with the dropped positions set to the model's argmax
+        given all stored ones (a copy)."""
+        single = torch.as_tensor(tokens).dim() == 2
+        tok = _as_batch(tokens).clone()
+        if len(self.drop_rows):
+            flat = tok.view(tok.shape[0], -1)
+            inp = torch.where(self.dropped, self.net.mask_id, flat)
+            with coding_context():
+                logits = coding_logits(self.net, inp, self._flat(prev), self.shape,
+                                       self.drop_rows)
+            flat[:, self.drop_rows] = logits.argmax(-1)
+        return tok[0] if single else tok
+
+
+def _plan(model: MaskedTokenModel, masks: list[Tensor]) -> StagePlan:
+    h, w = masks[0].shape
+    return StagePlan(model, h, w, len(masks) - 1, masks=masks)
+
+
 def stage_probabilities(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
                         masks: list[Tensor], stage: int) -> np.ndarray:
     """float64 probabilities (B, n_s, K) for the coded positions of `stage` (row-major).
@@ -241,19 +388,7 @@ def stage_probabilities(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | 
     Only positions of stages < `stage` are shown to the model (all others masked), so the
     decoder can call this with the tokens it has so far. tokens/prev (H, W) or (B, H, W).
     """
-    tok = _as_batch(tokens)
-    prv = _as_batch(prev)
-    _, h, w = tok.shape
-    visible = torch.zeros(h, w, dtype=torch.bool)
-    for s in range(stage):
-        visible |= masks[s]
-    net = coding_model(model)
-    inp = torch.where(visible, tok, torch.full_like(tok, net.mask_id))
-    with _deterministic():
-        logits = net(inp, prv, (h, w))  # (B, N, K) float64
-        probs = torch.softmax(logits, dim=-1)
-    sel = _coded(masks, stage).flatten()
-    return probs[:, sel].numpy().astype(np.float64)
+    return _plan(model, masks).probabilities(tokens, prev, stage)
 
 
 def integer_frequencies(probs: np.ndarray, precision: int = 16) -> np.ndarray:
@@ -274,13 +409,18 @@ def integer_frequencies(probs: np.ndarray, precision: int = 16) -> np.ndarray:
     s = flat.sum(1, keepdims=True)
     spare = total - k
     num = flat * spare
-    freq = 1 + num // s
-    rem = num % s
+    if int(num.max()) < 2**52:  # floor division through float64 is exact here, and faster
+        quot = np.floor(num / s).astype(np.int64)
+    else:
+        quot = num // s
+    rem = num - quot * s
+    freq = 1 + quot
     deficit = total - freq.sum(1)  # in [0, k)
-    order = np.lexsort((np.broadcast_to(np.arange(k), rem.shape), -rem), axis=1)
-    rank = np.empty_like(order)
-    np.put_along_axis(rank, order, np.arange(k)[None, :].repeat(len(order), 0), axis=1)
-    freq += rank < deficit[:, None]
+    # the `deficit` largest remainders (ties: lower symbol id first) get one count more; as
+    # one integer key per entry (all distinct): remainder, then the reversed symbol id
+    key = rem * k + (k - 1 - np.arange(k))
+    kth = np.sort(key, axis=1)[np.arange(len(key)), np.maximum(k - deficit, 0).clip(max=k - 1)]
+    freq += (key >= kth[:, None]) & (deficit[:, None] > 0)
     return freq.reshape(p.shape)
 
 
@@ -304,18 +444,7 @@ def _table_probs(freq: np.ndarray, precision: int) -> np.ndarray:
 def fill_dropped(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
                  masks: list[Tensor]) -> Tensor:
     """tokens with the dropped positions set to the model's argmax given all stored tokens."""
-    tok = _as_batch(tokens).clone()
-    dropped = masks[-1]
-    if not bool(dropped.any()):
-        return tok if torch.as_tensor(tokens).dim() == 3 else tok[0]
-    net = coding_model(model)
-    b, h, w = tok.shape
-    inp = torch.where(dropped, torch.full_like(tok, net.mask_id), tok)
-    with _deterministic():
-        logits = net(inp, _as_batch(prev), (h, w))
-    pred = logits.argmax(-1).view(b, h, w)
-    tok[:, dropped] = pred[:, dropped]
-    return tok if torch.as_tensor(tokens).dim() == 3 else tok[0]
+    return _plan(model, masks).fill(tokens, prev)
 
 
 def encode_tokens(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
