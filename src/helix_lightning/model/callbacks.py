@@ -7,7 +7,7 @@ what the codec actually writes next to the module's estimates. Logged (one value
 validation, in the logger's metrics.csv with the module's val/* metrics):
 
 - `val/actual_bits`: range-coded payload bits (whole 32-bit words, all streams);
-- `val/estimated_bits`: -sum log2 p of the coded tokens under the same integer tables;
+- `val/estimated_bits`: -sum log2 p of the coded tokens under the model's float probabilities;
 - `val/actual_bits_per_px`: actual_bits / (frames x H x W) of the sample (compare with the
   module's estimated `val/bits_per_px`);
 - `val/container_bits_per_px`: the whole container (header + length prefixes + streams)
