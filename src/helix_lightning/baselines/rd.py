@@ -449,7 +449,12 @@ def _decoder_sizes(models, opts: RDOptions, step) -> pd.DataFrame:
         t0 = time.perf_counter()
         arch = encode_archive(data, opts.constraints)
         s = arch.stats
-        rows.append({"method": method, "checkpoint": str(path), "bytes": len(data),
+        shown = path.resolve()
+        try:  # relative to the working directory where possible: reports stay portable
+            shown = shown.relative_to(Path.cwd().resolve())
+        except ValueError:
+            pass
+        rows.append({"method": method, "checkpoint": str(shown), "bytes": len(data),
                      "dna_code": f"fsm:{opts.constraints}", "strands": s["strands"],
                      "nt": s["nt"], "nt_with_primers": s["nt_with_primers"],
                      "net_density": s["net_density"],
