@@ -30,10 +30,11 @@ $(VENV)/.pgtest: $(STAMP) pyproject.toml
 test-slow: $(STAMP) $(VENV)/.pgtest ## slow tests: 1 MB channel trials, long runs, sweeps on a local PostgreSQL
 	$(PYTEST) -m slow -q
 
-bench: $(STAMP) ## benchmarks: FSM coder, archive, channel (tables + CSV under bench-out/)
+bench: $(STAMP) ## benchmarks: FSM coder, archive, DNA codes, video codec (tables + CSV under bench-out/)
 	$(BIN)/python benchmarks/bench_fsm.py
 	$(BIN)/python benchmarks/bench_archive.py
 	$(BIN)/helix dna bench --csv bench-out/dna_codes.csv
+	$(BIN)/python benchmarks/bench_codec.py --frames 30 --repeat 2
 
 demo: $(STAMP) ## store a 1 MB random file in DNA, sequence it with noise, read it back
 	@mkdir -p runs/demo
