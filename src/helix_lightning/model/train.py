@@ -93,13 +93,10 @@ def resolve_config(cfg: dict | None) -> dict:
 
 def load_config(path: str | Path) -> dict:
     """Read a YAML training config and resolve it against `DEFAULTS` (HelixError if invalid)."""
+    from ..yaml_file import read_yaml
+
     path = Path(path)
-    try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise HelixError(f"cannot read config {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise HelixError(f"{path}: not valid YAML ({exc})") from None
+    data = read_yaml(path, "config")
     if data is None:
         data = {}
     if not isinstance(data, dict):

@@ -55,6 +55,7 @@ from typing import Any
 import yaml
 
 from ..errors import HelixError
+from ..yaml_file import read_yaml
 
 #: Where `helix sweep NAME` looks for `NAME.yaml`: ./sweeps, then the source checkout's.
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
@@ -485,12 +486,7 @@ def load_sweep(name: str | Path, budget: str = "default",
                runs_root: str | Path | None = None) -> Sweep:
     """The study `name` (a name under sweeps/ or a YAML path) with `budget` applied."""
     path = find_study(str(name))
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as exc:
-        raise HelixError(f"cannot read {path}: {exc.strerror}") from None
-    except yaml.YAMLError as exc:
-        raise HelixError(f"{path}: not valid YAML ({exc})") from None
+    raw = read_yaml(path)
     if not isinstance(raw, dict):
         raise HelixError(f"{path}: a sweep must be a mapping at the top level")
     study = raw.get("name")
