@@ -681,6 +681,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     except UnknownStudyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
 
 
 def cmd_bench_rd(args: argparse.Namespace) -> int:

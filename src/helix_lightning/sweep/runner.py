@@ -491,21 +491,3 @@ def main_from_args(args: argparse.Namespace) -> int:
     run_sweep(sweep, args.storage, args.workers, args.trials,
               show_progress=not args.no_progress)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m helix_lightning.sweep",
-                                     description="Run an Optuna study over the codec.")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return main_from_args(args)
-    except UnknownStudyError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except HelixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
