@@ -33,9 +33,10 @@ DNA coders (`encode_video`/`decode_video`)
   constrained coding, index, check bits, RaptorQ outer code; 0 violations by construction.
 - "direct": the reference arm. The container header (as base-4 digits, 4 per byte, most
   significant first) followed by the stored tokens' quaternary digits, written as bases
-  (digit d -> "ACGT"[d]), no entropy coding, no FSM. Digit order: frame, FSQ channel, then
-  the stored (non-dropped) positions row-major, i.e. `digits[:, :, stored_mask]` in C order,
-  so spatially neighbouring digits of one channel are neighbouring bases. The stream is cut
+  (digit d -> "ACGT"[d]), no entropy coding, no FSM. Digit order: frame, the stored (non-dropped)
+  positions row-major, then the token's k FSQ digits, i.e.
+  `digits[:, :, stored_mask].transpose(1, 2)` in C order: token by token, the order the
+  synthesis term of the loss reads, so that term shapes the bases this coder writes. The stream is cut
   into DIRECT_BODY-nt bodies (the last padded with ACGT...), each prefixed by a
   DIRECT_INDEX-nt base-4 index and wrapped in the default primers. Violations are counted
   with `check_strands` and reported, never hidden.
@@ -541,7 +542,8 @@ class HelixCodec(nn.Module):
         if body.size < n:
             raise HelixError(f"direct strands hold {body.size} token digits, {n} needed")
         full = torch.zeros(shape.frames, k, shape.hp, shape.wp, dtype=torch.long)
-        full[:, :, stored_mask] = torch.from_numpy(body.astype(np.int64)).view(shape.frames, k, -1)
+        full[:, :, stored_mask] = (torch.from_numpy(body.astype(np.int64))
+                                   .view(shape.frames, -1, k).transpose(1, 2))
         ids = self.fsq.indices(full)
         plan = StagePlan(self.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
         prev = None
@@ -635,8 +637,9 @@ def check_precision(precision: int, symbols: int) -> None:
 # ---------------------------------------------------------------------- direct mapping
 
 def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
-    """The stored tokens' digits in direct-mapping order: (T, k, n_stored) uint8, C order."""
-    d = compressed["digits"][:, :, compressed["stored_mask"]]
+    """The stored tokens' digits in direct-mapping order: (T, n_stored, k) uint8, C order
+    (token by token, as the synthesis term reads them)."""
+    d = compressed["digits"][:, :, compressed["stored_mask"]].transpose(1, 2)
     return d.numpy().astype(np.uint8)
 
 
