@@ -181,3 +181,24 @@ def test_defaults_never_train_on_carphone():
     assert not any("carphone" in name for name in train)
     held_out = {p.name for s in ("val", "test") for p in files[s]}
     assert held_out == {"carphone_distorted.mp4", "carphone_pristine.mp4"}
+
+
+def test_cache_gives_the_same_clips_as_streaming(clip_files, monkeypatch):
+    """cache=True decodes each train file once and then yields exactly the streamed clips,
+    also through two (forked) loader workers, over two epochs."""
+    _, files = clip_files
+    streamed = train_module(files, clips_per_epoch=12).train_dataloader()
+    expected = [all_items(streamed), all_items(streamed)]
+    calls = []
+    real_read = dm_module.read_video
+    monkeypatch.setattr(dm_module, "read_video",
+                        lambda *a, **k: calls.append(a[0]) or real_read(*a, **k))
+    cached = train_module(files, clips_per_epoch=12, cache=True).train_dataloader()
+    got = [all_items(cached), all_items(cached)]
+    assert sorted(calls) == sorted(files)  # one whole-file decode each, then memory only
+    for want, have in zip(expected, got):
+        assert len(want) == len(have) == 12
+        assert all(torch.equal(a, b) for a, b in zip(want, have))
+    workers = train_module(files, clips_per_epoch=12, cache=True, num_workers=2)
+    sums = sorted(item.sum().item() for item in all_items(workers.train_dataloader()))
+    assert sums == pytest.approx(sorted(item.sum().item() for item in expected[0]))

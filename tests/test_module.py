@@ -160,6 +160,20 @@ def test_cosine_schedule_warms_up_then_decays():
     assert all(a >= b for a, b in zip(f[10:], f[11:]))
 
 
+def test_timed_cosine_ends_its_decay_by_the_time_budget(monkeypatch):
+    from helix_lightning.model import module as module_mod
+
+    clock = [100.0]
+    monkeypatch.setattr(module_mod.time, "monotonic", lambda: clock[0])
+    untimed, timed = module_mod.TimedCosine(10, 1000), module_mod.TimedCosine(10, 1000, 60.0)
+    assert untimed(0) == timed(0) == pytest.approx(0.1)  # warm-up is by steps alone
+    clock[0] += 30.0  # half the time budget, 2% of the steps
+    assert untimed(30) == pytest.approx(module_mod.cosine_factor(30, 10, 1000))
+    assert timed(30) == pytest.approx(0.51)
+    clock[0] += 60.0  # past the budget: at the floor however few steps ran
+    assert timed(40) == pytest.approx(0.02) and untimed(40) > 0.99
+
+
 def test_cosine_run_with_float16_checkpoint_loads_as_codec(video_dir, tmp_path):
     from helix_lightning.model.checkpoint import load_codec
 
@@ -168,8 +182,8 @@ def test_cosine_run_with_float16_checkpoint_loads_as_codec(video_dir, tmp_path):
         **TINY,
         "name": "half", "runs_dir": str(tmp_path / "runs"), "logger": False,
         "checkpoint": str(ckpt), "checkpoint_dtype": "float16",
-        "optim": {"schedule": "cosine", "warmup_steps": 1},
-        "data": {"paths": str(video_dir), "clip_frames": 2, "crop": 32, "val_size": 32,
+        "optim": {"schedule": "cosine", "warmup_steps": 1, "total_seconds": 600},
+        "data": {"paths": str(video_dir), "cache": True, "clip_frames": 2, "crop": 32, "val_size": 32,
                  "batch_size": 2, "clips_per_epoch": 4, "clips_per_file": 1},
         "trainer": {"max_steps": 3, "val_check_interval": 3, "progress_bar": False},
     }

@@ -50,6 +50,7 @@ from __future__ import annotations
 import copy
 import functools
 import math
+import time
 from typing import Any
 
 import lightning as L
@@ -81,7 +82,7 @@ MODULE_DEFAULTS: dict[str, Any] = {
     },
     "loss": {"lambda_rate": 0.01, "mask": 1.0, "synthesis": 0.01, "ms_ssim": 0.0},
     "optim": {"lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.99], "schedule": "constant",
-              "warmup_steps": 0, "total_steps": None},
+              "warmup_steps": 0, "total_steps": None, "total_seconds": None},
     "best": {"monitor": "val/loss", "mode": "min"},
 }
 
@@ -128,12 +129,31 @@ def soft_tokens(soft: Tensor) -> Tensor:
     return q
 
 
-def cosine_factor(step: int, warmup: int, total: int, floor: float = 0.02) -> float:
-    """Learning-rate factor at `step`: linear warm-up to 1, then cosine down to `floor`."""
+def cosine_factor(step: int, warmup: int, total: int, floor: float = 0.02,
+                  progress: float = 0.0) -> float:
+    """Learning-rate factor at `step`: linear warm-up to 1, then cosine down to `floor`
+    (at least `progress` of the way down: the time share, see `TimedCosine`)."""
     if step < warmup:
         return (step + 1) / warmup
-    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    progress = min(1.0, max(progress, (step - warmup) / max(1, total - warmup)))
     return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+class TimedCosine:
+    """`cosine_factor` whose progress is the larger of the step share and the share of
+    `total_seconds` elapsed, so a run stopped by a time budget (trainer.max_time) still ends
+    its decay on time."""
+
+    def __init__(self, warmup: int, total: int, total_seconds: float | None = None) -> None:
+        self.warmup, self.total, self.total_seconds = warmup, total, total_seconds
+        self.start: float | None = None
+
+    def __call__(self, step: int) -> float:
+        if self.start is None:
+            self.start = time.monotonic()
+        share = ((time.monotonic() - self.start) / self.total_seconds
+                 if self.total_seconds else 0.0)
+        return cosine_factor(step, self.warmup, self.total, progress=share)
 
 
 class HelixModule(L.LightningModule):
@@ -341,7 +361,8 @@ class HelixModule(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         """AdamW; `optim.schedule` "cosine" adds a linear warm-up then a cosine decay to 1/50
-        of the rate over `optim.total_steps` (or the trainer's max_steps), stepped per batch."""
+        of the rate over `optim.total_steps` (or the trainer's max_steps), stepped per batch;
+        with `optim.total_seconds` the decay ends by then too, whichever comes first."""
         o = self.cfg["optim"]
         opt = torch.optim.AdamW(self.parameters(), lr=float(o["lr"]),
                                 weight_decay=float(o["weight_decay"]),
@@ -356,8 +377,11 @@ class HelixModule(L.LightningModule):
         if not total:
             raise HelixError("optim.schedule cosine needs optim.total_steps or trainer.max_steps")
         warm = int(o["warmup_steps"])
+        seconds = o.get("total_seconds")
+        if seconds is not None and float(seconds) <= 0:
+            raise HelixError(f"optim.total_seconds must be > 0, got {seconds}")
         sched = torch.optim.lr_scheduler.LambdaLR(
-            opt, functools.partial(cosine_factor, warmup=warm, total=int(total)))
+            opt, TimedCosine(warm, int(total), float(seconds) if seconds else None))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:

