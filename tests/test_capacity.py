@@ -50,3 +50,22 @@ def test_fountain_strand_capacity_near_rl3():
     term = g.terminal_mask(encode_bases(DEFAULT_SUFFIX), total)
     per_nt = log2_count(g, start, term, 150) / 150
     assert 1.97 < per_nt < 1.9824 + 0.01
+
+
+def _stationary_in_fresh_cache(name: str) -> float:
+    """Worker: the stationary vector of `name`, built and cached by this process."""
+    return stationary(build_graph(get_constraints(name))).capacity
+
+
+def test_concurrent_processes_share_one_cache_entry(tmp_path, monkeypatch):
+    """Several processes building the same cache entries at once (sweep workers, GPU runs
+    side by side) each write a temporary file of their own: none fails, all agree."""
+    import multiprocessing
+
+    monkeypatch.setenv("HELIX_CACHE", str(tmp_path))
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        caps = pool.map(_stationary_in_fresh_cache, ["rl3"] * 8)
+    assert len(set(caps)) == 1 and caps[0] == pytest.approx(stationary(
+        build_graph(get_constraints("rl3"))).capacity)
+    names = sorted(p.name for p in tmp_path.iterdir())
+    assert names and not any(n.endswith(".tmp") for n in names)

@@ -9,12 +9,16 @@ strand capacity = log2(number of valid strands between fixed primers) / non-prim
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import math
 import os
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -30,6 +34,20 @@ def cache_dir() -> Path:
     path = Path(root)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def save_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """Write a cache file through a temporary file of its own (unique per process) and rename
+    it into place, so concurrent processes building the same entry never clash."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.stem + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
 
 
 def pull(graph: ConstraintGraph, values: np.ndarray) -> np.ndarray:
@@ -90,9 +108,7 @@ def stationary(graph: ConstraintGraph, use_cache: bool = True) -> Stationary:
         v = w / m
     result = Stationary(v, lam, lo, hi)
     if use_cache:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, v=v, lam=lam, lo=lo, hi=hi)
-        os.replace(tmp, path)
+        save_atomic(path, lambda f: np.savez(f, v=v, lam=lam, lo=lo, hi=hi))
     return result
 
 
@@ -149,7 +165,5 @@ def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: s
             w[~alive] = 0.0
             v = w / w.max()
         alive &= v > 0
-    tmp = path.with_suffix(".tmp.npy")
-    np.save(tmp, v)
-    os.replace(tmp, path)
+    save_atomic(path, lambda f: np.save(f, v))
     return v

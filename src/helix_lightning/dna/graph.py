@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -126,7 +125,7 @@ def build_graph(cs: ConstraintSet, strand_len: int | None = None) -> ConstraintG
 
     Large graphs (windowed GC) take seconds to build, so they are cached on disk.
     """
-    from .capacity import cache_dir
+    from .capacity import cache_dir, save_atomic
 
     h, L = history_sizes(cs)
     track_count = strand_len is not None and cs.has_gc and not cs.gc_window
@@ -143,9 +142,7 @@ def build_graph(cs: ConstraintSet, strand_len: int | None = None) -> ConstraintG
             pass
     graph = _build_graph(cs, h, L, count_dim, strand_len)
     if graph.n_states > 100_000:
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, next=graph.next_state, compact=graph.compact_of)
-        os.replace(tmp, path)
+        save_atomic(path, lambda f: np.savez(f, next=graph.next_state, compact=graph.compact_of))
     return graph
 
 
