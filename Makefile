@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo train train-tiny clean
+.PHONY: help install test test-slow bench demo train train-gpu train-cpu train-tiny clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -45,7 +45,14 @@ demo: $(STAMP) ## store a 1 MB random file in DNA, sequence it with noise, read 
 	$(BIN)/helix dna decode runs/demo/reads.fastq -o runs/demo/output.bin
 	cmp runs/demo/input.bin runs/demo/output.bin && echo "demo: bit-exact round trip through the noisy channel"
 
-train: $(STAMP) ## train the default model (base 57 min + finetune 32 min on 2 CPU cores) and store it as the committed default
+train: $(STAMP) ## train the default model and store it as the committed one: train-gpu where a GPU is visible, else train-cpu
+	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+		$(MAKE) --no-print-directory train-gpu; else $(MAKE) --no-print-directory train-cpu; fi
+
+train-gpu: $(STAMP) ## the committed default model: experiments/gpu.yaml (k=5, 7 min on one H200)
+	$(BIN)/helix train --config experiments/gpu.yaml --out src/helix_lightning/model/default.ckpt
+
+train-cpu: $(STAMP) ## a CPU-only default model (k=4, weaker): experiments/base.yaml (57 min) + finetune.yaml (32 min) on 2 cores
 	$(BIN)/helix train --config experiments/base.yaml
 	$(BIN)/helix train --config experiments/finetune.yaml --out src/helix_lightning/model/default.ckpt
 
