@@ -51,6 +51,7 @@ import copy
 import functools
 import math
 import time
+from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -383,6 +384,18 @@ class HelixModule(L.LightningModule):
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, TimedCosine(warm, int(total), float(seconds) if seconds else None))
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    def on_fit_end(self) -> None:
+        """Under a spawning DDP strategy the fit runs in child processes and the caller's copy
+        of the module gets only the weights back: rank 0 leaves the step count and the best
+        validation in `fit_summary_path` (set by `train.train`) for the caller to read."""
+        path = getattr(self, "fit_summary_path", None)
+        if path and self.trainer.world_size > 1 and self.trainer.is_global_zero:
+            import json
+
+            Path(path).write_text(json.dumps({"steps": int(self.global_step),
+                                              "last_val_step": int(self.last_val_step),
+                                              "best": self.best}))
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint["helix_best"] = dict(self.best)

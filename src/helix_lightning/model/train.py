@@ -33,7 +33,9 @@ from __future__ import annotations
 
 import argparse
 import copy
+import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -77,6 +79,7 @@ DEFAULTS: dict[str, Any] = {
         "accelerator": "auto",
         "devices": 1,
         "num_nodes": 1,
+        "strategy": "auto",
         "precision": "32-true",
         "gradient_clip_val": 1.0,
         "log_every_n_steps": 10,
@@ -203,7 +206,7 @@ def _trainer(cfg: dict, extra_callbacks: list | None = None):
         logger = CSVLogger(save_dir=cfg["runs_dir"], name=cfg["name"])
     return L.Trainer(
         accelerator=accelerator, devices=t["devices"], num_nodes=t["num_nodes"],
-        precision=t["precision"],
+        strategy=t["strategy"], precision=t["precision"],
         max_steps=t["max_steps"] if t["max_steps"] is not None else -1,
         max_time=t["max_time"], max_epochs=-1,
         val_check_interval=t["val_check_interval"], check_val_every_n_epoch=None,
@@ -255,9 +258,18 @@ def train(cfg: dict | None = None, callbacks: list | None = None,
         init = load_matching(module, init_from)
     trainer = _trainer(cfg, callbacks)
     start = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule)
+    with tempfile.TemporaryDirectory() as tmp:
+        module.fit_summary_path = str(Path(tmp) / "fit.json")  # see HelixModule.on_fit_end
+        trainer.fit(module, datamodule=datamodule)
+        summary_file = Path(module.fit_summary_path)
+        summary = json.loads(summary_file.read_text()) if summary_file.exists() else None
+    module.fit_summary_path = None
     seconds = time.perf_counter() - start
-    if module.last_val_step != trainer.global_step:  # the last step was not validated
+    steps = int(trainer.global_step)
+    if summary is not None and summary["steps"] > steps:  # fit ran in spawned DDP processes
+        steps, module.best = summary["steps"], summary["best"]
+        module.last_val_step = summary["last_val_step"]
+    if module.last_val_step != steps:  # the last step was not validated
         trainer.validate(module, datamodule=datamodule, verbose=False)
     last = {k: float(v) for k, v in trainer.callback_metrics.items() if k.startswith("val/")}
     result: dict[str, Any] = dict(last)
@@ -275,7 +287,7 @@ def train(cfg: dict | None = None, callbacks: list | None = None,
     trainer.save_checkpoint(ckpt, weights_only=True)  # no optimizer state: 1/3 of the size
     if cfg["checkpoint_dtype"] == "float16":
         halve_checkpoint(ckpt)
-    result.update(steps=int(trainer.global_step), seconds=seconds, checkpoint=str(ckpt))
+    result.update(steps=steps, seconds=seconds, checkpoint=str(ckpt))
     if init is not None:
         result["init"] = init
     return result

@@ -15,9 +15,12 @@ config), eval (evaluation settings), eval_clip, command (reruns this trial:
 init (pretrained tensors loaded / not loaded), pretrained (sha256), frame_image (PNG),
 frame_npz, val (the last validation's val/* metrics).
 
-Training goes through `model.train.train` unchanged, so `trainer.devices` and
-`trainer.num_nodes` in `trial.overrides` give Lightning's DDP inside a trial (not exercised
-on this CPU-only machine; the pruner's report then comes from rank 0 only).
+Training goes through `model.train.train` unchanged, so `trainer.devices`,
+`trainer.num_nodes` and `trainer.strategy` in `trial.overrides` give Lightning's DDP inside a
+trial. Use a spawning strategy (`ddp_spawn_find_unused_parameters_true`): the subprocess
+launcher of plain `ddp` re-runs the whole command on every rank, which would start a sweep per
+rank. tests/test_ddp.py runs two spawned CPU ranks through `train`; multi-GPU and multi-node
+runs are not exercised here. The pruner's report comes from rank 0 only.
 """
 
 from __future__ import annotations

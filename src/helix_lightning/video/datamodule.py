@@ -119,9 +119,10 @@ class VideoClipDataset(IterableDataset):
                  *, random: bool, clips_per_epoch: int = 0, seed: int = 0,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
                  rank: int = 0, world_size: int = 1,
-                 decoded: Sequence[np.ndarray] | None = None) -> None:
+                 decoded: Sequence[np.ndarray] | None = None, align: int = 1) -> None:
         self.videos = list(videos)
         self.decoded = decoded  # every video's frames, decoded in advance (cache), or None
+        self.align = max(1, align)  # DDP: clips per rank kept to a multiple of this
         self.clip_frames = clip_frames
         self.crop = crop
         self.random = random
@@ -164,11 +165,26 @@ class VideoClipDataset(IterableDataset):
         return self._random_plan() if self.random else self._fixed_plan()
 
     def shard_plan(self) -> list[Clip]:
-        """The clips this rank and loader worker yields."""
-        plan = self.plan()[self.rank::self.world_size]
+        """The clips this rank and loader worker yields.
+
+        Under DDP (world_size > 1) every rank must see the same number of batches, or the
+        ranks' collective calls fall out of step and the run hangs: the plan is cut to a
+        multiple of world_size x `align` (batch size x loader workers) and workers take every
+        n-th clip, so every worker of every rank yields the same number of full batches."""
+        plan = self.plan()
+        if self.world_size > 1:
+            unit = self.world_size * self.align
+            if len(plan) < unit:
+                raise HelixError(f"{len(plan)} clips per epoch cannot give every one of "
+                                 f"{self.world_size} ranks a full batch per loader worker "
+                                 f"(needs at least {unit}): raise data.clips_per_epoch")
+            plan = plan[:len(plan) // unit * unit]
+        plan = plan[self.rank::self.world_size]
         info = get_worker_info()
         if info is None:
             return plan
+        if self.world_size > 1:
+            return plan[info.id::info.num_workers]
         return _shard(plan, info.id, info.num_workers, len(self.videos))
 
     def _load(self, clip: Clip) -> torch.Tensor:
@@ -291,14 +307,17 @@ class VideoDataModule(L.LightningDataModule):
         if split not in self.videos:
             self.videos[split] = self._probe_split(split)
         trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer else (0, 1)
         train = split == "train"
+        # train clips are split over DDP ranks; every rank evaluates all val/test clips (few),
+        # so the ranks run the same number of evaluation steps and agree on the metrics
+        rank, world = (trainer.global_rank, trainer.world_size) if (trainer and train) else (0, 1)
         decoded = self._decode(split) if (train and self.cache) else None
         return VideoClipDataset(
             self.videos[split], self.clip_frames, self.crop if train else self.val_size,
             random=train, clips_per_epoch=self.clips_per_epoch, seed=self.seed,
             frame_size=self.frame_size, clips_per_file=None if train else self.clips_per_file,
-            rank=rank, world_size=world, decoded=decoded)
+            rank=rank, world_size=world, decoded=decoded,
+            align=self.batch_size * max(1, self.num_workers))
 
     def _decode(self, split: str) -> list[np.ndarray]:
         """Every video of a split decoded once (uint8 RGB), kept for later epochs."""
