@@ -258,3 +258,29 @@ def test_loader_frame(sweeps):
                                      "model.mixer.mode"]
     assert data.best_numbers
 
+
+
+def test_histograms_split_direct_mapping_by_mixer_set_through_arms(tmp_path, monkeypatch):
+    """Studies that search an `arm` (kron_ablation) carry the mixer mode in the trial's
+    `settings` attr: the direct mapping is still shown with and without the mixer."""
+    from helix_lightning.report import figures
+
+    path = tmp_path / "arms" / "study.journal"
+    path.parent.mkdir()
+    study = optuna.create_study(study_name="arms", directions=["maximize", "minimize"],
+                                storage=JournalStorage(JournalFileBackend(str(path))))
+    arms = CategoricalDistribution(["none", "learned-4"])
+    for i in range(4):
+        arm = ("none", "learned-4")[i % 2]
+        mode = "none" if arm == "none" else "kron"
+        _, values, attrs = trial_data(i, mode, 4, "standard", 0.1, i // 2, None)
+        attrs["settings"] = {"model.mixer.mode": "none" if arm == "none" else "learned"}
+        study.add_trial(create_trial(params={"arm": arm}, distributions={"arm": arms},
+                                     values=values, user_attrs=attrs))
+    (source,) = find_sources(["arms"], sweeps=tmp_path)
+    saved = []
+    monkeypatch.setattr(figures, "save", lambda fig, out: saved.append(fig))
+    figures.strand_histograms(load_study(source), tmp_path)
+    legend = [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()]
+    assert "direct mapping, with Kronecker mixer" in legend
+    assert "direct mapping, no mixer (mode none)" in legend

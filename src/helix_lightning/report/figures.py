@@ -246,7 +246,14 @@ def ablation(study: StudyData, param: str, out: Path) -> FigureResult:
     groups = categories(trials, param)
     continuous = len(groups) > MAX_CATEGORIES and all(
         number(t.params[param]) is not None for t in trials)
-    fig = new_figure(10, 3.8, bottom=0.9, wspace=0.4)
+    names = [g for g, _ in groups]
+    crowded = not continuous and (sum(len(g) for g in names) > 24
+                                  or max(len(g) for g in names) > 9)
+    longest = max(len(g) for g in names)
+    # slanted long labels need room below and to the left of the first axes
+    fig = (new_figure(10, 3.8 + 0.06 * longest, left=0.3 + 0.055 * longest,
+                      bottom=0.5 + 0.065 * longest, wspace=0.45) if crowded
+           else new_figure(10, 3.8, bottom=0.9, wspace=0.4))
     axes = fig.subplots(1, len(metrics), squeeze=False)[0]
     seeds = {t.params.get("seed", t.attrs.get("seed")) for t in trials}
     for ax, m in zip(axes, metrics):
@@ -271,10 +278,9 @@ def ablation(study: StudyData, param: str, out: Path) -> FigureResult:
                                                [max(0.0, float(ys.max()) - mean)]],
                             fmt="o", color="C3", ecolor="C3", capsize=4, ms=6, lw=1.4,
                             label="mean, min-max" if k == 0 else None)
-            names = [g for g, _ in groups]
-            crowded = sum(len(g) for g in names) > 24 or max(len(g) for g in names) > 9
             ax.set_xticks(range(len(groups)), names, rotation=35 if crowded else 0,
-                          ha="right" if crowded else "center")
+                          ha="right" if crowded else "center",
+                          rotation_mode="anchor" if crowded else "default")
             ax.set_xlim(-0.6, len(groups) - 0.4)
         ax.set_xlabel(param)
         ax.set_ylabel(METRIC_LABELS[m])
@@ -490,7 +496,14 @@ def strand_histograms(study: StudyData, out: Path) -> FigureResult:
     coder_groups = categories(have, "coder") if "coder" in study.varying_params() else \
         [("", have)]
     mode = "model.mixer.mode"
-    modes = {label(t.params.get(mode)) for t in have if mode in t.params}
+
+    def mixer_mode(t) -> str | None:
+        """The trial's mixer mode: a searched param, or set by its arm (attrs "settings")."""
+        settings = t.attrs.get("settings") if isinstance(t.attrs.get("settings"), dict) else {}
+        value = t.params.get(mode, settings.get(mode))
+        return None if value is None else label(value)
+
+    modes = {m for m in map(mixer_mode, have) if m is not None}
     split_mixer = "none" in modes and len(modes) > 1
     series_runs, series_gc = [], []
     for g, ts in coder_groups:
@@ -498,8 +511,8 @@ def strand_histograms(study: StudyData, out: Path) -> FigureResult:
         series_runs.append((f"written{tag}", _sum_counts(ts, "hist_runs_written")))
         series_gc.append((f"written{tag}", _sum_counts(ts, "hist_gc_written")))
     if split_mixer:
-        on = [t for t in have if label(t.params.get(mode)) != "none"]
-        off = [t for t in have if label(t.params.get(mode)) == "none"]
+        on = [t for t in have if mixer_mode(t) not in (None, "none")]
+        off = [t for t in have if mixer_mode(t) == "none"]
         for name, ts in (("direct mapping, with Kronecker mixer", on),
                          ("direct mapping, no mixer (mode none)", off)):
             series_runs.append((name, _sum_counts(ts, "hist_runs_direct")))
