@@ -151,6 +151,8 @@ def reports(sweeps, tmp_path_factory) -> tuple[Path, dict[str, str]]:
     (out / "dna").mkdir()
     (out / "dna" / "README.md").write_text("# DNA storage layer: measured results\n")
     (out / "index.md").write_text("# Reports\n\n- [DNA layer](dna/README.md)\n")
+    (out / "rd").mkdir()  # another tool's report.md (helix bench rd): linked, not a study
+    (out / "rd" / "report.md").write_text("# Rate-distortion in DNA\n\nfigures\n")
     assert main(["report", "--sweeps", str(sweeps), "--out", str(out), "-q"]) == 0
     return out, _digest(out)
 
@@ -195,6 +197,8 @@ def test_index_links_reports_and_keeps_other_links(reports):
     for name in ("kron_ablation", "empty", "sparse"):
         assert f"]({name}/report.md)" in index
     assert "](dna/README.md)" in index
+    assert "- [Rate-distortion in DNA](rd/report.md)" in index
+    assert "[rd](rd/report.md)" not in index  # not in the table of studies
 
 
 def test_empty_and_sparse_studies_still_report(reports):

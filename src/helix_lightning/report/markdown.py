@@ -236,6 +236,12 @@ def write_report(source: StudySource, out_root: Path) -> tuple[Path, StudyData]:
     return report, study
 
 
+def _title(text: str, fallback: str) -> str:
+    """A markdown file's first heading, else `fallback`."""
+    return next((ln.lstrip("# ").strip() for ln in text.splitlines() if ln.startswith("#")),
+                fallback)
+
+
 def write_index(out_root: Path) -> Path:
     """`reports/index.md`: every generated study report, plus the other reports kept."""
     import pandas as pd
@@ -244,15 +250,18 @@ def write_index(out_root: Path) -> Path:
     out_root.mkdir(parents=True, exist_ok=True)
     index = out_root / "index.md"
     rows = []
+    study_targets: set[str] = set()
+    others: dict[str, str] = {}
     for report in sorted(out_root.glob("*/report.md")):
         text = report.read_text(errors="replace")
-        if not text.startswith(MARK):
+        target = f"{report.parent.name}/report.md"
+        if not text.startswith(MARK):  # another tool's report (reports/rd): linked below
+            others[target] = _title(text, report.parent.name)
             continue
+        study_targets.add(target)
         m = SUMMARY_RE.search(text)
-        rows.append({"study": f"[{report.parent.name}]({report.parent.name}/report.md)",
+        rows.append({"study": f"[{report.parent.name}]({target})",
                      "summary": m.group(1) if m else ""})
-    study_targets = {f"{r.parent.name}/report.md" for r in out_root.glob("*/report.md")}
-    others: dict[str, str] = {}
     if index.is_file():  # keep the links someone put in the index by hand (reports/dna, ...)
         for text, target in LINK_RE.findall(index.read_text(errors="replace")):
             if target in study_targets or target.startswith("#"):
@@ -262,9 +271,7 @@ def write_index(out_root: Path) -> Path:
     for readme in sorted(out_root.glob("*/README.md")):
         target = f"{readme.parent.name}/README.md"
         if target not in others:
-            title = next((ln.lstrip("# ").strip() for ln in readme.read_text(
-                errors="replace").splitlines() if ln.startswith("#")), readme.parent.name)
-            others[target] = title
+            others[target] = _title(readme.read_text(errors="replace"), readme.parent.name)
     lines = [INDEX_MARK, "", "# Reports", ""]
     if rows:
         lines += ["Sweep reports, one per Optuna study (`make report` regenerates them all, "
