@@ -20,10 +20,13 @@ tables)
 - Rate and quality: HELIX PSNR (RGB, mean over frames), bits/px of the container, nt/px
   (primers excluded); x265 PSNR and bits/px.
 
-Memory (child processes, reaped with os.wait4: `peak_rss` is ru_maxrss, the largest resident
-set of the child and of its own children, as RUSAGE_CHILDREN reports it; `peak_tree_pss` is
-the largest sum of PSS over the child's whole process tree, sampled every 0.1 s on Linux,
-which counts a data-loader worker too)
+Memory (child processes, sampled every 0.1 s on Linux: `peak_rss` is the largest sum over the
+child's process tree of each process's own high-water resident set (VmHWM, which only grows, so
+only growth in the last 0.1 s of a process is missed); `peak_tree_pss` the largest sum of PSS
+over the tree, which counts a data-loader worker's shared pages once. Not ru_maxrss from wait4:
+Linux carries the forking parent's high-water mark across exec, so a child of this benchmark,
+which has torch and the model loaded, would report at least the benchmark's own size.
+Elsewhere, without /proc, ru_maxrss is used.)
 - encode: a fresh `python -c` that loads the codec, reads the frames and runs encode_video.
 - train: `python -m helix_lightning.model.train experiments/tiny.yaml` for `--train-steps`
   steps (0 skips it), no logger, checkpoint written to a temporary directory.
@@ -312,6 +315,18 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
+def _hwm_kib(pid: int) -> int:
+    """The process's own peak resident set (VmHWM), KiB; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
 def _pss_kib(pid: int) -> int:
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
@@ -324,7 +339,7 @@ def _pss_kib(pid: int) -> int:
 
 
 def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
-    """Run cmd; its peak RSS (ru_maxrss from wait4), sampled peak tree PSS, wall, stdout."""
+    """Run cmd; its sampled peak tree RSS (VmHWM) and PSS, wall, stdout (module docstring)."""
     from helix_lightning.errors import HelixError
 
     sample = sys.platform.startswith("linux") and os.path.exists("/proc/self/smaps_rollup")
@@ -333,11 +348,17 @@ def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
         # its own process group, so an interrupted benchmark takes the whole tree down with it
         proc = subprocess.Popen(cmd, stdout=out, stderr=err, cwd=cwd, start_new_session=True)
         peak = [0]
+        hwm: dict[int, int] = {}  # pid -> its last VmHWM seen (kept after it exits)
+        peak_hwm = [0]
         stop = threading.Event()
 
         def sampler() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], sum(_pss_kib(p) for p in _tree(proc.pid)))
+                tree = _tree(proc.pid)
+                peak[0] = max(peak[0], sum(_pss_kib(p) for p in tree))
+                for p in tree:
+                    hwm[p] = max(hwm.get(p, 0), _hwm_kib(p))
+                peak_hwm[0] = max(peak_hwm[0], sum(hwm.get(p, 0) for p in tree))
                 stop.wait(0.1)
 
         thread = threading.Thread(target=sampler, daemon=True)
@@ -367,6 +388,8 @@ def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
                          f"{lines[-1] if lines else 'no message'}")
     # ru_maxrss: KiB on Linux, bytes on macOS
     rss = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
+    if sample and peak_hwm[0]:
+        rss = peak_hwm[0] / 1024
     return {"peak_rss_mib": rss, "peak_tree_pss_mib": peak[0] / 1024 if sample else None,
             "wall_s": wall, "stdout": stdout}
 
