@@ -315,27 +315,26 @@ def _tree(pid: int) -> list[int]:
     return pids
 
 
-def _hwm_kib(pid: int) -> int:
-    """The process's own peak resident set (VmHWM), KiB; 0 once it is gone."""
+def _proc_kib(path: str, key: str) -> int:
+    """The KiB value of line `key` in a /proc file; 0 when the process is gone."""
     try:
-        with open(f"/proc/{pid}/status") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("VmHWM:"):
+                if line.startswith(key):
                     return int(line.split()[1])
     except (OSError, ValueError, IndexError):
         pass
     return 0
+
+
+def _hwm_kib(pid: int) -> int:
+    """The process's own peak resident set (VmHWM), KiB."""
+    return _proc_kib(f"/proc/{pid}/status", "VmHWM:")
 
 
 def _pss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as fh:
-            for line in fh:
-                if line.startswith("Pss:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
+    """The process's proportional set size now, KiB."""
+    return _proc_kib(f"/proc/{pid}/smaps_rollup", "Pss:")
 
 
 def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
