@@ -202,3 +202,36 @@ def test_cache_gives_the_same_clips_as_streaming(clip_files, monkeypatch):
     workers = train_module(files, clips_per_epoch=12, cache=True, num_workers=2)
     sums = sorted(item.sum().item() for item in all_items(workers.train_dataloader()))
     assert sums == pytest.approx(sorted(item.sum().item() for item in expected[0]))
+
+
+def test_scale_zooms_out_train_clips_within_the_frame(clip_files):
+    """data.scale: each train clip is a window of crop / s source pixels (s in the range,
+    the window inside the frame) resized to the crop; val/test clips are not zoomed."""
+    _, files = clip_files
+    module = train_module(files[:1], clips_per_epoch=40, scale=(0.4, 0.8))
+    plan = module.dataset("train").plan()
+    sizes = {clip.source for clip in plan}
+    assert len(sizes) > 5  # a random zoom per clip
+    for clip in plan:
+        src_h, src_w = clip.source
+        assert src_h == src_w and 16 < src_h <= 40  # square like the crop; s >= 16/40
+        assert 16 / src_h == pytest.approx(16 / src_w)
+        assert 0 <= clip.top <= 40 - src_h and 0 <= clip.left <= 48 - src_w
+    item = next(iter(module.train_dataloader()))[0]
+    assert item.shape == (4, 3, 16, 16) and 0 <= item.min() and item.max() <= 1
+    # the item is the source window shrunk: its mean matches the window's mean
+    clip = plan[0]
+    window = gradient(12, 40, 48, 0)[clip.start:clip.start + 4, clip.top:clip.top + clip.source[0],
+                                     clip.left:clip.left + clip.source[1]]
+    assert float(item.mean()) == pytest.approx(window.mean() / 255, abs=0.02)
+    assert module.dataset("val").scale is None
+    # without scale the plan is unchanged (no extra random draws)
+    plain = train_module(files[:1], clips_per_epoch=40).dataset("train").plan()
+    assert all(c.source is None for c in plain)
+
+
+@pytest.mark.parametrize("scale", [(0, 1), (0.5, 1.5), (0.8, 0.4), "x", (1,)])
+def test_bad_scale_is_a_clear_error(clip_files, scale):
+    _, files = clip_files
+    with pytest.raises(HelixError, match="data.scale"):
+        VideoDataModule({"train": files}, scale=scale)

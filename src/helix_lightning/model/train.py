@@ -66,6 +66,7 @@ DEFAULTS: dict[str, Any] = {
         "clips_per_file": 2,
         "frame_size": None,
         "cache": False,
+        "scale": None,
         "synthetic": {"videos": 4, "frames": 24, "height": 96, "width": 96},
     },
     **copy.deepcopy(MODULE_DEFAULTS),
@@ -175,7 +176,7 @@ def make_datamodule(cfg: dict):
         paths=paths, clip_frames=d["clip_frames"], crop=d["crop"], batch_size=d["batch_size"],
         num_workers=d["num_workers"], clips_per_epoch=d["clips_per_epoch"], seed=cfg["seed"],
         val_size=d["val_size"], frame_size=d["frame_size"], clips_per_file=d["clips_per_file"],
-        cache=d["cache"])
+        cache=d["cache"], scale=d["scale"])
 
 
 # ---------------------------------------------------------------------- training

