@@ -1,15 +1,17 @@
 """HELIX video codec at 176x144: speed, memory, model size and complexity, against x265.
 
 Run: .venv/bin/python benchmarks/bench_codec.py [--frames 30] [--repeat 1] [--checkpoint CKPT]
-         [--x265-crf 35] [--train-steps 20] [--threads N]
+         [--rate mid] [--x265-crf 35] [--train-steps 20] [--threads N]
 
 On the first `--frames` frames of the held-out carphone clip (`default_clips()["test"]`) with
-the codec of `--checkpoint` (default: the committed default model), in one run:
+the codec of `--checkpoint` (default: the committed default model) at rate point `--rate`
+(default mid, `helix encode`'s default; high codes 224x192 pixels per 176x144 frame, so it is
+slower), in one run:
 
 Speed (wall clock, best of `--repeat` runs; one untimed 1-frame encode+decode first builds the
 caches a second run of a user would have: the float64 coding copy of the token model, the FSM
 tables)
-- HELIX encode frames/s: `codec.encode_video(frames, coder="fsm")`, frames all the way to
+- HELIX encode frames/s: `codec.encode_video(frames, coder="fsm", rate=...)`, frames all the way to
   strands; decode frames/s: `codec.decode_video(strands)`. Each is split into the tokenizer
   (tokenizer + mixer + FSQ: `tokenize` / `reconstruct`), entropy coding (token model + range
   coder: the rest of `compress` / `decompress_tokens`), the DNA layer (`encode_archive` /
@@ -73,18 +75,18 @@ TARGET_FPS = 10.0
 TARGET_ENCODE_MIB = 2048.0
 TARGET_TRAIN_MIB = 4096.0
 
-# The encode-memory child: argv = checkpoint ("" = default), video, frames, threads.
+# The encode-memory child: argv = checkpoint ("" = default), video, frames, threads, rate.
 _ENCODE_CHILD = """
 import json, sys
 import torch
 from helix_lightning.model.checkpoint import load_codec
 from helix_lightning.video.io import read_video
-ckpt, video, n, threads = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+ckpt, video, n, threads, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
 if threads:
     torch.set_num_threads(threads)
 codec = load_codec(ckpt or None)
 frames = read_video(video, frames=n)
-strands, stats = codec.encode_video(frames, coder="fsm")
+strands, stats = codec.encode_video(frames, coder="fsm", rate=rate)
 print(json.dumps({"strands": len(strands), "nt": stats["nt"]}))
 """
 
@@ -157,12 +159,13 @@ def _instrumented(codec, timer: _Timer) -> Iterator[None]:
 
 # ---------------------------------------------------------------------- HELIX speed
 
-def helix_run(codec, frames) -> dict[str, Any]:
-    """One timed encode_video + decode_video with the split; the decoded frames too."""
+def helix_run(codec, frames, rate: str) -> dict[str, Any]:
+    """One timed encode_video + decode_video at a rate point, with the split; the decoded
+    frames too."""
     enc, dec = _Timer(), _Timer()
     with _instrumented(codec, enc):
         t = time.perf_counter()
-        strands, stats = codec.encode_video(frames, coder="fsm")
+        strands, stats = codec.encode_video(frames, coder="fsm", rate=rate)
         enc_s = time.perf_counter() - t
     with _instrumented(codec, dec):
         t = time.perf_counter()
@@ -249,7 +252,7 @@ def _flop_counter():
     return FlopCounterMode(display=False, custom_mapping=mapping)
 
 
-def complexity(codec, frames) -> dict[str, Any]:
+def complexity(codec, frames, rate: str) -> dict[str, Any]:
     """kMAC per pixel of the encode path, the decode path and one token-model coding pass,
     counted on the codec's own methods run on one frame: `tokenize` (tokenizer.encode + mixer
     + FSQ), `compress` minus `tokenize` (the token model's passes), `reconstruct`
@@ -266,20 +269,24 @@ def complexity(codec, frames) -> dict[str, Any]:
     torch.set_num_threads(1)  # one thread: the codec then runs everything where the counter sees it
     try:
         with _flop_counter() as fc:
-            codec.tokenize(one)
-        enc = fc.get_total_flops() / 2
-        with _flop_counter() as fc:
-            comp = codec.compress(one)
-        tm = fc.get_total_flops() / 2 - enc
+            comp = codec.compress(one, rate=rate)
         s = comp["shape"]
         with _flop_counter() as fc:
-            codec.reconstruct(comp["digits"], (s.h, s.w), (s.height, s.width))
+            codec.tokenize(one, coded=s.coded_size)
+        enc = fc.get_total_flops() / 2
+        with _flop_counter() as fc:
+            codec.compress(one, rate=rate)
+        tm = fc.get_total_flops() / 2 - enc
+        with _flop_counter() as fc:
+            codec.reconstruct(comp["digits"], (s.h, s.w), s.coded_size,
+                              out_size=(s.height, s.width))
         dec = fc.get_total_flops() / 2
     finally:
         mha.set_fastpath_enabled(fast)
         torch.set_num_threads(threads)
     return {"encode": enc / px / 1e3, "decode": dec / px / 1e3, "token_model": tm / px / 1e3,
-            "stages": int(s.stages), "drop": float(s.drop)}
+            "stages": int(s.stages), "drop": float(s.drop),
+            "coded": f"{s.coded_size[1]}x{s.coded_size[0]}"}
 
 
 def model_dna(path: Path) -> dict[str, float]:
@@ -389,9 +396,10 @@ def run_child(cmd: list[str], cwd: Path | None = None) -> dict[str, Any]:
             "wall_s": wall, "stdout": stdout}
 
 
-def encode_memory(checkpoint: str | None, video: Path, frames: int, threads: int) -> dict:
+def encode_memory(checkpoint: str | None, video: Path, frames: int, threads: int,
+                  rate: str) -> dict:
     res = run_child([sys.executable, "-c", _ENCODE_CHILD, checkpoint or "", str(video),
-                     str(frames), str(threads)])
+                     str(frames), str(threads), rate])
     res["child"] = json.loads(res["stdout"].strip().splitlines()[-1])
     return res
 
@@ -428,6 +436,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="timed runs; the best is reported (default 1)")
     ap.add_argument("--checkpoint", default=None,
                     help="codec checkpoint (default: the committed default model)")
+    from helix_lightning.model.codec import RATE_POINTS
+
+    ap.add_argument("--rate", choices=list(RATE_POINTS), default="mid",
+                    help="HELIX rate point (default mid, helix encode's default)")
     ap.add_argument("--x265-crf", type=_crf, default=35.0, help="x265 CRF (default 35)")
     ap.add_argument("--x265-preset", default="medium", help="x265 preset (default medium)")
     ap.add_argument("--train-steps", type=_non_negative_int, default=20,
@@ -485,10 +497,10 @@ def run(args: argparse.Namespace) -> list[dict]:
                      f"torch threads {threads}, cpus {os.cpu_count()}; timing HELIX and x265 ...")
 
     if not args.no_warmup:  # caches: float64 token-model copy, FSM tables
-        strands, _ = codec.encode_video(frames[:1], coder="fsm")
+        strands, _ = codec.encode_video(frames[:1], coder="fsm", rate=args.rate)
         codec.decode_video(strands)
 
-    runs = [helix_run(codec, frames) for _ in range(args.repeat)]
+    runs = [helix_run(codec, frames, args.rate) for _ in range(args.repeat)]
     best = dict(runs[0])  # each way from its own fastest run, with that run's split
     enc_run = min(runs, key=lambda r: r["encode_s"])
     dec_run = min(runs, key=lambda r: r["decode_s"])
@@ -507,10 +519,10 @@ def run(args: argparse.Namespace) -> list[dict]:
     params = {name: sum(p.numel() for p in getattr(codec, name).parameters())
               for name in ("tokenizer", "mixer", "token_model")}
     params["total"] = sum(p.numel() for p in codec.parameters())
-    kmac = complexity(codec, frames)
+    kmac = complexity(codec, frames, args.rate)
     dna = model_dna(ckpt)
     _progress(start, "memory: encode child ...")
-    mem_enc = encode_memory(args.checkpoint and str(ckpt), video, n, args.threads)
+    mem_enc = encode_memory(args.checkpoint and str(ckpt), video, n, args.threads, args.rate)
     mem_train = None
     if args.train_steps:
         _progress(start, f"memory: {args.train_steps}-step training child ...")
@@ -552,7 +564,8 @@ def run(args: argparse.Namespace) -> list[dict]:
         _row("speed", "x265_decode_fps", x_dec, "frames/s"),
         _row("speed", "helix_over_x265_encode_speed", h_enc / x_enc, "ratio"),
         _row("speed", "helix_over_x265_decode_speed", h_dec / x_dec, "ratio"),
-        _row("rate", "helix_psnr_db", psnr(frames, best["decoded"]), "dB"),
+        _row("rate", "helix_psnr_db", psnr(frames, best["decoded"]), "dB",
+             f"rate point {args.rate}, coded at {kmac['coded']}"),
         _row("rate", "helix_bits_per_px", st["bits_per_px"], "bits/px"),
         _row("rate", "helix_payload_bits_per_px", st["payload_bits_per_px"], "bits/px"),
         _row("rate", "helix_nt_per_px", st["nt_per_px"], "nt/px"),
@@ -586,7 +599,8 @@ def run(args: argparse.Namespace) -> list[dict]:
         _row("model", "kmac_per_px_decode", kmac["decode"], "kMAC/px",
              "mixer.inverse + tokenizer.decode"),
         _row("model", "kmac_per_px_token_model", kmac["token_model"], "kMAC/px",
-             f"one coding pass ({kmac['stages']} stages, drop {kmac['drop']:g})"),
+             f"one coding pass ({kmac['stages']} stages, drop {kmac['drop']:g}, coded at "
+             f"{kmac['coded']})"),
         _row("model", "model_bytes", dna["bytes"], "bytes"),
         _row("model", "model_nt", dna["nt"], "nt", "standard, primers excluded"),
         _row("model", "model_nt_with_primers", dna["nt_with_primers"], "nt"),

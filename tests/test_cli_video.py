@@ -94,7 +94,8 @@ def test_rate_points_and_no_progress_off_a_terminal(workdir, ckpt, clip, capsys)
                    "--json") == 0
         cap = capsys.readouterr()
         stats = json.loads(cap.out)
-        assert stats["rate"] == rate and stats["drop"] == RATE_POINTS[rate]
+        assert stats["rate"] == rate
+        assert (stats["scale"], stats["drop"], stats["stages"]) == RATE_POINTS[rate]
         assert stats["violations"] == 0 and cap.err == ""  # no progress bar in a pipe
         nt.append(stats["payload_bits_per_px"])
         video = workdir / f"rate_{rate}.mkv"
@@ -102,13 +103,16 @@ def test_rate_points_and_no_progress_off_a_terminal(workdir, ckpt, clip, capsys)
         cap = capsys.readouterr()
         assert read_video(video).shape == (12, 24, 40, 3)
         assert cap.err.startswith("decoded 12 frames") and len(cap.err.splitlines()) == 1
-    assert nt[0] > nt[1] > nt[2]
-    # --drop overrides --rate; the table names the rate point
+    assert nt[0] >= nt[1] > nt[2]  # the micro model's 32-px tiles: high and mid may tie
+    # --scale and --drop override --rate; the table names the rate point and coding size
     fasta = workdir / "rate_drop.fasta"
     assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--rate", "low",
-               "--drop", "0.25", "--frames", 2) == 0
+               "--scale", "1", "--drop", "0.25", "--frames", 2) == 0
     table = capsys.readouterr().out
-    assert "rate point" in table and "mid (drop 0.25" in table
+    assert "rate point" in table and "custom (scale 1, drop 0.25" in table
+    assert "coded at" in table
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 2) == 0
+    assert "mid (scale 1, drop 0," in capsys.readouterr().out  # the default rate point
 
 
 def test_progress_bar_on_a_terminal(workdir, ckpt, clip, capsys, monkeypatch):
@@ -156,8 +160,10 @@ def test_other_checkpoint_is_refused(workdir, ckpt, clip, capsys):
     ["encode", "{d}/missing.mkv", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
     ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--size", "40by24"],
     ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--rate", "best"],
-    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--rate", "low",
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--drop", "0.5",
      "--stages", "4"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--scale", "0"],
+    ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{c}", "--scale", "9"],
     ["encode", "{v}", "-o", "{d}/x.fasta", "--checkpoint", "{d}/missing.ckpt"],
     ["encode", "{d}/notavideo.txt", "-o", "{d}/x.fasta", "--checkpoint", "{c}"],
     ["decode", "{d}/missing.fasta", "-o", "{d}/x.mkv", "--checkpoint", "{c}"],

@@ -224,23 +224,56 @@ def test_progress_callback(codec, frames):
 
 def test_rate_points(codec, frames):
     assert list(RATE_POINTS) == ["high", "mid", "low"]
-    assert [RATE_POINTS[k] for k in RATE_POINTS] == [0.0, 0.25, 0.5]
-    assert rate_name(0.25) == "mid" and rate_name(0.1) == "custom"
+    assert [tuple(RATE_POINTS[k]) for k in RATE_POINTS] == [(1.25, 0.0, 1), (1.0, 0.0, 2),
+                                                             (0.75, 0.0, 2)]
+    assert rate_name(1.0, 0.0, 2) == "mid" and rate_name(1.0, 0.1, 2) == "custom"
+    assert rate_name(1.25, 0.0, 4) == "custom" and rate_name(None, 0.0, 4) == "native"
+    # 24x40 frames, tiles of 8 x 2 = 16 px: scale x size rounded up to whole tiles
+    coded = {"high": (32, 64), "mid": (32, 48), "low": (32, 32)}
     sizes = []
     for rate in RATE_POINTS:
         out = codec.compress(frames, rate=rate)
-        assert out["shape"].drop == RATE_POINTS[rate]
-        assert codec.decompress_tokens(out["strings"], out["shape"]).shape == (3, 4, 6)
+        shape = out["shape"]
+        assert shape.drop == 0.0 and shape.coded_size == coded[rate]
+        assert shape.stages == RATE_POINTS[rate].stages
+        grid = (coded[rate][0] // 8, coded[rate][1] // 8)
+        tokens = codec.decompress_tokens(out["strings"], shape)
+        assert tokens.shape == (3, *grid)
+        assert codec.decompress(out["strings"], shape).shape == frames.shape  # input size
         sizes.append(out["estimated_bits"])
     assert sizes[0] > sizes[1] > sizes[2]
-    low = codec.compress(frames, rate="low")
-    assert low["shape"].stages == 2  # the tiny model's stages already fit half
-    assert codec.compress(frames, rate="low", drop=0.0)["shape"].drop == 0.0  # drop wins
+    assert codec.compress(frames)["shape"].coded_size == (24, 40)  # no rate: input size
+    assert codec.compress(frames, rate="low", drop=0.5)["shape"].drop == 0.5  # drop wins
+    assert codec.compress(frames, rate="high", stages=2)["shape"].stages == 2  # stages win
+    assert codec.compress(frames, rate="low", scale=2.0)["shape"].coded_size == (48, 80)
     with pytest.raises(HelixError, match="rate point"):
         codec.compress(frames, rate="best")
+    for bad in (0.0, -1.0, float("nan"), 100.0):
+        with pytest.raises(HelixError, match="coding scale"):
+            codec.compress(frames, scale=bad)
+
+
+def test_scaled_container_round_trip_matches_forward(codec, frames):
+    """The coding size travels in the header; decoding resamples back to the input size
+    and equals the model's decoder at the coding size, resampled (within 1 level)."""
+    out = codec.compress(frames, rate="high", stages=2)
+    data = codec.to_bytes(out)
+    strings, shape, _ = HelixCodec.from_bytes(data)
+    assert shape == out["shape"] and shape.coded_size == (32, 64)
+    rec = codec.decode_bytes(data).astype(int)
+    with torch.no_grad():
+        z = codec.mixer.inverse(codec.fsq.digits_to_latent(out["digits"]), size=(shape.h, shape.w))
+        x = codec.tokenizer.decode(z, shape.coded_size).clamp(0, 1)
+        x = torch.nn.functional.interpolate(x, size=(24, 40), mode="bicubic", antialias=True,
+                                            align_corners=False).clamp(0, 1)
+    want = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy().astype(int)
+    assert rec.shape == (3, 24, 40, 3) and np.abs(rec - want).max() <= 1
+
+
+def test_explicit_stages_are_kept_and_refused_when_the_drop_needs_fewer(codec, frames):
     with pytest.raises(HelixError, match="drop"):
-        codec.compress(frames, rate="low", stages=4)  # explicit stages are kept, and refused
-    assert codec.compress(frames, rate="low", stages=None)["shape"].stages == 2
+        codec.compress(frames, drop=0.5, stages=4)
+    assert codec.compress(frames, drop=0.5, stages=None)["shape"].stages == 2
 
 
 @pytest.mark.parametrize("h,w", [(4, 6), (5, 5), (18, 22), (20, 24), (1, 3)])
@@ -268,6 +301,6 @@ def test_containers_of_16_bit_tables_still_decode(codec, frames, monkeypatch):
     assert np.abs(rec - forward_on_tokens(codec, out["digits"], out["shape"])).max() <= 1
     assert codec.to_bytes(codec.compress(frames, stages=2, drop=0.25)) != data  # now 24 bits
     bad = bytearray(data)
-    bad[_HEADER.size - 5] = 30  # precision field: more than the range coder takes
+    bad[_HEADER.size - 9] = 30  # precision field: more than the range coder takes
     with pytest.raises(HelixError, match="precision"):
         codec.decode_bytes(bytes(bad))

@@ -51,10 +51,13 @@ def clip(clip_path):
 
 
 def forward_pass(codec, digits: torch.Tensor, shape) -> np.ndarray:
-    """The model's own decoder (mixer.inverse + tokenizer.decode) on all frames at once."""
+    """The model's own decoder (mixer.inverse + tokenizer.decode at the coding size, then
+    bicubic resampling to the input size) on all frames at once."""
     with torch.no_grad():
         z = codec.mixer.inverse(codec.fsq.digits_to_latent(digits), size=(shape.h, shape.w))
-        x = codec.tokenizer.decode(z, (shape.height, shape.width))
+        x = codec.tokenizer.decode(z, shape.coded_size).clamp(0, 1)
+        x = torch.nn.functional.interpolate(x, size=(shape.height, shape.width), mode="bicubic",
+                                            antialias=True, align_corners=False)
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -70,17 +73,21 @@ def test_fsm_strands_decode_to_the_models_forward_pass(codec, clip, rate):
     comp = codec.compress(frames, rate=rate)
     shape = comp["shape"]
     assert (shape.frames, shape.height, shape.width) == (FRAMES, 144, 176)
-    assert stats["rate"] == rate and stats["drop"] == RATE_POINTS[rate]
+    assert stats["rate"] == rate
+    assert (stats["scale"], stats["drop"], stats["stages"]) == RATE_POINTS[rate]
+    assert shape.coded_size == {"high": (192, 224), "mid": (160, 192)}[rate]
+    assert (stats["coded_height"], stats["coded_width"]) == shape.coded_size
     decoded = codec.decode_video(strands)
     assert decoded.shape == frames.shape
     # the codec's reconstruction of the stored tokens, and the model's forward pass on them
     assert max_abs_diff(decoded, codec.reconstruct(comp["digits"], (shape.h, shape.w),
-                                                   (shape.height, shape.width))) <= 1
+                                                   shape.coded_size,
+                                                   out_size=(shape.height, shape.width))) <= 1
     assert max_abs_diff(decoded, forward_pass(codec, comp["digits"], shape)) <= 1
     # stored tokens are the tokenizer's; the rest is what the model predicts
     tokens = codec.decompress_tokens(comp["strings"], shape)
     assert torch.equal(tokens, comp["tokens"])
-    ids, _ = codec.tokenize(frames)
+    ids, _ = codec.tokenize(frames, coded=shape.coded_size)
     mask = comp["stored_mask"]
     assert torch.equal(tokens[:, mask], ids[:, mask])
 
@@ -112,7 +119,8 @@ strands, stats = codec.encode_video(frames, rate=sys.argv[4])
 comp = codec.compress(frames, rate=sys.argv[4])
 s = comp["shape"]
 np.save(out + "/enc_tokens.npy", comp["tokens"].numpy())
-np.save(out + "/enc_frames.npy", codec.reconstruct(comp["digits"], (s.h, s.w), (s.height, s.width)))
+np.save(out + "/enc_frames.npy", codec.reconstruct(comp["digits"], (s.h, s.w), s.coded_size,
+                                                  out_size=(s.height, s.width)))
 open(out + "/strands.txt", "w").write("\\n".join(strands))
 print(torch.get_num_threads())
 """
@@ -186,11 +194,12 @@ def test_no_violations_across_constraint_sets_and_drops(codec, clip, constraints
 
 
 def test_rate_needs_fewer_stages_unless_given(codec, clip):
-    comp = codec.compress(clip[:1], rate="low")
+    comp = codec.compress(clip[:1], rate="low", drop=0.5)
     assert comp["shape"].drop == 0.5 and comp["shape"].stages < codec.config["stages"]
+    assert comp["shape"].coded_size == (128, 160)  # low: scale 0.75, whole 32-px tiles
     with pytest.raises(HelixError, match="drop"):
-        codec.compress(clip[:1], rate="low", stages=codec.config["stages"])
-    assert codec.compress(clip[:1], rate="low", drop=0.0)["shape"].drop == 0.0  # drop wins
+        codec.compress(clip[:1], drop=0.5, stages=codec.config["stages"])
+    assert codec.compress(clip[:1], rate="low")["shape"].drop == 0.0
 
 
 def test_cli_encode_then_decode_fastq_reads(tmp_path, clip_path, capsys):

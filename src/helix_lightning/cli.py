@@ -9,6 +9,7 @@
 
     helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
     helix encode VIDEO -o OUT.fasta [--checkpoint C] [--coder fsm|direct] [--rate high|mid|low]
+                 [--scale S] [--drop D]
                  [--frames N] [--size WxH]
     helix decode OUT.fasta|READS.fastq -o OUT.mkv|OUT.mp4 [--checkpoint C] [--reference VIDEO]
 
@@ -419,25 +420,29 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise HelixError(f"output directory does not exist: {out.parent}")
-    if args.rate is not None:
-        from .model.codec import rate_drop
+    from .model.codec import MAX_SCALE, rate_point
 
-        rate_drop(args.rate)  # an unknown name is refused before any work
+    rate_point(args.rate)  # an unknown name is refused before any work
+    if args.scale is not None and not (0 < args.scale <= MAX_SCALE):
+        raise HelixError(f"--scale must be in (0, {MAX_SCALE:g}], got {args.scale}")
     codec = load_codec(args.checkpoint)
     frames = _read_input_video(args.input, args.frames, size)
     constraints = args.constraints or codec.config.get("constraints", "standard")
     with progress_bar(_video_progress(args)) as update:
-        # --drop overrides --rate (compress resolves it); stages fit the drop unless given
+        # --scale and --drop override --rate (compress resolves them); stages fit the drop
         strands, stats = codec.encode_video(frames, constraints=constraints, coder=args.coder,
                                             stages=args.stages, drop=args.drop, rate=args.rate,
-                                            redundancy=args.redundancy, progress=update)
+                                            scale=args.scale, redundancy=args.redundancy,
+                                            progress=update)
     cs = stats["constraints"]
     tag = f"helix:v1:{cs}" if args.coder == "fsm" else f"helix-direct:v1:{cs}"
     write_fasta(args.output, [(f"{tag}:{i:07d}", s) for i, s in enumerate(strands)])
     rows = {
         "coder": stats["coder"], "constraints": cs, "model": stats["model_hash"],
         "frames": stats["frames"], "size": f"{stats['width']}x{stats['height']}",
-        "rate point": f"{stats['rate']} (drop {stats['drop']:g}, {stats['stages']} stages)",
+        "rate point": f"{stats['rate']} (scale {stats['scale']:g}, drop {stats['drop']:g}, "
+                      f"{stats['stages']} stages)",
+        "coded at": f"{stats['coded_width']}x{stats['coded_height']}",
         "strands": stats["strands"], "nt": stats["nt"],
         "nt/px": float(stats["nt_per_px"]), "bits/px": float(stats["bits_per_px"]),
         "payload bits": f"{stats['actual_bits']} (model estimate "
@@ -596,12 +601,16 @@ def _add_video_commands(sub) -> None:
                    "token digit (reference arm, violations reported)")
     p.add_argument("--frames", type=int, default=None, help="encode only the first N frames")
     p.add_argument("--size", default=None, metavar="WxH", help="resize frames to WxH first")
-    p.add_argument("--rate", default=None, metavar="high|mid|low",
-                   help="rate point (model.codec.RATE_POINTS): the share of tokens dropped, "
-                   "high none, mid a quarter, low half (default: the model's drop)")
+    p.add_argument("--rate", default="mid", metavar="high|mid|low",
+                   help="rate point (model.codec.RATE_POINTS): coding scale and stages, "
+                   "high 1.25 (1 stage), mid 1 (default, 2 stages), low 0.75 (2 stages); "
+                   "no tokens dropped")
+    p.add_argument("--scale", type=float, default=None,
+                   help="coding scale: frames are resampled to this times their size, "
+                   "rounded up to whole token blocks, and back after decoding; overrides "
+                   "--rate")
     p.add_argument("--drop", type=float, default=None,
-                   help="share of tokens not stored (predicted at decode); overrides --rate "
-                   "(default: the model's)")
+                   help="share of tokens not stored (predicted at decode); overrides --rate")
     p.add_argument("--stages", type=int, default=None,
                    help="coding stages of the masked token model (default: the model's, "
                    "fewer if the drop needs it)")

@@ -4,7 +4,8 @@ Two faces (STYLE.md): `forward(x)` is the training face (reconstruction through 
 straight-through rounding, no coder); `compress`/`decompress` are the coding face.
 
 Coding path (DESIGN.md "Data flow")
-    uint8 frames (T, H, W, 3) -> tokenizer.encode (pads H, W up to multiples of f)
+    uint8 frames (T, H, W, 3) -> [resampled to the coding size, see below]
+    -> tokenizer.encode (pads H, W up to multiples of f)
     -> latent (T, k, h, w) -> Kronecker mixer (pads to whole blocks: (hp, wp))
     -> FSQ digits (T, k, hp, wp) -> token ids (T, hp, wp)
     -> masked token model, stage by stage, frame t conditioned on frame t-1's *decoded*
@@ -12,11 +13,21 @@ Coding path (DESIGN.md "Data flow")
     -> range coder (constriction) on integer tables of PRECISION bits: one stream per group
        of frames (default: the whole clip, so the coder's flush overhead is paid once).
 `decompress` runs the same model on the same integer tables, fills dropped tokens, and decodes
-digits -> latent -> mixer.inverse (crop to (h, w)) -> tokenizer.decode (crop to (H, W)).
+digits -> latent -> mixer.inverse (crop to (h, w)) -> tokenizer.decode (crop to (H, W))
+[-> resampled back to the input size].
+
+Coding scale: with a `scale` s (every named rate point has one), frames are resampled (bicubic,
+antialiased) to the coding size: s x (H, W) rounded up to whole tiles of the token grid (the
+tokenizer's factor f x the mixer's block), and the decoder resamples its output back to (H, W).
+At s = 1 this costs nothing: the padding the tile needs anyway (176x144 -> 192x160) carries
+picture instead of repeated edges. s > 1 spends more tokens per input pixel, s < 1 fewer; for
+the default model this trades rate for quality far better than dropping tokens (docs/CODEC.md).
+Without a scale (and without a rate point) frames are coded at their own size, padded.
 
 Rate: `compress` reports `estimated_bits` (-sum log2 p of the coded tokens under the token
 model's float probabilities: the model's own rate), `table_bits` (the same under the integer
-tables) and `actual_bits` (the streams' size, whole 32-bit words). Rate points: RATE_POINTS.
+tables) and `actual_bits` (the streams' size, whole 32-bit words). Rate points: RATE_POINTS
+(a coding scale and a drop share each).
 
 Speed: the token model runs per frame and stage on one thread, in float64, and its last layer
 only on the positions being coded (`masked.coding_logits`); encoder and decoder make exactly
@@ -24,8 +35,8 @@ the same calls. With more than one torch thread allowed, a helper thread runs th
 (encode: the next frames; decode: the finished frames) beside the token model.
 
 Container (`to_bytes`/`from_bytes`): a fixed big-endian header (magic, version, model hash,
-geometry, FSQ digits/levels, stages, drop, group, coder name, precision) then the streams, each
-prefixed with its byte length. `decode_bytes` refuses a container written by another model and
+geometry (input size, coding size, token grids), FSQ digits/levels, stages, drop, group, coder
+name, precision) then the streams, each prefixed with its byte length. `decode_bytes` refuses a container written by another model and
 decodes with the precision the header records (older containers used 16 bits).
 
 DNA coders (`encode_video`/`decode_video`)
@@ -63,7 +74,7 @@ from ..metrics import direct_violations
 from .masked import StagePlan, coding_context, integer_frequencies, stage_masks
 
 MAGIC = b"HXVC"
-VERSION = 1
+VERSION = 2  # 2: the coding size (resampling) joined the header
 #: Range-coder table precision (bits) this build writes; the container records it and the
 #: decoder uses the recorded one. 24 is constriction's own model precision: every symbol keeps
 #: at least 2**-24, so a confident model pays ~1e-5 bits per token for the table floor (16
@@ -73,6 +84,7 @@ MAX_PRECISION = 24  # what constriction's range coder takes
 CODERS = ("fsm", "direct")
 DIRECT_BODY = 160  # digits (nt) per direct strand body
 DIRECT_INDEX = 12  # base-4 index digits per direct strand (4**12 strands)
+MAX_SCALE = 4.0  # largest coding scale (16x the tokens of the input size)
 ENCODE_CHUNK = 4  # frames per batch through the tokenizer's encoder
 DECODE_CHUNK = 4  # frames per batch through its decoder (small batches stay in cache: faster)
 
@@ -83,7 +95,23 @@ DECODE_CHUNK = 4  # frames per batch through its decoder (small batches stay in 
 #: given, `compress` uses the model's default stages, reduced as far as the drop needs
 #: (`fit_stages`: 0.5 on an even grid means 2 stages, a checkerboard whose second half is
 #: dropped). An explicit `drop` overrides the rate point.
-RATE_POINTS: dict[str, float] = {"high": 0.0, "mid": 0.25, "low": 0.5}
+class RatePoint(NamedTuple):
+    """A named operating point: coding scale (see the module docstring), drop share and
+    coding stages."""
+
+    scale: float
+    drop: float
+    stages: int
+
+
+#: scale, not drop, sets the rate: for the default model on carphone_pristine (30 frames),
+#: dropping a quarter of the tokens cost 8 dB for 20% fewer nt, scale 0.75 costs 0.9 dB for
+#: 30% fewer. Stages cost time and save little: 4 -> 2 -> 1 stages changed the nt by 0.4% and
+#: 1.3% while encoding ran 6.1 -> 9.7 -> 14.0 frames/s at high; high codes in one stage to
+#: stay above 10 frames/s on two cores (docs/CODEC.md, "Rate points").
+RATE_POINTS: dict[str, RatePoint] = {"high": RatePoint(1.25, 0.0, 1),
+                                     "mid": RatePoint(1.0, 0.0, 2),
+                                     "low": RatePoint(0.75, 0.0, 2)}
 
 #: progress(stage, done, total): called after each frame of each step ("tokenise",
 #: "entropy-code" on encode; "entropy-decode", "reconstruct" on decode) and passed on to the
@@ -91,8 +119,8 @@ RATE_POINTS: dict[str, float] = {"high": 0.0, "mid": 0.25, "low": 0.5}
 Progress = Callable[[str, int, int], None]
 
 # magic, version, model hash, T, H, W, h, w, hp, wp, channels, levels, stages, drop, group,
-# coder, precision, number of streams
-_HEADER = struct.Struct(">4sB8sIHHHHHHBBBdIBBI")
+# coder, precision, number of streams, coded H, coded W
+_HEADER = struct.Struct(">4sB8sIHHHHHHBBBdIBBIHH")
 _LEN = struct.Struct(">I")
 
 
@@ -109,6 +137,21 @@ class CodedShape(NamedTuple):
     stages: int
     drop: float
     group: int  # frames per entropy-coded stream
+    coded_height: int = 0  # the size the tokenizer sees (0: the input size, no resampling)
+    coded_width: int = 0
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(height, width) the tokens describe; decoding resamples it to (height, width)."""
+        return (self.coded_height or self.height, self.coded_width or self.width)
+
+
+def resample(x: Tensor, size: tuple[int, int]) -> Tensor:
+    """Frames (N, 3, h, w) in [0, 1] -> (N, 3, *size): bicubic, antialiased, clamped."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return torch.nn.functional.interpolate(x, size=tuple(size), mode="bicubic", antialias=True,
+                                           align_corners=False).clamp_(0, 1)
 
 
 def _tensor_bytes(t: Tensor) -> bytes:
@@ -157,13 +200,35 @@ class HelixCodec(nn.Module):
         return {"x_hat": self.tokenizer.decode(z, size), "z_q": z_q, "digits": digits}
 
     # ------------------------------------------------------------------ pieces
-    def _defaults(self, stages: int | None, drop: float | None,
-                  rate: str | None = None) -> tuple[int, float]:
-        """(stages, drop): explicit values, else the rate point's drop, else the model's."""
-        if drop is None and rate is not None:
-            drop = rate_drop(rate)
+    def _defaults(self, stages: int | None, drop: float | None, rate: str | None = None,
+                  scale: float | None = None) -> tuple[int, float, float | None]:
+        """(stages, drop, scale): explicit values, else the rate point's, else the model's
+        (scale None: code at the input size)."""
+        if rate is not None:
+            point = rate_point(rate)
+            drop = point.drop if drop is None else drop
+            scale = point.scale if scale is None else scale
+            stages = point.stages if stages is None else stages
+        if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+            raise HelixError(f"coding scale must be in (0, {MAX_SCALE:g}], got {scale}")
         return (int(stages if stages is not None else self.config.get("stages", 4)),
-                float(drop if drop is not None else self.config.get("drop", 0.0)))
+                float(drop if drop is not None else self.config.get("drop", 0.0)), scale)
+
+    @property
+    def tile(self) -> tuple[int, int]:
+        """Pixels per whole block of the token grid: (f x block height, f x block width)."""
+        f = self.tokenizer.downsample
+        bh, bw = getattr(self.mixer, "block", (1, 1))
+        return f * bh, f * bw
+
+    def coding_size(self, height: int, width: int, scale: float | None) -> tuple[int, int]:
+        """The size frames of (height, width) are coded at: scale x the size, rounded up to
+        whole tiles (at least one); the size itself when scale is None."""
+        if scale is None:
+            return height, width
+        th, tw = self.tile
+        return (max(th, math.ceil(scale * height / th - 1e-9) * th),
+                max(tw, math.ceil(scale * width / tw - 1e-9) * tw))
 
     def _check_frames(self, frames: np.ndarray | Tensor) -> np.ndarray:
         arr = np.asarray(frames)
@@ -173,42 +238,50 @@ class HelixCodec(nn.Module):
         return arr
 
     @torch.no_grad()
-    def _tokenize_chunk(self, chunk: np.ndarray) -> tuple[Tensor, tuple[int, int]]:
-        """A few uint8 frames -> (token ids (n, hp, wp), latent grid (h, w))."""
+    def _tokenize_chunk(self, chunk: np.ndarray, coded: tuple[int, int] | None = None
+                        ) -> tuple[Tensor, tuple[int, int]]:
+        """A few uint8 frames -> (token ids (n, hp, wp), latent grid (h, w)), resampled to
+        the coding size `coded` first when given."""
         dev = next(self.tokenizer.parameters()).device
         x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
-        lat = self.tokenizer.encode(x.float().div(255.0).to(dev))
+        x = x.float().div(255.0).to(dev)
+        lat = self.tokenizer.encode(resample(x, coded) if coded else x)
         _, digits = self.fsq(self.mixer(lat))
         return self.fsq.indices(digits).cpu(), tuple(lat.shape[-2:])
 
-    def tokenize(self, frames: np.ndarray | Tensor, progress: Progress | None = None
-                 ) -> tuple[Tensor, tuple[int, int]]:
-        """uint8 frames (T, H, W, 3) -> (token ids (T, hp, wp) int64, latent grid (h, w))."""
+    def tokenize(self, frames: np.ndarray | Tensor, progress: Progress | None = None,
+                 coded: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
+        """uint8 frames (T, H, W, 3) -> (token ids (T, hp, wp) int64, latent grid (h, w)),
+        at the coding size `coded` (default: the frames' own)."""
         arr = self._check_frames(frames)
         ids, grid = [], (0, 0)
         for i in range(0, len(arr), ENCODE_CHUNK):
-            chunk_ids, grid = self._tokenize_chunk(arr[i:i + ENCODE_CHUNK])
+            chunk_ids, grid = self._tokenize_chunk(arr[i:i + ENCODE_CHUNK], coded)
             ids.append(chunk_ids)
             if progress:
                 progress("tokenise", i + len(chunk_ids), len(arr))
         return torch.cat(ids), grid
 
     @torch.no_grad()
-    def _reconstruct_chunk(self, digits: Tensor, grid: tuple[int, int],
-                           size: tuple[int, int]) -> np.ndarray:
+    def _reconstruct_chunk(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
+                           out_size: tuple[int, int] | None = None) -> np.ndarray:
         dev = next(self.tokenizer.parameters()).device
         z = self.fsq.digits_to_latent(digits.to(dev))
         x = self.tokenizer.decode(self.mixer.inverse(z, size=tuple(grid)), tuple(size))
+        if out_size:
+            x = resample(x.clamp(0, 1), out_size)
         return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
 
     def reconstruct(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
-                    progress: Progress | None = None) -> np.ndarray:
-        """Digits (T, k, hp, wp) -> uint8 frames (T, H, W, 3): the model's forward pass."""
+                    progress: Progress | None = None,
+                    out_size: tuple[int, int] | None = None) -> np.ndarray:
+        """Digits (T, k, hp, wp) -> uint8 frames (T, H, W, 3): the model's forward pass at
+        the coding size `size`, resampled to `out_size` when given."""
         t_count = digits.shape[0]
-        out = np.empty((t_count, *size, 3), dtype=np.uint8)
+        out = np.empty((t_count, *(out_size or size), 3), dtype=np.uint8)
         for i in range(0, t_count, DECODE_CHUNK):
             out[i:i + DECODE_CHUNK] = self._reconstruct_chunk(digits[i:i + DECODE_CHUNK], grid,
-                                                              size)
+                                                              size, out_size)
             if progress:
                 progress("reconstruct", min(t_count, i + DECODE_CHUNK), t_count)
         return out
@@ -216,7 +289,8 @@ class HelixCodec(nn.Module):
     # ------------------------------------------------------------------ coding face
     def compress(self, frames: np.ndarray | Tensor, stages: int | None = None,
                  drop: float | None = None, group: int | None = None, rate: str | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, scale: float | None = None
+                 ) -> dict[str, Any]:
         """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
         "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
         "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted)}.
@@ -224,7 +298,9 @@ class HelixCodec(nn.Module):
         `estimated_bits` is the model's own rate, -sum log2 p of the coded tokens under the
         token model's float probabilities; `table_bits` the same under the integer tables the
         coder is fed (`PRECISION` bits); `actual_bits` the bits of the streams (whole 32-bit
-        words). `rate` picks a RATE_POINTS drop share (an explicit `drop` overrides it);
+        words). `rate` picks a RATE_POINTS scale, drop share and stage count (an explicit
+        `scale`, `drop` or `stages` overrides it; a rate point's stages yield to an explicit
+        drop, which fits its own); `scale` resamples the frames (see the module docstring);
         without `stages`, the model's stages are reduced as far as the drop needs
         (`fit_stages`). `progress(stage, done, total)` is called per frame (per chunk of
         ENCODE_CHUNK frames for "tokenise").
@@ -234,20 +310,21 @@ class HelixCodec(nn.Module):
         """
         import constriction
 
-        stages_given = stages is not None
-        stages, drop = self._defaults(stages, drop, rate)
+        stages_given = stages is not None or (rate is not None and drop is None)
+        stages, drop, scale = self._defaults(stages, drop, rate, scale)
         arr = self._check_frames(frames)
         t_count = len(arr)
+        coded = self.coding_size(arr.shape[1], arr.shape[2], scale)
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
         with _Helper() as helper:
             if helper.pool is None:  # tokenise everything first, then code
-                all_ids, grid = self.tokenize(arr, progress)
+                all_ids, grid = self.tokenize(arr, progress, coded)
                 chunks: list[Any] = [_Done((all_ids[i:i + ENCODE_CHUNK], grid))
                                      for i in range(0, t_count, ENCODE_CHUNK)]
             else:  # the helper thread tokenises ahead of the coder
-                chunks = [helper.pool.submit(self.tokenize, arr[i:i + ENCODE_CHUNK])
+                chunks = [helper.pool.submit(self.tokenize, arr[i:i + ENCODE_CHUNK], None, coded)
                           for i in range(0, t_count, ENCODE_CHUNK)]
             first, (h, w) = chunks[0].result()
             hp, wp = first.shape[-2:]
@@ -290,7 +367,8 @@ class HelixCodec(nn.Module):
                         progress("entropy-code", t + 1, t_count)
                     if (t + 1) % group == 0 or t + 1 == t_count:
                         strings.append(enc.get_compressed().astype("<u4").tobytes())
-        shape = CodedShape(t_count, arr.shape[1], arr.shape[2], h, w, hp, wp, stages, drop, group)
+        shape = CodedShape(t_count, arr.shape[1], arr.shape[2], h, w, hp, wp, stages, drop, group,
+                           *coded)
         return {
             "strings": strings,
             "shape": shape,
@@ -361,12 +439,12 @@ class HelixCodec(nn.Module):
         When torch may use more than one thread, a helper thread runs the tokenizer's decoder
         on finished frames while this one decodes the next frames' tokens (`_Helper`)."""
         shape = CodedShape(*shape)
-        grid, size = (shape.h, shape.w), (shape.height, shape.width)
+        grid, size, out_size = (shape.h, shape.w), shape.coded_size, (shape.height, shape.width)
         with _Helper() as helper:
             if helper.pool is None:
                 tokens = self.decompress_tokens(strings, shape, progress, precision)
                 return self.reconstruct(self.fsq.digits_from_indices(tokens), grid, size,
-                                        progress)
+                                        progress, out_size)
             pool = helper.pool
             done: list[tuple[int, Future]] = []
             chunk: list[Tensor] = []
@@ -376,11 +454,12 @@ class HelixCodec(nn.Module):
                 if len(chunk) == DECODE_CHUNK or t + 1 == shape.frames:
                     digits = self.fsq.digits_from_indices(torch.stack(chunk))
                     done.append((t + 1 - len(chunk),
-                                 pool.submit(self.reconstruct, digits, grid, size)))
+                                 pool.submit(self.reconstruct, digits, grid, size, None,
+                                             out_size)))
                     chunk.clear()
 
             self.decompress_tokens(strings, shape, progress, precision, on_frame=on_frame)
-            out = np.empty((shape.frames, *size, 3), dtype=np.uint8)
+            out = np.empty((shape.frames, *out_size, 3), dtype=np.uint8)
             for start, future in done:
                 frames = future.result()
                 out[start:start + len(frames)] = frames
@@ -397,7 +476,7 @@ class HelixCodec(nn.Module):
             return _HEADER.pack(MAGIC, VERSION, bytes.fromhex(self.model_hash()), s.frames,
                                 s.height, s.width, s.h, s.w, s.hp, s.wp, self.fsq.channels,
                                 self.fsq.levels, s.stages, s.drop, s.group,
-                                CODERS.index(coder), PRECISION, n_strings)
+                                CODERS.index(coder), PRECISION, n_strings, *s.coded_size)
         except struct.error as e:
             raise HelixError(f"clip geometry does not fit the container header: {e}") from None
 
@@ -420,7 +499,8 @@ class HelixCodec(nn.Module):
                              f"(this build reads version {VERSION})")
         if f[15] >= len(CODERS):
             raise HelixError(f"unknown coder id {f[15]} in the container header")
-        shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14])
+        shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], f[18],
+                           f[19])
         meta = {"version": f[1], "model_hash": f[2].hex(), "channels": f[10], "levels": f[11],
                 "coder": CODERS[f[15]], "precision": f[16], "header_size": _HEADER.size}
         strings, pos = [], _HEADER.size
@@ -456,21 +536,25 @@ class HelixCodec(nn.Module):
     def encode_video(self, frames: np.ndarray | Tensor, constraints: str = "standard",
                      coder: str = "fsm", stages: int | None = None, drop: float | None = None,
                      redundancy: float | None = None, group: int | None = None,
-                     rate: str | None = None, progress: Progress | None = None
-                     ) -> tuple[list[str], dict[str, Any]]:
+                     rate: str | None = None, progress: Progress | None = None,
+                     scale: float | None = None) -> tuple[list[str], dict[str, Any]]:
         """uint8 frames (T, H, W, 3) -> (strands, stats). See the module docstring; `rate`,
-        `stages`, `drop` and `progress` as in `compress`."""
+        `scale`, `stages`, `drop` and `progress` as in `compress`. Rates per pixel count the
+        input's pixels, whatever the coding size."""
         if coder not in CODERS:
             raise HelixError(f"unknown coder {coder!r} (known: {', '.join(CODERS)})")
         cs = get_constraints(constraints)
+        scale = self._defaults(stages, drop, rate, scale)[2]
         comp = self.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
-                             progress=progress)
+                             progress=progress, scale=scale)
         shape = comp["shape"]
         stored = stored_digits(comp)
         stats: dict[str, Any] = {
             "coder": coder, "constraints": cs.name, "model_hash": self.model_hash(),
             "frames": shape.frames, "height": shape.height, "width": shape.width,
-            "rate": rate_name(shape.drop), "stages": shape.stages, "drop": shape.drop,
+            "rate": rate_name(scale, shape.drop, shape.stages), "scale": scale,
+            "coded_height": shape.coded_size[0], "coded_width": shape.coded_size[1],
+            "stages": shape.stages, "drop": shape.drop,
             "tokens_stored": int(comp["stored_mask"].sum()) * shape.frames,
             "estimated_bits": comp["estimated_bits"], "table_bits": comp["table_bits"],
             "actual_bits": comp["actual_bits"],
@@ -553,8 +637,8 @@ class HelixCodec(nn.Module):
             if progress:
                 progress("fill", t + 1, shape.frames)
         digits_full = self.fsq.digits_from_indices(ids)
-        return self.reconstruct(digits_full, (shape.h, shape.w), (shape.height, shape.width),
-                                progress)
+        return self.reconstruct(digits_full, (shape.h, shape.w), shape.coded_size, progress,
+                                (shape.height, shape.width))
 
     def _find_header(self, strands: list[str], constraints: Any):
         """The fsm archive's header; the model's constraint set tried first when none given."""
@@ -605,16 +689,20 @@ class _Helper:
 
 # ---------------------------------------------------------------------- rate points
 
-def rate_drop(rate: str) -> float:
-    """The drop share of a named rate point (RATE_POINTS)."""
+def rate_point(rate: str) -> RatePoint:
+    """A named rate point (RATE_POINTS); HelixError for an unknown name."""
     if rate not in RATE_POINTS:
         raise HelixError(f"unknown rate point {rate!r} (known: {', '.join(RATE_POINTS)})")
     return RATE_POINTS[rate]
 
 
-def rate_name(drop: float) -> str:
-    """The rate point whose drop share is `drop`, else "custom"."""
-    return next((name for name, d in RATE_POINTS.items() if d == drop), "custom")
+def rate_name(scale: float | None, drop: float, stages: int) -> str:
+    """The rate point with this scale, drop share and stage count, "native" for no scale and
+    no drop, else "custom"."""
+    if scale is None and drop == 0:
+        return "native"
+    return next((name for name, p in RATE_POINTS.items() if p == (scale, drop, stages)),
+                "custom")
 
 
 def fit_stages(h: int, w: int, stages: int, drop: float) -> int:
