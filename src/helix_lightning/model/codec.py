@@ -27,7 +27,7 @@ Without a scale (and without a rate point) frames are coded at their own size, p
 Rate: `compress` reports `estimated_bits` (-sum log2 p of the coded tokens under the token
 model's float probabilities: the model's own rate), `table_bits` (the same under the integer
 tables) and `actual_bits` (the streams' size, whole 32-bit words). Rate points: RATE_POINTS
-(a coding scale and a drop share each).
+(a coding scale, a drop share and a stage count each).
 
 Speed: the token model runs per frame and stage on one thread, in float64, and its last layer
 only on the positions being coded (`masked.coding_logits`); encoder and decoder make exactly
@@ -36,8 +36,9 @@ the same calls. With more than one torch thread allowed, a helper thread runs th
 
 Container (`to_bytes`/`from_bytes`): a fixed big-endian header (magic, version, model hash,
 geometry (input size, coding size, token grids), FSQ digits/levels, stages, drop, group, coder
-name, precision) then the streams, each prefixed with its byte length. `decode_bytes` refuses a container written by another model and
-decodes with the precision the header records (older containers used 16 bits).
+name, precision) then the streams, each prefixed with its byte length. `decode_bytes` refuses a
+container written by another model and decodes with the precision the header records (older
+containers used 16 bits).
 
 DNA coders (`encode_video`/`decode_video`)
 - "fsm" (default): the container bytes go through `dna.archive.encode_archive`: FSM
@@ -88,13 +89,7 @@ MAX_SCALE = 4.0  # largest coding scale (16x the tokens of the input size)
 ENCODE_CHUNK = 4  # frames per batch through the tokenizer's encoder
 DECODE_CHUNK = 4  # frames per batch through its decoder (small batches stay in cache: faster)
 
-#: Rate points of the default model (`helix encode --rate`): name -> share of the token grid
-#: that is dropped (never stored; the decoder fills it with the token model's prediction, see
-#: `masked.stage_masks`). high stores every token, mid drops the finest quarter, low the finest
-#: half. A drop larger than the last coding stage needs fewer stages: when `stages` is not
-#: given, `compress` uses the model's default stages, reduced as far as the drop needs
-#: (`fit_stages`: 0.5 on an even grid means 2 stages, a checkerboard whose second half is
-#: dropped). An explicit `drop` overrides the rate point.
+
 class RatePoint(NamedTuple):
     """A named operating point: coding scale (see the module docstring), drop share and
     coding stages."""
@@ -104,10 +99,15 @@ class RatePoint(NamedTuple):
     stages: int
 
 
-#: scale, not drop, sets the rate: for the default model on carphone_pristine (30 frames),
-#: dropping a quarter of the tokens cost 8 dB for 20% fewer nt, scale 0.75 costs 0.9 dB for
-#: 30% fewer. Stages cost time and save little: 4 -> 2 -> 1 stages changed the nt by 0.4% and
-#: 1.3% while encoding ran 6.1 -> 9.7 -> 14.0 frames/s at high; high codes in one stage to
+#: Rate points of the default model (`helix encode --rate`, default mid): name -> coding scale,
+#: drop share, stages. Every token is stored; an explicit `scale`, `drop` or `stages` overrides
+#: the point's. A drop (tokens never stored, predicted by the token model, see
+#: `masked.stage_masks`) larger than the last coding stage needs fewer stages: `compress` then
+#: reduces the stages as far as the drop needs (`fit_stages`) unless `stages` is given.
+#: Scale, not drop, sets the rate: for the default model on carphone_pristine (30 frames),
+#: dropping a quarter of the tokens cost 8.6 dB for 20% fewer nt, scale 0.75 costs 0.9 dB for
+#: 30% fewer. Stages cost time and save little: 4 -> 2 -> 1 stages raised the nt by 0.4% and
+#: 1.7% while encoding ran 6.1 -> 9.7 -> 14.0 frames/s at high; high codes in one stage to
 #: stay above 10 frames/s on two cores (docs/CODEC.md, "Rate points").
 RATE_POINTS: dict[str, RatePoint] = {"high": RatePoint(1.25, 0.0, 1),
                                      "mid": RatePoint(1.0, 0.0, 2),
