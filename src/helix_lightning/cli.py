@@ -420,11 +420,11 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
     out = Path(args.output)
     if not out.parent.exists():
         raise HelixError(f"output directory does not exist: {out.parent}")
-    from .model.codec import MAX_SCALE, rate_point
+    from .model.codec import check_scale, rate_point
 
-    rate_point(args.rate)  # an unknown name is refused before any work
-    if args.scale is not None and not (0 < args.scale <= MAX_SCALE):
-        raise HelixError(f"--scale must be in (0, {MAX_SCALE:g}], got {args.scale}")
+    rate_point(args.rate)  # an unknown name or scale is refused before any work
+    if args.scale is not None:
+        check_scale(args.scale)
     codec = load_codec(args.checkpoint)
     frames = _read_input_video(args.input, args.frames, size)
     constraints = args.constraints or codec.config.get("constraints", "standard")

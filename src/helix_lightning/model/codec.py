@@ -209,8 +209,8 @@ class HelixCodec(nn.Module):
             drop = point.drop if drop is None else drop
             scale = point.scale if scale is None else scale
             stages = point.stages if stages is None else stages
-        if scale is not None and not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
-            raise HelixError(f"coding scale must be in (0, {MAX_SCALE:g}], got {scale}")
+        if scale is not None:
+            check_scale(scale)
         return (int(stages if stages is not None else self.config.get("stages", 4)),
                 float(drop if drop is not None else self.config.get("drop", 0.0)), scale)
 
@@ -688,6 +688,12 @@ class _Helper:
 
 
 # ---------------------------------------------------------------------- rate points
+
+def check_scale(scale: float) -> None:
+    """Refuse a coding scale outside (0, MAX_SCALE] (or not a number)."""
+    if not (math.isfinite(scale) and 0 < scale <= MAX_SCALE):
+        raise HelixError(f"coding scale must be in (0, {MAX_SCALE:g}], got {scale}")
+
 
 def rate_point(rate: str) -> RatePoint:
     """A named rate point (RATE_POINTS); HelixError for an unknown name."""
