@@ -260,8 +260,11 @@ def complexity(codec, frames, rate: str) -> dict[str, Any]:
     off while counting (the counter cannot see inside it); the maths is the same."""
     import torch
 
+    from helix_lightning.model.codec import rate_point
+
     one = frames[:1]
     px = one.shape[1] * one.shape[2]
+    coded = codec.coding_size(one.shape[1], one.shape[2], rate_point(rate).scale)
     mha = torch.backends.mha
     fast = mha.get_fastpath_enabled()
     mha.set_fastpath_enabled(False)
@@ -269,14 +272,12 @@ def complexity(codec, frames, rate: str) -> dict[str, Any]:
     torch.set_num_threads(1)  # one thread: the codec then runs everything where the counter sees it
     try:
         with _flop_counter() as fc:
-            comp = codec.compress(one, rate=rate)
-        s = comp["shape"]
-        with _flop_counter() as fc:
-            codec.tokenize(one, coded=s.coded_size)
+            codec.tokenize(one, coded=coded)
         enc = fc.get_total_flops() / 2
         with _flop_counter() as fc:
-            codec.compress(one, rate=rate)
+            comp = codec.compress(one, rate=rate)
         tm = fc.get_total_flops() / 2 - enc
+        s = comp["shape"]
         with _flop_counter() as fc:
             codec.reconstruct(comp["digits"], (s.h, s.w), s.coded_size,
                               out_size=(s.height, s.width))
