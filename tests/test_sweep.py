@@ -313,6 +313,38 @@ def test_smoke_study_then_resume_after_a_kill(tiny):
     assert len(study.get_trials()) == len(trials)
 
 
+def test_worker_loop_queues_only_the_failures_it_made(tiny):
+    """A FAIL trial another worker has just failed (and is about to queue) is left alone by
+    a worker's recover; a stale trial it fails itself it queues, once; the full recover of a
+    starting sweep queues every failed trial without a twin."""
+    from optuna.trial import TrialState
+
+    from helix_lightning.sweep.objective import suggest
+    from helix_lightning.sweep.runner import recover
+
+    path, runs = tiny
+    sweep, study = _study(path, runs)
+    other = study.ask()
+    suggest(sweep, other)
+    study.tell(other, state=TrialState.FAIL)  # failed elsewhere, not queued yet
+    assert recover(study, sweep, only_mine=True) == ([], [])
+    assert not study.get_trials(states=(TrialState.WAITING,))
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = study.ask()
+    suggest(sweep, stale)
+    study._storage.set_trial_system_attr(stale._trial_id, S.WORKER_ATTR,
+                                         f"{socket.gethostname()}:{dead.pid}")
+    assert recover(study, sweep, only_mine=True) == ([stale.number], [stale.number])
+    assert recover(study, sweep, only_mine=True) == ([], [])  # queued once
+    waiting = study.get_trials(states=(TrialState.WAITING,))
+    assert [t.system_attrs["failed_trial"] for t in waiting] == [stale.number]
+
+    assert recover(study, sweep) == ([], [other.number])  # a starting sweep's recover
+    assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
+
+
 def test_pruning_single_objective(tmp_path, monkeypatch):
     """A single-objective study with a pruner: the first validation below the threshold
     prunes the trial, which still records its curve and config."""

@@ -134,12 +134,22 @@ def open_study(sweep: Sweep, storage_url: str | None = None, create: bool = True
     return study
 
 
-def recover(study, sweep: Sweep) -> tuple[list[int], list[int]]:
+def recover(study, sweep: Sweep, only_mine: bool = False) -> tuple[list[int], list[int]]:
     """Fail stale RUNNING trials and queue failed ones again (each at most storage.max_retry
-    times); returns (failed here, queued)."""
+    times); returns (failed here, queued).
+
+    `only_mine` (the worker loop, while other workers may be recovering too): queue only the
+    trials this process failed just now, so one failure is queued once. Failing a trial is
+    atomic (one process wins), queueing every failed trial without a twin is not: a worker
+    that looks between another one's fail and its queueing (Optuna's heartbeat callback does
+    both, one after the other) would queue a second copy, and the grid point would run twice.
+    With a heartbeat storage that callback has queued them already."""
     failed = st.fail_stale_trials(study)
-    queued = st.requeue_failed(study, max_retry=sweep.spec["storage"].get("max_retry"))
-    return failed, queued
+    max_retry = sweep.spec["storage"].get("max_retry")
+    if not only_mine:
+        return failed, st.requeue_failed(study, max_retry=max_retry)
+    mine = [] if st.uses_heartbeat(study._storage) else failed
+    return failed, st.requeue_failed(study, only=mine, max_retry=max_retry) if mine else []
 
 
 def grid_exhausted(sweep: Sweep, study) -> bool:
@@ -192,7 +202,7 @@ def worker_loop(sweep: Sweep, study, objective: Callable, n_trials: int,
     while True:
         if timeout is not None and time.monotonic() - start > timeout:
             break
-        recover(study, sweep)
+        recover(study, sweep, only_mine=True)
         done = st.count(study, TrialState.COMPLETE, TrialState.PRUNED)
         running = st.count(study, TrialState.RUNNING)
         if done + running >= n_trials or grid_exhausted(sweep, study):
@@ -206,6 +216,9 @@ def worker_loop(sweep: Sweep, study, objective: Callable, n_trials: int,
         if trial is not None and on_trial is not None:
             on_trial(trial)
         if trial is not None and trial.state == TrialState.FAIL:
+            # this worker's own failure: it queues the retry (recover does not, see there)
+            st.requeue_failed(study, only=[trial.number],
+                              max_retry=sweep.spec["storage"].get("max_retry"))
             failures += 1
             if failures >= MAX_FAILURES_IN_A_ROW:
                 raise HelixError(f"{failures} trials in a row failed (last: trial "
