@@ -345,6 +345,28 @@ def test_worker_loop_queues_only_the_failures_it_made(tiny):
     assert len(study.get_trials(states=(TrialState.WAITING,))) == 2
 
 
+def test_two_trials_on_one_grid_point_the_later_gives_way(tiny):
+    """grid_twin: a trial whose grid point is already COMPLETE, or RUNNING in a trial with a
+    lower number, has a twin; the lower-numbered one runs; failed trials hold no point."""
+    from optuna.trial import TrialState
+
+    path, runs = tiny
+    sweep, study = _study(path, runs)
+    first, second = study.ask(), study.ask()
+    grid = study._storage.get_trial_system_attrs(first._trial_id)["grid_id"]
+    study._storage.set_trial_system_attr(second._trial_id, "grid_id", grid)  # same point
+    assert S.grid_twin(study, second.number, grid) == first.number
+    assert S.grid_twin(study, first.number, grid) is None  # the lower number runs
+    assert S.grid_twin(study, first.number, None) is None  # not a grid trial
+    study.tell(first, state=TrialState.FAIL)
+    assert S.grid_twin(study, second.number, grid) is None  # a failed trial holds nothing
+    third = study.ask()
+    study._storage.set_trial_system_attr(third._trial_id, "grid_id", grid)
+    assert S.grid_twin(study, third.number, grid) == second.number
+    study.tell(second, [20.0, 0.05])
+    assert S.grid_twin(study, third.number, grid) == second.number  # COMPLETE holds it
+
+
 def test_pruning_single_objective(tmp_path, monkeypatch):
     """A single-objective study with a pruner: the first validation below the threshold
     prunes the trial, which still records its curve and config."""
@@ -448,7 +470,15 @@ def test_two_workers_on_one_postgresql_study(tiny):
         keys = sorted(json.dumps(t.params, sort_keys=True) for t in complete)
         grid = sorted(json.dumps(p, sort_keys=True) for p in C.grid_points(sweep.grid))
         assert keys == grid  # each point once, none lost
-        assert [t.number for t in trials if t.state == TrialState.FAIL] == [killed.number]
+        # a trial that found its grid point taken by a twin started at the same moment gave
+        # way (FAIL, marked); the only other failure is the killed one
+        gave_way = [t for t in trials if S.DUPLICATE_ATTR in t.system_attrs]
+        for t in gave_way:
+            twin = trials[t.system_attrs[S.DUPLICATE_ATTR]]
+            assert t.state == TrialState.FAIL and twin.state == TrialState.COMPLETE
+            assert twin.params == t.params and twin.number < t.number
+        assert [t.number for t in trials if t.state == TrialState.FAIL
+                and t not in gave_way] == [killed.number]
         retry = [t for t in complete if t.system_attrs.get("failed_trial") == killed.number]
         assert len(retry) == 1 and retry[0].params == killed.params
         assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]

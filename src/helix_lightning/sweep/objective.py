@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import HelixError
 from .config import Sweep
-from .storage import WORKER_ATTR, worker_id
+from .storage import DUPLICATE_ATTR, WORKER_ATTR, grid_twin, worker_id
 
 
 def suggest(sweep: Sweep, trial) -> dict[str, Any]:
@@ -141,6 +141,11 @@ class Objective:
         params = suggest(sweep, trial)
         storage.set_trial_system_attr(trial._trial_id, WORKER_ATTR, worker_id())
         system = storage.get_trial_system_attrs(trial._trial_id)
+        twin = grid_twin(trial.study, trial.number, system.get("grid_id"))
+        if twin is not None:  # another worker took this grid point at the same moment
+            storage.set_trial_system_attr(trial._trial_id, DUPLICATE_ATTR, twin)
+            raise HelixError(f"trial {trial.number}: its grid point is trial {twin}'s "
+                             "(two workers picked it at once); not run")
         if (sweep.spec["sampler"]["name"] != "grid" and "fixed_params" not in system
                 and "failed_trial" not in system):
             # a fresh configuration (seed = seeds[0]): queue its other seeds now, so a worker

@@ -215,6 +215,8 @@ def worker_loop(sweep: Sweep, study, objective: Callable, n_trials: int,
         trial = max(mine, key=lambda t: t.number) if mine else None
         if trial is not None and on_trial is not None:
             on_trial(trial)
+        if trial is not None and st.DUPLICATE_ATTR in trial.system_attrs:
+            continue  # gave its grid point to a twin: not a failure, nothing to retry
         if trial is not None and trial.state == TrialState.FAIL:
             # this worker's own failure: it queues the retry (recover does not, see there)
             st.requeue_failed(study, only=[trial.number],

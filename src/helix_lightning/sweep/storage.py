@@ -29,6 +29,7 @@ from typing import Any
 from ..errors import HelixError
 
 WORKER_ATTR = "helix:worker"
+DUPLICATE_ATTR = "helix:duplicate_of"  # a grid trial that gave way to this trial number
 JOURNAL_NAME = "study.journal"  # what `helix report` looks for under runs/sweeps/<study>/
 
 
@@ -188,6 +189,8 @@ def requeue_failed(study, only: set[int] | list[int] | None = None,
         if t.state != TrialState.FAIL or not t.params or (only is not None
                                                            and t.number not in only):
             continue
+        if DUPLICATE_ATTR in t.system_attrs:  # its grid point ran in the twin trial
+            continue
         key = _key(t.params)
         if key in covered:
             continue
@@ -203,6 +206,28 @@ def requeue_failed(study, only: set[int] | list[int] | None = None,
             user_attrs={}, system_attrs=system_attrs))
         queued.append(t.number)
     return queued
+
+
+def grid_twin(study, number: int, grid_id: int | None) -> int | None:
+    """The trial that holds grid point `grid_id` before trial `number` does: COMPLETE or
+    PRUNED, or RUNNING with a lower number; None if there is none.
+
+    Two workers can start one grid point at once: GridSampler picks among the points not yet
+    finished or running at random (from the same seeded generator in every process), and two
+    trials created in the same instant see the same points. The grid id is set before the
+    objective runs (retries copy it), so both see each other, and the higher number gives
+    way."""
+    from optuna.trial import TrialState
+
+    if grid_id is None:
+        return None
+    for t in study.get_trials(deepcopy=False):
+        if t.number == number or t.system_attrs.get("grid_id") != grid_id:
+            continue
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) or (
+                t.state == TrialState.RUNNING and t.number < number):
+            return t.number
+    return None
 
 
 def count(study, *states) -> int:
