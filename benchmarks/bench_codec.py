@@ -81,7 +81,8 @@ import json, sys
 import torch
 from helix_lightning.model.checkpoint import load_codec
 from helix_lightning.video.io import read_video
-ckpt, video, n, threads, rate = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5]
+ckpt, video, n, threads, rate = sys.argv[1:6]
+n, threads = int(n), int(threads)
 if threads:
     torch.set_num_threads(threads)
 codec = load_codec(ckpt or None)

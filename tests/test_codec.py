@@ -60,10 +60,15 @@ def frames():
 
 
 def forward_on_tokens(codec: HelixCodec, digits: torch.Tensor, shape) -> np.ndarray:
-    """The model's own decoder on the stored digits, independent of the codec's helpers."""
+    """The model's own decoder on the stored digits, independent of the codec's helpers: at
+    the coding size, then bicubic resampling to the input size."""
     with torch.no_grad():
         z = codec.mixer.inverse(codec.fsq.digits_to_latent(digits), size=(shape.h, shape.w))
-        x = codec.tokenizer.decode(z, (shape.height, shape.width))
+        x = codec.tokenizer.decode(z, shape.coded_size).clamp(0, 1)
+        if shape.coded_size != (shape.height, shape.width):
+            x = torch.nn.functional.interpolate(x, size=(shape.height, shape.width),
+                                                mode="bicubic", antialias=True,
+                                                align_corners=False)
     return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
@@ -261,12 +266,7 @@ def test_scaled_container_round_trip_matches_forward(codec, frames):
     strings, shape, _ = HelixCodec.from_bytes(data)
     assert shape == out["shape"] and shape.coded_size == (32, 64)
     rec = codec.decode_bytes(data).astype(int)
-    with torch.no_grad():
-        z = codec.mixer.inverse(codec.fsq.digits_to_latent(out["digits"]), size=(shape.h, shape.w))
-        x = codec.tokenizer.decode(z, shape.coded_size).clamp(0, 1)
-        x = torch.nn.functional.interpolate(x, size=(24, 40), mode="bicubic", antialias=True,
-                                            align_corners=False).clamp(0, 1)
-    want = (x * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy().astype(int)
+    want = forward_on_tokens(codec, out["digits"], shape).astype(int)
     assert rec.shape == (3, 24, 40, 3) and np.abs(rec - want).max() <= 1
 
 

@@ -27,6 +27,8 @@ from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT, load_codec
 from helix_lightning.model.codec import RATE_POINTS
 from helix_lightning.video.io import default_clips, read_video
 
+from test_codec import forward_on_tokens
+
 FRAMES = 6  # full-size frames for most tests
 RATE_SLACK = 0.03  # actual payload bits within 3% of the model's estimate
 
@@ -48,17 +50,6 @@ def clip(clip_path):
     frames = read_video(clip_path, frames=16)
     assert frames.shape == (16, 144, 176, 3)
     return frames
-
-
-def forward_pass(codec, digits: torch.Tensor, shape) -> np.ndarray:
-    """The model's own decoder (mixer.inverse + tokenizer.decode at the coding size, then
-    bicubic resampling to the input size) on all frames at once."""
-    with torch.no_grad():
-        z = codec.mixer.inverse(codec.fsq.digits_to_latent(digits), size=(shape.h, shape.w))
-        x = codec.tokenizer.decode(z, shape.coded_size).clamp(0, 1)
-        x = torch.nn.functional.interpolate(x, size=(shape.height, shape.width), mode="bicubic",
-                                            antialias=True, align_corners=False)
-    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def max_abs_diff(a: np.ndarray, b: np.ndarray) -> int:
@@ -83,7 +74,7 @@ def test_fsm_strands_decode_to_the_models_forward_pass(codec, clip, rate):
     assert max_abs_diff(decoded, codec.reconstruct(comp["digits"], (shape.h, shape.w),
                                                    shape.coded_size,
                                                    out_size=(shape.height, shape.width))) <= 1
-    assert max_abs_diff(decoded, forward_pass(codec, comp["digits"], shape)) <= 1
+    assert max_abs_diff(decoded, forward_on_tokens(codec, comp["digits"], shape)) <= 1
     # stored tokens are the tokenizer's; the rest is what the model predicts
     tokens = codec.decompress_tokens(comp["strings"], shape)
     assert torch.equal(tokens, comp["tokens"])

@@ -293,7 +293,8 @@ class HelixCodec(nn.Module):
                  ) -> dict[str, Any]:
         """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
         "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
-        "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted)}.
+        "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted),
+        "scale" the coding scale used (None: the input size)}.
 
         `estimated_bits` is the model's own rate, -sum log2 p of the coded tokens under the
         token model's float probabilities; `table_bits` the same under the integer tables the
@@ -311,10 +312,10 @@ class HelixCodec(nn.Module):
         import constriction
 
         stages_given = stages is not None or (rate is not None and drop is None)
-        stages, drop, scale = self._defaults(stages, drop, rate, scale)
+        stages, drop, coding_scale = self._defaults(stages, drop, rate, scale)
         arr = self._check_frames(frames)
         t_count = len(arr)
-        coded = self.coding_size(arr.shape[1], arr.shape[2], scale)
+        coded = self.coding_size(arr.shape[1], arr.shape[2], coding_scale)
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
@@ -378,6 +379,7 @@ class HelixCodec(nn.Module):
             "tokens": decoded,
             "digits": self.fsq.digits_from_indices(decoded),
             "stored_mask": ~plan.masks[-1],
+            "scale": coding_scale,
         }
 
     def _decoded_frames(self, strings: Sequence[bytes], shape: CodedShape, precision: int,
@@ -544,10 +546,9 @@ class HelixCodec(nn.Module):
         if coder not in CODERS:
             raise HelixError(f"unknown coder {coder!r} (known: {', '.join(CODERS)})")
         cs = get_constraints(constraints)
-        scale = self._defaults(stages, drop, rate, scale)[2]
         comp = self.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
                              progress=progress, scale=scale)
-        shape = comp["shape"]
+        shape, scale = comp["shape"], comp["scale"]
         stored = stored_digits(comp)
         stats: dict[str, Any] = {
             "coder": coder, "constraints": cs.name, "model_hash": self.model_hash(),
