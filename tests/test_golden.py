@@ -1,0 +1,85 @@
+"""Golden outputs: today's program must write the same bytes and decode every fixture.
+
+The fixtures in `tests/fixtures/` (made by `tests/fixtures/make_fixtures.py`, regenerated only
+on purpose) are a fixed synthetic clip encoded with the committed default model at each rate
+point and coder, and a fixed byte file through `helix dna encode`. Encoding must stay
+byte-identical; decoding each fixture must give the recorded frames / bytes, whatever later
+changes the code goes through (archives made today must decode tomorrow).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from helix_lightning.cli import main as helix
+from helix_lightning.dna.fasta import read_sequences
+from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT, load_codec
+from helix_lightning.video.io import read_video
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+GOLDEN = json.loads((FIXTURES / "golden.json").read_text())
+#: The committed default model's hash, written into every video container it makes.
+DEFAULT_MODEL_HASH = "c18f1bd6c519d619"
+
+sys.path.insert(0, str(FIXTURES))
+from make_fixtures import fixed_bytes, frames_sha256, sha256, synthetic_clip  # noqa: E402
+
+pytestmark = pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no default model")
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return load_codec()
+
+
+def test_default_model_hash_is_pinned(codec):
+    assert GOLDEN["model_hash"] == DEFAULT_MODEL_HASH
+    assert codec.model_hash() == DEFAULT_MODEL_HASH
+
+
+def test_fixture_inputs_are_the_generated_ones():
+    clip = read_video(FIXTURES / "clip.mkv")
+    assert np.array_equal(clip, synthetic_clip())
+    assert frames_sha256(clip) == GOLDEN["clip_frames_sha256"]
+    assert (FIXTURES / "bytes.bin").read_bytes() == fixed_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN["video"]))
+def test_video_encode_is_byte_identical(name, tmp_path):
+    case = GOLDEN["video"][name]
+    out = tmp_path / f"{name}.fasta"
+    assert helix(["encode", str(FIXTURES / "clip.mkv"), "-o", str(out), "-q", *case["args"]]) == 0
+    assert sha256(out.read_bytes()) == case["fasta_sha256"]
+    assert out.read_bytes() == (FIXTURES / f"{name}.fasta").read_bytes()
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN["video"]))
+def test_video_fixture_decodes_to_the_golden_frames(name, codec):
+    strands = [s for _, s in read_sequences(FIXTURES / f"{name}.fasta")]
+    frames = codec.decode_video(strands)
+    assert frames.shape == synthetic_clip().shape
+    assert frames_sha256(frames) == GOLDEN["video"][name]["frames_sha256"]
+
+
+def test_video_fixture_decodes_through_the_cli(tmp_path):
+    out = tmp_path / "mid.mkv"
+    assert helix(["decode", str(FIXTURES / "video_mid.fasta"), "-o", str(out), "-q"]) == 0
+    assert frames_sha256(read_video(out)) == GOLDEN["video"]["video_mid"]["frames_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN["bytes"]))
+def test_bytes_encode_is_byte_identical_and_decodes(name, tmp_path):
+    case = GOLDEN["bytes"][name]
+    out = tmp_path / f"{name}.fasta"
+    assert helix(["dna", "encode", str(FIXTURES / "bytes.bin"), "-o", str(out), "-q",
+                  *case["args"]]) == 0
+    assert sha256(out.read_bytes()) == case["fasta_sha256"]
+    back = tmp_path / "back.bin"
+    assert helix(["dna", "decode", str(FIXTURES / f"{name}.fasta"), "-o", str(back), "-q"]) == 0
+    assert sha256(back.read_bytes()) == case["data_sha256"]
