@@ -139,8 +139,8 @@ class _Timer:
 @contextmanager
 def _instrumented(codec, timer: _Timer) -> Iterator[None]:
     """Time the codec's stages without changing what runs: wrap its methods on the instance
-    and the DNA functions the codec module calls."""
-    from helix_lightning.model import codec as codec_mod
+    and the DNA functions the frames <-> strands pipeline calls."""
+    from helix_lightning.model import pipeline as codec_mod
 
     methods = ("tokenize", "compress", "decompress_tokens", "reconstruct")
     functions = ("encode_archive", "decode_archive", "find_header")

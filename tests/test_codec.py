@@ -1,4 +1,5 @@
-"""HelixCodec: compress/decompress, container, fsm and direct DNA coders (tiny untrained model)."""
+"""HelixCodec and its pipeline: compress/decompress, container, fsm and direct DNA coders, the
+model hash (tiny untrained model)."""
 
 import numpy as np
 import pytest
@@ -7,16 +8,12 @@ import torch
 from helix_lightning.dna.constraints import check_strands, get_constraints
 from helix_lightning.errors import HelixError
 from helix_lightning.metrics import direct_violations
-from helix_lightning.model import codec as codec_module
-from helix_lightning.model.codec import (
-    _HEADER,
-    RATE_POINTS,
-    HelixCodec,
-    fit_stages,
-    rate_name,
-    read_direct_strands,
-    stored_digits,
-)
+from helix_lightning.dna.direct import read_direct_strands
+from helix_lightning.model import pipeline
+from helix_lightning.model.codec import HASH_NAMES, HelixCodec, state_hash
+from helix_lightning.model.container import HEADER
+from helix_lightning.model.pipeline import stored_digits
+from helix_lightning.model.rates import RATE_POINTS, fit_stages, rate_name
 from helix_lightning.model.fsq import FSQ
 from helix_lightning.model.kronecker import KroneckerMixer
 from helix_lightning.model.masked import (
@@ -144,8 +141,10 @@ def test_direct_coder_round_trip(codec, frames):
     dec = codec.decode_video(strands[::-1], coder="direct")
     assert np.array_equal(dec, codec.decompress(out["strings"], out["shape"]))
     assert np.array_equal(codec.decode_video(strands), dec)  # auto detects direct
+    # a set named by a FASTA tag that does not resolve (a YAML set's name) is not needed
+    assert np.array_equal(codec.decode_video(strands, constraints="my_yaml_set"), dec)
     digits = read_direct_strands(strands)
-    head = 4 * _HEADER.size  # header digits
+    head = 4 * HEADER.size  # header digits
     n = stored_digits(out).size
     assert np.array_equal(digits[head:head + n], stored_digits(out).reshape(-1))
     with pytest.raises(HelixError, match="missing"):
@@ -291,16 +290,43 @@ def test_fit_stages(h, w, drop):
             assert fit == 1  # only a single stage can be too small (drop near 1)
 
 
-def test_containers_of_16_bit_tables_still_decode(codec, frames, monkeypatch):
-    with monkeypatch.context() as m:
-        m.setattr(codec_module, "PRECISION", 16)
-        out = codec.compress(frames, stages=2, drop=0.25)
-        data = codec.to_bytes(out)
+def test_containers_of_16_bit_tables_still_decode(codec, frames):
+    out = codec.compress(frames, stages=2, drop=0.25, precision=16)
+    data = codec.to_bytes(out)
     assert HelixCodec.from_bytes(data)[2]["precision"] == 16
     rec = codec.decode_bytes(data).astype(int)
     assert np.abs(rec - forward_on_tokens(codec, out["digits"], out["shape"])).max() <= 1
-    assert codec.to_bytes(codec.compress(frames, stages=2, drop=0.25)) != data  # now 24 bits
+    today = codec.compress(frames, stages=2, drop=0.25)
+    assert today["precision"] == 24 and codec.to_bytes(today) != data
+    assert torch.equal(today["tokens"], out["tokens"])
     bad = bytearray(data)
-    bad[_HEADER.size - 9] = 30  # precision field: more than the range coder takes
+    bad[HEADER.size - 9] = 30  # precision field: more than the range coder takes
     with pytest.raises(HelixError, match="precision"):
         codec.decode_bytes(bytes(bad))
+
+
+def test_model_hash_is_over_frozen_parameter_names(codec, monkeypatch):
+    state = codec.state_dict()
+    assert state_hash(state) == codec.model_hash()
+    name = next(iter(state))
+    renamed = {("renamed." + n if n == name else n): t for n, t in state.items()}
+    assert state_hash(renamed) != codec.model_hash()  # names are hashed
+    monkeypatch.setitem(HASH_NAMES, "renamed." + name, name)  # a rename records the old name
+    assert state_hash(renamed) == codec.model_hash()
+    changed = dict(state)
+    changed[name] = state[name] + 1
+    assert state_hash(changed) != codec.model_hash()  # and so are the values
+
+
+def test_pipeline_takes_a_resolved_constraint_set(codec, frames):
+    cs = get_constraints("rl3")
+    strands, stats = pipeline.encode_video(codec, frames, cs, stages=2)
+    assert (strands, stats) == codec.encode_video(frames, "rl3", stages=2)
+    assert stats["constraints"] == "rl3" and check_strands(strands, cs).total == 0
+    ref = codec.decompress(*codec.from_bytes(codec.to_bytes(codec.compress(frames, 2)))[:2])
+    assert np.array_equal(pipeline.decode_video(codec, strands, cs), ref)
+    assert np.array_equal(pipeline.decode_video(codec, strands), ref)  # set found from strands
+    with pytest.raises(HelixError, match="unknown coder"):
+        codec.encode_video(frames, coder="raw")
+    with pytest.raises(HelixError, match="unknown constraint set"):
+        codec.decode_video(strands, constraints="nonesuch", coder="fsm")

@@ -1,4 +1,4 @@
-"""Masked token model (MaskGIT-style) and the staged entropy coding of a frame's tokens.
+"""Masked token model (MaskGIT-style), its coding stages and its deterministic coding pass.
 
 Model
 -----
@@ -29,20 +29,14 @@ model's argmax given every stored token (`fill_dropped`).
 
 Reproducible tables
 -------------------
-The range coder needs encoder and decoder to use bit-identical models. Coding therefore runs
-the network in float64 on the CPU (a float64 copy of the model) under
-`torch.use_deterministic_algorithms(True)`, on one intra-op thread whatever the caller's
-`torch.get_num_threads()` (`coding_context`): the caller's thread count cannot change the
-summation order, and the small per-frame matrices gain nothing from more threads (on a busy
-machine extra OpenMP threads only wait on each other). Another machine (another BLAS kernel)
-may still sum in another order, which moves float64 probabilities by ~1e-15.
-`integer_frequencies` therefore first rounds each probability to a grid of 1e-6 (an integer
-count in 0..10**6): drift of 1e-15 flips such a rounding only when a value lies within 1e-15
-of a grid midpoint, a chance of about 1e-9 per entry. Everything after that is integer
-arithmetic (exact on every machine): each symbol gets 1 plus its floor share of the remaining
-2**precision - K counts, and the few counts left over go to the largest remainders (ties by
-lower symbol id). The coder is fed freq / 2**precision, exact dyadic numbers, so both sides
-build the same quantised model.
+The range coder (`entropy.TokenEntropyCoder`) needs encoder and decoder to use bit-identical
+models. Coding therefore runs the network in float64 on the CPU (a float64 copy of the model)
+under `torch.use_deterministic_algorithms(True)`, on one intra-op thread whatever the
+caller's `torch.get_num_threads()` (`coding_context`): the caller's thread count cannot change
+the summation order, and the small per-frame matrices gain nothing from more threads (on a
+busy machine extra OpenMP threads only wait on each other). Another machine (another BLAS
+kernel) may still sum in another order, which moves float64 probabilities by ~1e-15; the
+integer tables (`entropy.integer_frequencies`) absorb that.
 
 Speed: `coding_logits` is the module's forward written out layer by layer, so that the last
 layer computes queries, feed-forward, norm and head only for the positions a stage codes (a
@@ -64,8 +58,6 @@ from torch import Tensor, nn
 
 from ..errors import HelixError
 from . import register
-
-GRID = 10**6  # probabilities are rounded to multiples of 1 / GRID before quantising
 
 
 def sincos_2d(h: int, w: int, dim: int) -> Tensor:
@@ -391,110 +383,7 @@ def stage_probabilities(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | 
     return _plan(model, masks).probabilities(tokens, prev, stage)
 
 
-def integer_frequencies(probs: np.ndarray, precision: int = 16) -> np.ndarray:
-    """Integer tables (..., K) int64: every entry >= 1, each row sums to 2**precision.
-
-    Probabilities are first rounded to multiples of 1e-6, then quantised with integer
-    arithmetic only (see the module docstring for why this is reproducible).
-    """
-    p = np.asarray(probs, dtype=np.float64)
-    k = p.shape[-1]
-    total = 1 << precision
-    if k > total:
-        raise HelixError(f"{k} symbols do not fit a 2**{precision} frequency table")
-    q = np.rint(np.clip(p, 0.0, None) * GRID).astype(np.int64)
-    flat = q.reshape(-1, k)
-    s = flat.sum(1, keepdims=True)
-    flat = np.where(s > 0, flat, 1)  # a degenerate row becomes uniform
-    s = flat.sum(1, keepdims=True)
-    spare = total - k
-    num = flat * spare
-    if int(num.max()) < 2**52:  # floor division through float64 is exact here, and faster
-        quot = np.floor(num / s).astype(np.int64)
-    else:
-        quot = num // s
-    rem = num - quot * s
-    freq = 1 + quot
-    deficit = total - freq.sum(1)  # in [0, k)
-    # the `deficit` largest remainders (ties: lower symbol id first) get one count more; as
-    # one integer key per entry (all distinct): remainder, then the reversed symbol id
-    key = rem * k + (k - 1 - np.arange(k))
-    kth = np.sort(key, axis=1)[np.arange(len(key)), np.maximum(k - deficit, 0).clip(max=k - 1)]
-    freq += (key >= kth[:, None]) & (deficit[:, None] > 0)
-    return freq.reshape(p.shape)
-
-
-def _constriction(coder: str):
-    """(constriction.stream.queue.<coder>, constriction.stream.model.Categorical).
-
-    constriction's submodules live inside its compiled extension: they are reached as
-    attributes of the package, not imported by dotted path.
-    """
-    try:
-        import constriction
-    except ImportError as e:  # pragma: no cover - dependency missing
-        raise HelixError("entropy coding needs the 'constriction' package") from e
-    return getattr(constriction.stream.queue, coder), constriction.stream.model.Categorical
-
-
-def _table_probs(freq: np.ndarray, precision: int) -> np.ndarray:
-    return freq.astype(np.float64) / float(1 << precision)
-
-
 def fill_dropped(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
                  masks: list[Tensor]) -> Tensor:
     """tokens with the dropped positions set to the model's argmax given all stored tokens."""
     return _plan(model, masks).fill(tokens, prev)
-
-
-def encode_tokens(model: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
-                  stages: int, drop: float = 0.0,
-                  precision: int = 16) -> tuple[np.ndarray, float]:
-    """Range-code the stored tokens of (H, W) or (B, H, W) grids stage by stage.
-
-    Returns (uint32 words of the range coder, estimated bits = -sum log2 p of the coded
-    tokens under the integer tables the coder uses). Actual size is 32 * len(words).
-    """
-    RangeEncoder, Categorical = _constriction("RangeEncoder")
-
-    tok = _as_batch(tokens)
-    _, h, w = tok.shape
-    masks = stage_masks(h, w, stages, drop)
-    enc = RangeEncoder()
-    bits = 0.0
-    for s in range(stages):
-        sel = _coded(masks, s).flatten()
-        if not bool(sel.any()):
-            continue
-        probs = stage_probabilities(model, tok, prev, masks, s)
-        freq = integer_frequencies(probs, precision).reshape(-1, probs.shape[-1])
-        symbols = tok.flatten(1)[:, sel].reshape(-1).numpy().astype(np.int32)
-        bits -= float(np.log2(freq[np.arange(len(symbols)), symbols] / (1 << precision)).sum())
-        enc.encode(symbols, Categorical(perfect=False), _table_probs(freq, precision))
-    return enc.get_compressed().astype(np.uint32), bits
-
-
-def decode_tokens(model: MaskedTokenModel, words: np.ndarray, prev: Tensor | None,
-                  shape: tuple[int, ...], stages: int, drop: float = 0.0,
-                  precision: int = 16) -> Tensor:
-    """Inverse of `encode_tokens`: tokens of `shape` ((H, W) or (B, H, W)), int64.
-
-    Stored tokens come back exactly; dropped ones are the model's prediction (`fill_dropped`).
-    """
-    RangeDecoder, Categorical = _constriction("RangeDecoder")
-
-    full = tuple(shape) if len(shape) == 3 else (1, *shape)
-    b, h, w = full
-    masks = stage_masks(h, w, stages, drop)
-    tok = torch.zeros(full, dtype=torch.long)
-    dec = RangeDecoder(np.asarray(words, dtype=np.uint32))
-    for s in range(stages):
-        sel = _coded(masks, s)
-        if not bool(sel.any()):
-            continue
-        probs = stage_probabilities(model, tok, prev, masks, s)
-        freq = integer_frequencies(probs, precision).reshape(-1, probs.shape[-1])
-        symbols = dec.decode(Categorical(perfect=False), _table_probs(freq, precision))
-        tok[:, sel] = torch.from_numpy(np.asarray(symbols, dtype=np.int64)).view(b, -1)
-    tok = fill_dropped(model, tok, prev, masks)
-    return tok if len(shape) == 3 else tok[0]

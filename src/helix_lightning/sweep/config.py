@@ -314,7 +314,7 @@ def _resolve_base(base: Any, path: Path) -> dict:
 
 def _check_eval(ev: dict, where: str) -> None:
     from ..dna.constraints import get_constraints
-    from ..model.codec import CODERS
+    from ..model.container import CODERS
 
     _check_keys(ev, EVAL_KEYS, where)
     clip = ev["clip"]

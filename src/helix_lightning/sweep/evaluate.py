@@ -2,16 +2,16 @@
 
 `evaluate(codec, frames, ...)` encodes the clip (`HelixCodec.encode_video`: range coder,
 container, FSM coder + outer code, or the direct mapping), decodes the strands
-(`decode_video`) and compares the decoded frames with the originals. Returned (DESIGN.md's
-words): psnr, ms_ssim, bits_per_px, nt_per_px (+ _with_primers), coding_density,
-net_density (+ _with_primers), capacity (bits/nt of the constraint set's graph),
+(`decode_video`) and compares the decoded frames with the originals. Returned
+(docs/DESIGN.md's words): psnr, ms_ssim, bits_per_px, nt_per_px (+ _with_primers),
+coding_density, net_density (+ _with_primers), capacity (bits/nt of the constraint set's graph),
 share_of_capacity (= coding_density / capacity), violations (of the strands written),
 direct_violations (of the direct mapping of the stored tokens), strands, nt, and histograms:
 
 - `hist_runs_written` / `hist_runs_direct`: homopolymer runs by length, counts[i] = runs of
   length i+1, the last bucket `RUN_BUCKETS` and longer; of (a) the strands written, whole
   (primers included, as `violations` counts them) and (b) the direct mapping of the stored
-  tokens, cut into `codec.DIRECT_BODY`-nt strands (as `direct_violations` counts them);
+  tokens, cut into `dna.direct.DIRECT_BODY`-nt strands (as `direct_violations` counts them);
 - `hist_gc_written` / `hist_gc_direct`: counts[k] = windows of w nt (`hist_gc_window`)
   holding k G or C, k = 0..w, i.e. GC share k/w (bin edges `hist_gc_edges`, (k -+ 0.5)/w);
   w is the constraint set's `gc_window` (20 for sets without one).
@@ -119,10 +119,10 @@ def capacity(constraints: str) -> float:
 # ---------------------------------------------------------------- the measurement
 
 def direct_codes(codec, frames: np.ndarray, stages: int, drop: float) -> list[np.ndarray]:
-    """The stored tokens' digits as bases (direct mapping order, `codec.DIRECT_BODY`-nt
+    """The stored tokens' digits as bases (direct mapping order, `dna.direct.DIRECT_BODY`-nt
     pieces): the tokens the encoder chose at the positions the container stores."""
     from ..metrics import direct_mapping_bases
-    from ..model.codec import DIRECT_BODY
+    from ..dna.direct import DIRECT_BODY
     from ..model.masked import stage_masks
 
     ids, _ = codec.tokenize(frames)

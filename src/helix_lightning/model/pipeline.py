@@ -1,0 +1,229 @@
+"""Frames <-> DNA strands: a HelixCodec, the video container and a DNA coder, end to end.
+
+`encode_video(codec, frames, constraints)` compresses the frames (`HelixCodec.compress`) and
+writes strands under a resolved `ConstraintSet` (`dna.constraints.get_constraints`) with one
+of two DNA coders; `decode_video` reverses it. Rates per pixel count the input's pixels,
+whatever the coding size.
+
+- "fsm" (default): the container bytes (`container.to_bytes`) go through
+  `dna.archive.encode_archive`: FSM constrained coding, index, check bits, RaptorQ outer
+  code; 0 violations by construction.
+- "direct": the reference arm. The container header (as base-4 digits, 4 per byte) followed
+  by the stored tokens' quaternary digits, written by `dna.direct.direct_strands`: no entropy
+  coding, no FSM. Digit order (`stored_digits`): frame, the stored (non-dropped) positions
+  row-major, then the token's k FSQ digits, token by token, the order the synthesis term of
+  the loss reads, so that term shapes the bases this coder writes. Violations are counted
+  with `check_strands` and reported, never hidden.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ..dna.archive import FoundHeader, decode_archive, encode_archive, find_header
+from ..dna.constraints import ConstraintSet, check_strands, get_constraints
+from ..dna.direct import (DIRECT_BODY, bytes_to_digits, digits_to_bytes, direct_strands,
+                          read_direct_strands)
+from ..dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+from ..errors import HelixError
+from ..metrics import direct_violations
+from . import container
+from .container import CODERS, CodedShape, check_coder
+from .entropy import PRECISION, Progress, check_precision
+from .masked import StagePlan, stage_masks
+
+if TYPE_CHECKING:
+    from .codec import HelixCodec
+
+
+def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
+    """The stored tokens' digits in direct-mapping order: (T, n_stored, k) uint8, C order
+    (token by token, as the synthesis term reads them)."""
+    d = compressed["digits"][:, :, compressed["stored_mask"]].transpose(1, 2)
+    return d.numpy().astype(np.uint8)
+
+
+def container_bytes(codec: HelixCodec, compressed: dict[str, Any], coder: str = "fsm") -> bytes:
+    """`compress`'s result as a container written by `codec` (its hash and FSQ geometry)."""
+    return container.to_bytes(compressed["strings"], compressed["shape"], codec.model_hash(),
+                              codec.fsq.channels, codec.fsq.levels, coder,
+                              compressed.get("precision", PRECISION))
+
+
+def check_meta(codec: HelixCodec, meta: dict[str, Any]) -> None:
+    """Refuse a container written by another model or with another geometry."""
+    mine = codec.model_hash()
+    if meta["model_hash"] != mine:
+        raise HelixError(f"archive was written by model {meta['model_hash']}, "
+                         f"this checkpoint is {mine}")
+    if (meta["channels"], meta["levels"]) != (codec.fsq.channels, codec.fsq.levels):
+        raise HelixError("archive's FSQ geometry does not match this checkpoint")
+    check_precision(meta["precision"], codec.fsq.codebook_size)
+
+
+def decode_container(codec: HelixCodec, data: bytes,
+                     progress: Progress | None = None) -> np.ndarray:
+    """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model."""
+    strings, shape, meta = container.from_bytes(data)
+    check_meta(codec, meta)
+    return codec.decompress(strings, shape, progress, meta["precision"])
+
+
+# ---------------------------------------------------------------------- encode
+
+def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintSet,
+                 coder: str = "fsm", stages: int | None = None, drop: float | None = None,
+                 redundancy: float | None = None, group: int | None = None,
+                 rate: str | None = None, progress: Progress | None = None,
+                 scale: float | None = None) -> tuple[list[str], dict[str, Any]]:
+    """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
+    `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in `encode_archive`."""
+    check_coder(coder)
+    cs = constraints
+    comp = codec.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
+                          progress=progress, scale=scale)
+    stats = _coding_stats(codec, comp, cs, coder)
+    if coder == "fsm":
+        strands, source_bits, nt, nt_primers = _fsm_strands(codec, comp, cs, redundancy,
+                                                             progress, stats)
+    else:
+        strands, source_bits, nt, nt_primers = _direct_strands(codec, comp, stats)
+    shape = comp["shape"]
+    px = shape.frames * shape.height * shape.width
+    stats.update(
+        strands=len(strands), nt=nt, nt_with_primers=nt_primers,
+        nt_per_px=nt / px, nt_per_px_with_primers=nt_primers / px,
+        bits_per_px=source_bits / px, payload_bits_per_px=comp["actual_bits"] / px,
+        source_bits=source_bits, net_density=source_bits / nt if nt else 0.0,
+        net_density_with_primers=source_bits / nt_primers if nt_primers else 0.0,
+        violations=check_strands(strands, cs).total,
+    )
+    return strands, stats
+
+
+def _coding_stats(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
+                  coder: str) -> dict[str, Any]:
+    """The stats `compress` decides: geometry, rate point, bits, direct violations."""
+    from .codec import rate_name
+
+    shape, scale = comp["shape"], comp["scale"]
+    return {
+        "coder": coder, "constraints": cs.name, "model_hash": codec.model_hash(),
+        "frames": shape.frames, "height": shape.height, "width": shape.width,
+        "rate": rate_name(scale, shape.drop, shape.stages), "scale": scale,
+        "coded_height": shape.coded_size[0], "coded_width": shape.coded_size[1],
+        "stages": shape.stages, "drop": shape.drop,
+        "tokens_stored": int(comp["stored_mask"].sum()) * shape.frames,
+        "estimated_bits": comp["estimated_bits"], "table_bits": comp["table_bits"],
+        "actual_bits": comp["actual_bits"],
+        "direct_violations": direct_violations(stored_digits(comp), cs, DIRECT_BODY),
+    }
+
+
+def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
+                 redundancy: float | None, progress: Progress | None,
+                 stats: dict[str, Any]) -> tuple[list[str], int, int, int]:
+    """The container through the FSM archive: (strands, source bits, nt, nt with primers)."""
+    data = container_bytes(codec, comp, "fsm")
+    arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
+    stats.update(container_bytes=len(data), coding_density=arch.stats["coding_density"],
+                 redundancy=arch.stats["redundancy"], archive=arch.stats)
+    return arch.strands, 8 * len(data), arch.stats["nt"], arch.stats["nt_with_primers"]
+
+
+def _direct_strands(codec: HelixCodec, comp: dict[str, Any],
+                    stats: dict[str, Any]) -> tuple[list[str], int, int, int]:
+    """Header digits + stored token digits as bases: (strands, source bits, nt, nt with
+    primers)."""
+    stored = stored_digits(comp)
+    header = container.pack_header(comp["shape"], codec.model_hash(), codec.fsq.channels,
+                                   codec.fsq.levels, "direct", PRECISION, 0)
+    strands = direct_strands(np.concatenate([bytes_to_digits(header), stored.reshape(-1)]))
+    nt_primers = sum(len(s) for s in strands)
+    nt = nt_primers - len(strands) * (len(DEFAULT_PREFIX) + len(DEFAULT_SUFFIX))
+    stats.update(container_bytes=len(header) + math.ceil(stored.size / 4),
+                 coding_density=2.0, redundancy=0.0)
+    return strands, 2 * stored.size, nt, nt_primers
+
+
+# ---------------------------------------------------------------------- decode
+
+def decode_video(codec: HelixCodec, strands: Sequence[str],
+                 constraints: ConstraintSet | None = None, coder: str = "auto",
+                 support: Sequence[int] | None = None, variants: Sequence[int] | None = None,
+                 progress: Progress | None = None) -> np.ndarray:
+    """Strands (either coder; "auto" tries fsm, then direct) -> uint8 frames (T, H, W, 3).
+
+    Without `constraints` the fsm archive's constraint set is found once: the model's own
+    set (`codec.config["constraints"]`) is tried first, then the DNA layer's guess."""
+    strands = list(strands)
+    if coder not in ("auto", *CODERS):
+        raise HelixError(f"unknown coder {coder!r} (known: auto, {', '.join(CODERS)})")
+    found = None
+    if coder in ("auto", "fsm"):
+        try:
+            found = _find_header(codec, strands, constraints)
+            coder = "fsm"
+        except HelixError:
+            if coder == "fsm":
+                raise
+            coder = "direct"
+    if coder == "direct":
+        return _decode_direct(codec, strands, progress)
+    data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
+                             progress=progress)
+    return decode_container(codec, data, progress)
+
+
+def _find_header(codec: HelixCodec, strands: list[str],
+                 constraints: ConstraintSet | None) -> FoundHeader:
+    """The fsm archive's header; the model's constraint set tried first when none given."""
+    if constraints is None and codec.config.get("constraints"):
+        try:
+            return find_header(strands, get_constraints(codec.config["constraints"]))
+        except HelixError:
+            pass
+    return find_header(strands, constraints)
+
+
+def _decode_direct(codec: HelixCodec, strands: list[str],
+                   progress: Progress | None) -> np.ndarray:
+    """Direct strands -> frames: stored tokens read back, dropped ones predicted."""
+    digits = read_direct_strands(strands)
+    if digits.size < 20:
+        raise HelixError("direct strands too short to hold a container header")
+    n_head = 4 * container.header_size(digits_to_bytes(digits[:20]))
+    if digits.size < n_head:
+        raise HelixError("direct strands too short to hold a container header")
+    _, shape, meta = container.from_bytes(digits_to_bytes(digits[:n_head]))
+    if meta["coder"] != "direct":
+        raise HelixError(f"container says coder {meta['coder']!r}, strands are direct")
+    check_meta(codec, meta)
+    ids = _stored_tokens(codec, digits[n_head:], shape)
+    plan = StagePlan(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
+    prev = None
+    for t in range(shape.frames):
+        ids[t] = plan.fill(ids[t], prev)
+        prev = ids[t]
+        if progress:
+            progress("fill", t + 1, shape.frames)
+    return codec.reconstruct(codec.fsq.digits_from_indices(ids), (shape.h, shape.w),
+                             shape.coded_size, progress, (shape.height, shape.width))
+
+
+def _stored_tokens(codec: HelixCodec, body: np.ndarray, shape: CodedShape) -> torch.Tensor:
+    """Token ids (T, hp, wp) from the direct body digits; dropped positions 0 (unfilled)."""
+    stored_mask = ~stage_masks(shape.hp, shape.wp, shape.stages, shape.drop)[-1]
+    k = codec.fsq.channels
+    n = shape.frames * k * int(stored_mask.sum())
+    if body.size < n:
+        raise HelixError(f"direct strands hold {body.size} token digits, {n} needed")
+    full = torch.zeros(shape.frames, k, shape.hp, shape.wp, dtype=torch.long)
+    full[:, :, stored_mask] = (torch.from_numpy(body[:n].astype(np.int64))
+                               .view(shape.frames, -1, k).transpose(1, 2))
+    return codec.fsq.indices(full)

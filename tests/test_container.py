@@ -1,0 +1,105 @@
+"""The video container's version policy: every released version decodes, a newer one is
+refused by name; the version-1 decode fixture (tests/fixtures/make_container_v1.py)."""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from helix_lightning.dna.direct import (
+    bytes_to_digits,
+    digits_to_bytes,
+    direct_strands,
+    read_direct_strands,
+)
+from helix_lightning.errors import HelixError
+from helix_lightning.model import container
+from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT, load_codec
+from helix_lightning.video.io import read_video
+
+from test_codec import clip, tiny_codec
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+from make_container_v1 import HEADER_V1, HEADER_V2, as_version_1  # noqa: E402
+from make_fixtures import frames_sha256, sha256  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def codec():
+    return tiny_codec()
+
+
+@pytest.fixture(scope="module")
+def frames():
+    return clip()
+
+
+def test_released_layouts_are_the_ones_the_decoder_knows():
+    assert container.VERSION == 2
+    assert container.HEADERS[1].format == HEADER_V1.format
+    assert container.HEADERS[2].format == HEADER_V2.format == container.HEADER.format
+
+
+def test_version_1_container_decodes_as_version_2(codec, frames):
+    comp = codec.compress(frames, stages=2, drop=0.25)  # native size: coded = input size
+    v2 = codec.to_bytes(comp)
+    v1 = as_version_1(v2)
+    assert len(v1) == len(v2) - 4
+    strings, shape, meta = container.from_bytes(v1)
+    assert meta["version"] == 1 and meta["header_size"] == HEADER_V1.size
+    assert strings == comp["strings"] and shape == comp["shape"]
+    assert shape.coded_size == (shape.height, shape.width)
+    assert np.array_equal(codec.decode_bytes(v1), codec.decode_bytes(v2))
+
+
+def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
+    data = bytearray(codec.to_bytes(codec.compress(frames, stages=2)))
+    for version, words in ((3, "version 3 is newer"), (200, "version 200 is newer"),
+                           (0, "version 0 is not supported")):
+        data[4] = version
+        with pytest.raises(HelixError, match=words):
+            codec.decode_bytes(bytes(data))
+    with pytest.raises(HelixError, match="bad magic or truncated"):
+        container.from_bytes(b"HXVC")
+    with pytest.raises(HelixError, match="truncated in stream"):
+        container.from_bytes(codec.to_bytes(codec.compress(frames, stages=2))[:-1])
+
+
+def test_direct_strands_with_a_version_1_header_decode(codec, frames):
+    strands, _ = codec.encode_video(frames, coder="direct", stages=2, drop=0.25)
+    digits = read_direct_strands(strands)
+    n_head = 4 * HEADER_V2.size
+    v1_head = as_version_1(digits_to_bytes(digits[:n_head]))
+    old = direct_strands(np.concatenate([bytes_to_digits(v1_head), digits[n_head:]]))
+    assert old != strands
+    assert np.array_equal(codec.decode_video(old, coder="direct"),
+                          codec.decode_video(strands))
+
+
+# ---------------------------------------------------------------------- the fixture
+
+@pytest.mark.skipif(not DEFAULT_CHECKPOINT.is_file(), reason="no default model")
+def test_version_1_fixture_decodes_like_todays_container():
+    record = json.loads((FIXTURES / "container_v1.json").read_text())
+    data = (FIXTURES / "container_v1.hxvc").read_bytes()
+    assert sha256(data) == record["container_sha256"]
+    model = load_codec()
+    strings, shape, meta = container.from_bytes(data)
+    assert (meta["version"], meta["precision"]) == (1, 16)
+    assert meta["model_hash"] == record["model_hash"] == model.model_hash()
+    frames = model.decode_bytes(data)
+    assert frames_sha256(frames) == record["frames_sha256"]
+    # the version-2 container of the same streams decodes to the same frames
+    v2 = container.to_bytes(strings, shape, meta["model_hash"], meta["channels"],
+                            meta["levels"], meta["coder"], meta["precision"])
+    assert container.from_bytes(v2)[2]["version"] == 2
+    assert np.array_equal(model.decode_bytes(v2), frames)
+    # and today's native-size encode of the same clip codes the same tokens
+    today = model.compress(read_video(FIXTURES / "clip.mkv"))
+    assert today["shape"] == shape and today["precision"] == 24
+    assert torch.equal(model.decompress_tokens(strings, shape, precision=16), today["tokens"])
+    assert np.array_equal(model.decode_bytes(model.to_bytes(today)), frames)
