@@ -24,7 +24,7 @@ from helix_lightning.dna.fasta import read_sequences
 from helix_lightning.dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, reverse_complement
 from helix_lightning.errors import HelixError
 from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT, load_codec
-from helix_lightning.model.codec import RATE_POINTS
+from helix_lightning.model.rates import RATE_POINTS
 from helix_lightning.video.io import default_clips, read_video
 
 from test_codec import forward_on_tokens
@@ -120,14 +120,14 @@ _DECODE = """
 import sys, numpy as np, torch
 torch.set_num_threads(1)
 from helix_lightning.model.checkpoint import load_codec
-from helix_lightning.model.codec import HelixCodec
+from helix_lightning.model.container import from_bytes
 from helix_lightning.dna.archive import decode_archive
 out = sys.argv[1]
 codec = load_codec()
 strands = open(out + "/strands.txt").read().split()
 np.save(out + "/dec_frames.npy", codec.decode_video(strands))
 data, _ = decode_archive(strands)
-strings, shape, meta = HelixCodec.from_bytes(data)
+strings, shape, meta = from_bytes(data)
 tokens = codec.decompress_tokens(strings, shape, precision=meta["precision"])
 np.save(out + "/dec_tokens.npy", tokens.numpy())
 print(torch.get_num_threads())

@@ -15,16 +15,16 @@ validation, in the logger's metrics.csv with the module's val/* metrics):
 - `val/actual_nt_per_px`: all nt written, primers excluded (header strands, index, check,
   outer code and padding included) / px. On a sample this small the fixed cost (8 copies of
   the archive header: 16 strands on `standard`; the outer code's minimum repair strands; the
-  50-byte container header) dominates, so it sits far above what a long clip pays per px:
+  54-byte container header) dominates, so it sits far above what a long clip pays per px:
   read it for trends, not as the rate;
 - `val/payload_nt_per_px`: actual_bits / coding_density / px, the nt the range-coded
   payload alone occupies: the actual counterpart of the module's estimated `val/nt_per_px`;
 - `val/strands`: strands written for the sample;
-- `val/coding_density`, `val/net_density`: as DESIGN.md defines them (net = container bits
+- `val/coding_density`, `val/net_density`: as docs/DESIGN.md defines them (net = container bits
   / all nt, primers excluded);
 - `val/violations`: violations of the strands actually written (0 through the FSM coder);
 - `val/direct_violations_codec`: violations of the direct mapping of the stored tokens
-  (HelixCodec's order: frame, channel, positions; strands of `codec.DIRECT_BODY` nt), a
+  (HelixCodec's order: frame, channel, positions; strands of `dna.direct.DIRECT_BODY` nt), a
   total over the sample; not the same count as the module's `val/direct_violations`
   (one stream per frame, token by token, mean per frame);
 - `val/codec_psnr`: PSNR of the uint8 frames the decoder reconstructs, on the sample:
