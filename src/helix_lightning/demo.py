@@ -28,11 +28,14 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from .errors import HelixError
+
+if TYPE_CHECKING:
+    from .dna.channel import ChannelParams
 
 DEFAULT_OUT = Path("runs/demo")
 DEFAULT_FRAMES = 30  # the frames `helix bench rd` measures; about 10 s on 2 CPU cores
@@ -48,7 +51,7 @@ def test_clip() -> Path:
     return default_clips()["test"][0]
 
 
-def channel_params(seed: int = 1):
+def channel_params(seed: int = 1) -> "ChannelParams":
     """The reference channel (`ChannelParams` defaults: sub 1%, ins/del 0.5%, dropout 5%,
     coverage 10) with its seed."""
     from .dna.channel import ChannelParams
