@@ -1,6 +1,6 @@
 """Metrics shared by the model and the lab: quality, rate, and the direct-mapping violations.
 
-Every name follows DESIGN.md's "Definitions" section.
+Every name follows docs/DESIGN.md's "Definitions" section.
 
 Quality
 - `psnr(x, y)`: PSNR on RGB in [0, 255]. Integer arrays (uint8) are read as [0, 255], floating
@@ -17,7 +17,7 @@ Quality
   renormalised). The result is a differentiable torch scalar (mean over N).
 
 Rate (plain functions)
-- `bits_per_px`, `nt_per_px`, `coding_density`, `net_density` (see DESIGN.md for what is counted).
+- `bits_per_px`, `nt_per_px`, `coding_density`, `net_density` (see docs/DESIGN.md for what is counted).
 
 Direct mapping (the reference arm of the ablations)
 - `direct_mapping_bases(digits)`: quaternary digits -> base codes (digit d -> code d: A, C, G, T),

@@ -9,7 +9,7 @@ Names (the `dna_code` column of the RD benchmark):
   Fountain, `yinyang`) as `helix dna bench` runs them: each with its own index, checks and
   redundancy (only DNA Fountain has an outer code of its own), the same primers.
 
-`DnaResult` carries the counts DESIGN.md defines: nt (primers excluded) and nt_with_primers,
+`DnaResult` carries the counts docs/DESIGN.md defines: nt (primers excluded) and nt_with_primers,
 coding density, net density (source bits / nt), and violations counted on the strands as
 written against the code's own constraint set (`violations`) and against `standard`.
 """

@@ -24,7 +24,7 @@ Outputs under `out`: results.csv (one row per method, clip, rate point and DNA c
 `COLUMNS`), decoders.csv (the HELIX decoder, i.e. its checkpoint file, stored in DNA through
 the same code), bd.csv (Bjontegaard deltas) and report.md with its PNG figures (rd_report).
 
-Columns (DESIGN.md's definitions): nt = all nt written, primers excluded (`_with_primers`:
+Columns (docs/DESIGN.md's definitions): nt = all nt written, primers excluded (`_with_primers`:
 included); nt_per_px = nt / (frames x height x width); bits_per_px = stored stream bits / px
 (HELIX: its container; a baseline: bitstream + framing); coding_density, net_density (source
 bits / nt), violations (against the DNA code's own constraint set; `violations_standard`:
