@@ -277,7 +277,7 @@ def read_config_file(path: str | Path, _chain: tuple[Path, ...] = ()) -> dict:
     target = path.parent / parent
     chain = _chain or (path.resolve(),)
     if target.resolve() in chain:
-        cycle = " -> ".join(str(p) for p in chain + (target.resolve(),))
+        cycle = " -> ".join(p.name for p in chain + (target.resolve(),))
         raise HelixError(f"{path}: extends makes a cycle ({cycle})")
     if not target.is_file():
         raise HelixError(f"{path}: extends {parent}: no such file ({target})")

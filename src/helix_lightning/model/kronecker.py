@@ -248,6 +248,6 @@ for _name, _fixed in {
     "separable": {"mode": "learned", "factorisation": "separable"},
     "factored": {"mode": "learned", "factorisation": "factored"},
 }.items():
-    _own = {k: v for k, v in DEFAULTS.items()
-            if k not in _fixed and (k != "per_channel" or _fixed["mode"] == "learned")}
+    _own = {k: v for k, v in DEFAULTS.items() if k not in _fixed
+            and (_fixed["mode"] == "learned" or k not in ("factorisation", "per_channel"))}
     register("mixer", _name, defaults=_own)(functools.partial(KroneckerMixer, **_fixed))
