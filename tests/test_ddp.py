@@ -51,7 +51,7 @@ def test_two_process_ddp_spawn_trains_and_returns_results(tmp_path):
     trained = load_codec(tmp_path / "ddp.ckpt")
     torch.manual_seed(0)
     fresh = HelixModule(resolve_config(cfg))
-    before = dict(fresh.named_parameters())
+    before = dict(fresh.codec.named_parameters())
     changed = [n for n, p in trained.named_parameters()
                if n in before and not torch.equal(p, before[n].to(p.dtype))]
     assert changed  # the weights that came back are the trained ones

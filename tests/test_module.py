@@ -121,7 +121,7 @@ def test_train_returns_metrics_and_writes_checkpoint(video_dir, tmp_path):
     assert result["steps"] == 5
     assert result["val/nt_per_px"] == pytest.approx(result["val/bits_per_px"] / 1.98125, rel=1e-3)
     assert ckpt.exists()
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)
     assert "helix_best" in state and "state_dict" in state
 
 
@@ -190,7 +190,29 @@ def test_cosine_run_with_float16_checkpoint_loads_as_codec(video_dir, tmp_path):
     cfg["model"] = {**TINY["model"], "tokenizer": {"downsample": 8, "channels_latent": 4,
                                                    "width": [16, 16, 24], "stem": "shuffle"}}
     assert train(cfg)["steps"] == 3
-    state = torch.load(ckpt, map_location="cpu", weights_only=False)["state_dict"]
+    state = torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
     assert all(v.dtype == torch.float16 for v in state.values() if v.is_floating_point())
     codec = load_codec(ckpt)
     assert all(p.dtype == torch.float32 for p in codec.parameters())
+
+
+def test_the_module_holds_one_codec_and_forwards_through_it(module, clips):
+    from helix_lightning.model.codec import HelixCodec
+
+    assert isinstance(module.codec, HelixCodec)
+    assert module.tokenizer is module.codec.tokenizer and module.mixer is module.codec.mixer
+    names = set(module.state_dict())
+    assert "prior_logits" in names and all(n.startswith("codec.") or n == "prior_logits"
+                                           for n in names)
+    assert "prior_logits" not in module.codec.state_dict()  # the hashed names stay the codec's
+    with torch.no_grad():
+        mine = module(clips, rate=True)
+        codecs = module.codec(clips, prior=module.prior, temperature=0.5)
+    assert torch.equal(mine["x_hat"], codecs["x_hat"])
+    lik = mine["likelihoods"]["tokens"]
+    assert lik.shape == (6, 16) and torch.equal(lik, codecs["likelihoods"]["tokens"])
+    assert bool((lik <= 1e-6).all())  # log2 of probabilities
+    # first frame of each clip has no previous frame, the others see the one before
+    mask_id = module.token_model.mask_id
+    assert bool((mine["prev"][0] == mask_id).all()) and bool((mine["prev"][3] == mask_id).all())
+    assert torch.equal(mine["prev"][1], mine["tokens"][0])

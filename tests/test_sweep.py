@@ -206,13 +206,13 @@ def test_load_matching_reports_what_was_not_loaded(tmp_path):
     torch.save({"state_dict": src.state_dict()}, tmp_path / "src.ckpt")
     other = module(2)
     info = load_matching(other, tmp_path / "src.ckpt")
-    assert info["not_loaded"] and all(k.startswith("mixer.") for k in info["not_loaded"])
+    assert info["not_loaded"] and all(k.startswith("codec.mixer.") for k in info["not_loaded"])
     assert info["loaded"] == len(src.state_dict()) - len(info["not_loaded"])
-    w = next(k for k in src.state_dict() if k.startswith("tokenizer."))
+    w = next(k for k in src.state_dict() if k.startswith("codec.tokenizer."))
     assert torch.equal(other.state_dict()[w], src.state_dict()[w])
     none = module(4, mode="none")
     info = load_matching(none, tmp_path / "src.ckpt")
-    assert info["not_loaded"] == [] and all(k.startswith("mixer.") for k in info["unexpected"])
+    assert info["not_loaded"] == [] and all(k.startswith("codec.mixer.") for k in info["unexpected"])
 
 
 def test_histograms():

@@ -382,20 +382,10 @@ def _check_video_output(path: str) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    import yaml
+    from .model.config import apply_overrides
+    from .model.train import load_config, train
 
-    from .model.train import load_config, set_key, train
-
-    cfg = load_config(args.config)
-    for item in args.overrides:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise HelixError(f"--set needs KEY=VALUE, got {item!r}")
-        try:
-            parsed = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise HelixError(f"--set {key}: cannot parse value {value!r}") from None
-        set_key(cfg, key, parsed)
+    cfg = apply_overrides(load_config(args.config), args.overrides)
     if args.out:
         out = Path(args.out)
         if out.parent and not out.parent.exists():

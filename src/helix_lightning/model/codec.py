@@ -124,13 +124,32 @@ class HelixCodec(nn.Module):
         return state_hash(self.state_dict())
 
     # ------------------------------------------------------------------ training face
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Frames (B, 3, H, W) in [0, 1] -> {"x_hat", "z_q", "digits"} (straight-through FSQ)."""
-        size = tuple(x.shape[-2:])
-        lat = self.tokenizer.encode(x)
-        z_q, digits = self.fsq(self.mixer(lat))
+    def forward(self, x: Tensor, prior: Any = None, temperature: float = 0.5
+                ) -> dict[str, Any]:
+        """Frames (N, 3, H, W) or clips (B, T, 3, H, W) in [0, 1] -> the training face:
+        `x_hat` (shape of x, through FSQ's straight-through rounding), `digits` (N, k, hp, wp),
+        `tokens` (N, hp, wp), `z_mixed` (pre-FSQ), `z_q`, `prev` (each frame's previous
+        frame's tokens in its clip; a frame alone is a clip of one), and with a `prior`
+        (`rate.py`) `likelihoods`: {"tokens": log2 p of each stored token (N, n), straight
+        through the soft assignment at `temperature`}; bits = -their sum."""
+        from .rate import log2_likelihoods, previous_tokens
+
+        frames = x.flatten(0, 1) if x.dim() == 5 else x
+        size = tuple(frames.shape[-2:])
+        lat = self.tokenizer.encode(frames)
+        z_mixed = self.mixer(lat)
+        z_q, digits = self.fsq(z_mixed)
         z = self.mixer.inverse(z_q, size=tuple(lat.shape[-2:]))
-        return {"x_hat": self.tokenizer.decode(z, size), "z_q": z_q, "digits": digits}
+        x_hat = self.tokenizer.decode(z, size)
+        tokens = self.fsq.indices(digits)
+        out: dict[str, Any] = {
+            "x_hat": x_hat.reshape(x.shape), "digits": digits, "tokens": tokens,
+            "z_mixed": z_mixed, "z_q": z_q,
+            "prev": previous_tokens(tokens, x.shape[1] if x.dim() == 5 else 1,
+                                    self.token_model.mask_id)}
+        if prior is not None:
+            out["likelihoods"] = {"tokens": log2_likelihoods(self.fsq, out, prior, temperature)}
+        return out
 
     # ------------------------------------------------------------------ pieces
     @property

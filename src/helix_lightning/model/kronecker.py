@@ -237,12 +237,17 @@ class KroneckerMixer(nn.Module):
                 f"factorisation={self.factorisation!r}, per_channel={self.per_channel}")
 
 
-register("mixer", "kronecker")(KroneckerMixer)
-for _name, _cfg in {
+#: What `model.mixer` takes for "kronecker" (the mixer's `channels` come from the tokenizer).
+DEFAULTS = {"mode": "learned", "block": 4, "factorisation": "separable", "per_channel": False}
+register("mixer", "kronecker", defaults=DEFAULTS)(KroneckerMixer)
+# Fixed variants by name: their fixed keys are not parameters any more.
+for _name, _fixed in {
     "none": {"mode": "none"},
     "permute": {"mode": "permute"},
     "dense": {"mode": "learned", "factorisation": "dense"},
     "separable": {"mode": "learned", "factorisation": "separable"},
     "factored": {"mode": "learned", "factorisation": "factored"},
 }.items():
-    register("mixer", _name)(functools.partial(KroneckerMixer, **_cfg))
+    _own = {k: v for k, v in DEFAULTS.items() if k not in _fixed
+            and (_fixed["mode"] == "learned" or k not in ("factorisation", "per_channel"))}
+    register("mixer", _name, defaults=_own)(functools.partial(KroneckerMixer, **_fixed))

