@@ -143,3 +143,23 @@ def test_valid_strands_agrees_with_the_checker():
             ConstraintSet("m", max_run=4, motifs=("GAATTC", "ACG"))]:
         expected = [check_strands([s], cs).total == 0 for s in seqs]
         assert valid_strands(seqs, cs).tolist() == expected
+
+
+def test_format_doc_table_is_the_registry():
+    """docs/FORMAT.md's table of codes lists exactly the coded sets, with their definitions."""
+    from pathlib import Path
+
+    from helix_lightning.dna.constraints import CONSTRAINT_CODES, coded_names
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "FORMAT.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 6 and cells[0].isdigit():
+            code, name, max_run, window, lo, hi = cells
+            rows[name] = (int(code), int(max_run), None if window.startswith("-") else int(window),
+                          float(lo), float(hi))
+    assert list(rows) == coded_names()
+    for name, row in rows.items():
+        cs = get_constraints(name)
+        assert row == (CONSTRAINT_CODES[name], cs.max_run, cs.gc_window, cs.gc_min, cs.gc_max)
