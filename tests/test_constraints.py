@@ -138,7 +138,8 @@ def test_valid_strands_agrees_with_the_checker():
     from helix_lightning.dna.constraints import registered_names, valid_strands
 
     rng = random.Random(5)
-    seqs = ["".join(rng.choice("ACGGCTAT") for _ in range(rng.choice([40, 60]))) for _ in range(300)]
+    seqs = ["".join(rng.choice("ACGGCTAT") for _ in range(rng.choice([40, 60])))
+            for _ in range(300)]
     for cs in [get_constraints(n) for n in registered_names()] + [
             ConstraintSet("m", max_run=4, motifs=("GAATTC", "ACG"))]:
         expected = [check_strands([s], cs).total == 0 for s in seqs]

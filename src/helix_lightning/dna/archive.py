@@ -27,7 +27,7 @@ from .constraints import (
     registered_names,
     valid_strands,
 )
-from .header import (
+from .header import (  # the header's names stay importable from here
     BASE as _HEADER,
     CUSTOM_VERSION,
     MAGIC,
@@ -52,10 +52,6 @@ from .strands import DEFAULT_STRAND_LEN, StrandLayout
 FORMAT_VERSION = NAMED_VERSION  # written for registered sets with a code (byte-identical to v1)
 DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
 HEADER_COPIES = 8
-
-__all__ = ["CUSTOM_VERSION", "FORMAT_VERSION", "MAGIC", "READABLE_VERSIONS", "Archive", "Header",
-           "constraint_fingerprint", "decode_archive", "decode_order", "encode_archive",
-           "find_header"]
 
 Progress = Callable[[str, int, int], None]
 
@@ -212,13 +208,9 @@ def _header_candidates(strands: Sequence[str], hint: ConstraintSet | None) -> It
               if valid_strands(sample, CONSTRAINT_SETS[n]()).sum() >= 0.5 * len(sample)]
     for name in decode_order(likely):
         yield CONSTRAINT_SETS[name](), None
-    rest = []
-    for name in registered_names():
-        if name not in likely:
-            mask = valid_strands(strands, CONSTRAINT_SETS[name]())
-            if mask.any():
-                rest.append((name, mask))
-    masks = dict(rest)
+    masks = {n: valid_strands(strands, CONSTRAINT_SETS[n]())
+             for n in registered_names() if n not in likely}
+    masks = {n: m for n, m in masks.items() if m.any()}
     for name in decode_order(masks):
         yield CONSTRAINT_SETS[name](), masks[name]
 
@@ -298,9 +290,10 @@ def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None 
                          f"{', '.join(tried) or 'none'}); is this a HELIX archive?{advice}")
     header = Header.unpack(_header_bytes(parts, layout.header_chunk))
     data_cs = _archive_set(header, cs, hint)
-    if data_cs != cs or mask is not None:
-        layout = StrandLayout(data_cs, strand_len, prefix, suffix) if data_cs != cs else layout
-        bits, ok = layout.read_bits(strands)
+    if constraint_fingerprint(data_cs) != constraint_fingerprint(cs):
+        layout = StrandLayout(data_cs, strand_len, prefix, suffix)  # data strands' own set
+    if layout.cs is not cs or mask is not None:
+        bits, ok = layout.read_bits(strands)  # every strand, under the data strands' set
     if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
         raise HelixError("archive geometry does not match its strands")
     return FoundHeader(data_cs, layout, header, len(parts), bits, ok, header_cs=cs)
