@@ -19,10 +19,9 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(__file__))
 from _table import emit  # noqa: E402
 
-from helix_lightning.dna.capacity import log2_count, stationary  # noqa: E402
+from helix_lightning.dna.capacity import constraint_capacity, log2_count  # noqa: E402
 from helix_lightning.dna.constraints import check_codes, get_constraints, encode_bases  # noqa: E402
 from helix_lightning.dna.fsm_coder import FsmCoder  # noqa: E402
-from helix_lightning.dna.graph import build_graph  # noqa: E402
 from helix_lightning.dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX  # noqa: E402
 
 PRE, SUF = encode_bases(DEFAULT_PREFIX), encode_bases(DEFAULT_SUFFIX)
@@ -30,7 +29,7 @@ PRE, SUF = encode_bases(DEFAULT_PREFIX), encode_bases(DEFAULT_SUFFIX)
 
 def per_strand(name: str, mb: float) -> dict:
     cs = get_constraints(name)
-    cap = stationary(build_graph(cs)).capacity
+    cap = constraint_capacity(cs)
     t = time.perf_counter()
     coder = FsmCoder(cs, PRE, SUF, 160)
     build = time.perf_counter() - t
@@ -59,7 +58,7 @@ def per_strand(name: str, mb: float) -> dict:
 
 def long_stream(name: str, n: int) -> dict:
     cs = get_constraints(name)
-    cap = stationary(build_graph(cs)).capacity
+    cap = constraint_capacity(cs)
     coder = FsmCoder(cs, PRE, SUF, n)
     bits = np.random.default_rng(1).integers(0, 2, (1, coder.k), dtype=np.uint8)
     t = time.perf_counter()

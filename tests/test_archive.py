@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from helix_lightning.dna.archive import DecodeFailure, decode_archive, encode_archive
-from helix_lightning.dna.constraints import check_strands, get_constraints
+from helix_lightning.dna.constraints import ConstraintSet, check_strands, get_constraints
 from helix_lightning.dna.outer import failure_probability, repair_symbols
 from helix_lightning.errors import HelixError
 
@@ -127,10 +127,40 @@ def test_trusted_corrupt_strand_fails_loudly_never_silently(rng_bytes):
 
 
 def test_detection_order_is_tightest_first():
-    from helix_lightning.dna.archive import NAMED_CODES, TIGHTEST_FIRST
-    from helix_lightning.dna.capacity import stationary
-    from helix_lightning.dna.graph import build_graph
+    from helix_lightning.dna.archive import decode_order
+    from helix_lightning.dna.capacity import constraint_capacity
+    from helix_lightning.dna.constraints import registered_names
 
-    assert sorted(TIGHTEST_FIRST) == sorted(NAMED_CODES)
-    caps = [stationary(build_graph(get_constraints(n))).capacity for n in TIGHTEST_FIRST]
+    order = decode_order()
+    assert sorted(order) == sorted(registered_names())
+    # today's order, derived from the registry (capacity, then GC range width)
+    assert order == ["strict", "rl2", "standard", "fountain", "rl3", "relaxed"]
+    caps = [constraint_capacity(n) for n in order]
     assert caps == sorted(caps)
+
+
+def test_header_versions_pack_and_unpack():
+    from helix_lightning.dna.header import Header, constraint_fingerprint
+
+    custom = ConstraintSet("mine", max_run=4, gc_window=12, gc_min=0.3, gc_max=0.7,
+                           motifs=("GAATTC", "AAGCTT"))
+    fields = dict(strand_len=200, prefix_len=20, suffix_len=20, bits_per_strand=300,
+                  index_bits=9, symbol_size=34, file_size=1234, segment_symbols=50,
+                  repair_full=7, repair_last=3, file_hash=bytes(range(8)))
+    v1 = Header(1, 2, **fields, constraints_fp=constraint_fingerprint(get_constraints("standard")))
+    assert len(v1.pack()) == 44 and Header.unpack(v1.pack()) == v1
+    v2 = Header(2, 255, **fields, constraints_fp=constraint_fingerprint(custom), header_code=2,
+                definition=custom)
+    raw = v2.pack()
+    assert raw[:44] != v1.pack() and Header.bytes_needed(raw[:44]) == 47
+    assert Header.bytes_needed(raw[:47]) == len(raw)
+    back = Header.unpack(raw)
+    assert back == v2 and back.definition == custom
+    with pytest.raises(HelixError, match="truncated"):
+        Header.unpack(raw[:-1])
+    forged = raw[:-1] + b"G"  # definition no longer matches the fingerprint
+    with pytest.raises(HelixError, match="fingerprint"):
+        Header.unpack(forged)
+    future = raw[:2] + bytes([3]) + raw[3:]
+    with pytest.raises(HelixError, match="version 3 is not supported"):
+        Header.unpack(future)

@@ -69,3 +69,22 @@ def test_concurrent_processes_share_one_cache_entry(tmp_path, monkeypatch):
         build_graph(get_constraints("rl3"))).capacity)
     names = sorted(p.name for p in tmp_path.iterdir())
     assert names and not any(n.endswith(".tmp") for n in names)
+
+
+def test_capacity_of_a_set_has_one_definition(tmp_path):
+    """Every caller of "capacity of a named set" gets `constraint_capacity`'s number."""
+    from helix_lightning.dna.bench import constraint_capacity as bench_capacity
+    from helix_lightning.dna.capacity import constraint_capacity
+    from helix_lightning.report.figures import capacity_of
+    from helix_lightning.sweep.evaluate import capacity as sweep_capacity
+
+    assert bench_capacity is constraint_capacity
+    for name in ("rl3", "fountain", "relaxed"):
+        cap = stationary(build_graph(get_constraints(name))).capacity
+        assert constraint_capacity(name) == cap
+        assert constraint_capacity(get_constraints(name)) == cap
+        assert sweep_capacity(name) == cap and capacity_of(name) == cap
+    yaml = tmp_path / "mine.yaml"
+    yaml.write_text("max_run: 1\n")
+    assert constraint_capacity(str(yaml)) == pytest.approx(math.log2(3), abs=1e-9)
+    assert capacity_of("no-such-set") is None

@@ -88,16 +88,41 @@ def test_truncated_archive_reports_loss(tmp_path, small_file, capsys):
     assert not out.exists()
 
 
-def test_other_format_version_is_refused(tmp_path, small_file, capsys, monkeypatch):
+def test_newer_format_version_is_refused(tmp_path, small_file, capsys, monkeypatch):
+    """The version policy: a header version newer than this build reads is refused by name."""
     from helix_lightning.dna import archive
 
-    monkeypatch.setattr(archive, "FORMAT_VERSION", 2)
-    fasta = tmp_path / "v2.fasta"
+    monkeypatch.setattr(archive, "FORMAT_VERSION", 3)
+    fasta = tmp_path / "v3.fasta"
     assert run("dna", "encode", str(small_file), "-o", str(fasta), "--constraints", "rl3",
                "-q") == 0
-    monkeypatch.setattr(archive, "FORMAT_VERSION", 1)
+    assert fasta.read_text().startswith(">helix:v3:rl3:")
+    monkeypatch.undo()
     assert run("dna", "decode", str(fasta), "-o", str(tmp_path / "o.bin"), "-q") == 2
-    assert "version 2" in capsys.readouterr().err
+    assert "version 3 is not supported (this build reads versions 1, 2)" in capsys.readouterr().err
+
+
+def test_flags_without_a_set_mean_the_same_at_encode_and_decode(tmp_path, small_file, capsys):
+    """`--max-run 4` alone changes `standard` at encode and at decode alike."""
+    fasta = tmp_path / "m.fasta"
+    assert run("dna", "encode", str(small_file), "-o", str(fasta), "--max-run", "4", "-q",
+               "--json") == 0
+    assert json.loads(capsys.readouterr().out)["constraints"] == "custom"
+    assert run("dna", "check", str(fasta), "--max-run", "4") == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["violations"] == 0 and summary["max_run"] == 4
+    out = tmp_path / "o.bin"
+    assert run("dna", "decode", str(fasta), "-o", str(out), "-q", "--max-run", "4") == 0
+    assert out.read_bytes() == small_file.read_bytes()
+
+
+def test_help_lists_the_registered_sets(capsys):
+    from helix_lightning.dna.constraints import registered_names
+
+    with pytest.raises(SystemExit):
+        run("dna", "encode", "--help")
+    assert f"named set ({', '.join(registered_names())})" in " ".join(
+        capsys.readouterr().out.split())
 
 
 def test_capacity_command(capsys):

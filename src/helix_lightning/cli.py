@@ -59,9 +59,12 @@ def progress_bar(enabled: bool = True) -> Iterator:
 
 
 def add_constraint_args(p: argparse.ArgumentParser, default: str | None = "standard") -> None:
-    g = p.add_argument_group("constraints")
+    from .dna.constraints import DEFAULT_CONSTRAINTS, registered_names
+
+    g = p.add_argument_group("constraints", "the override flags change one field of "
+                             f"--constraints (of {DEFAULT_CONSTRAINTS} when it is not given)")
     g.add_argument("--constraints", default=default, metavar="NAME|FILE.yaml",
-                   help="named set (rl3, fountain, standard, strict, relaxed, rl2) or a YAML file"
+                   help=f"named set ({', '.join(registered_names())}) or a YAML file"
                    + (f" (default {default})" if default else " (default: detect)"))
     g.add_argument("--max-run", type=int, help="override: longest homopolymer allowed")
     g.add_argument("--gc-window", type=int, help="override: GC window length (0 = whole strand)")
@@ -73,7 +76,7 @@ def add_constraint_args(p: argparse.ArgumentParser, default: str | None = "stand
 
 def constraints_from_args(args: argparse.Namespace):
     """The named/YAML set with any CLI overrides applied (None if nothing was asked)."""
-    from .dna.constraints import constraints_from_dict, get_constraints
+    from .dna.constraints import DEFAULT_CONSTRAINTS, constraints_from_dict, get_constraints
 
     overrides = {k: getattr(args, k) for k in ("max_run", "gc_window", "gc_min", "gc_max")
                  if getattr(args, k, None) is not None}
@@ -81,7 +84,7 @@ def constraints_from_args(args: argparse.Namespace):
         overrides["motifs"] = args.motif
     if args.constraints is None and not overrides:
         return None
-    base = get_constraints(args.constraints or "rl3")
+    base = get_constraints(args.constraints or DEFAULT_CONSTRAINTS)  # the same base as encode
     if not overrides:
         return base
     spec = base.to_dict()
@@ -101,7 +104,7 @@ def read_input_bytes(path: str) -> bytes:
 
 # ---------------------------------------------------------------- dna commands
 def cmd_capacity(args: argparse.Namespace) -> int:
-    from .dna.capacity import log2_count, stationary
+    from .dna.capacity import constraint_capacity, log2_count, stationary
     from .dna.constraints import encode_bases
     from .dna.graph import build_graph
     from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
@@ -109,7 +112,8 @@ def cmd_capacity(args: argparse.Namespace) -> int:
     cs = constraints_from_args(args)
     t0 = time.time()
     st = stationary(build_graph(cs))
-    result = {"constraints": cs.name, "definition": cs.describe(), "capacity": round(st.capacity, 6),
+    result = {"constraints": cs.name, "definition": cs.describe(),
+              "capacity": round(constraint_capacity(cs), 6),
               "capacity_bounds": [round(_log2(st.lam_lo), 6), round(_log2(st.lam_hi), 6)]}
     if args.length is not None:
         if args.length < 1:
@@ -269,9 +273,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def _name_hint(name: str) -> str | None:
-    """The constraint set named in a HELIX FASTA record name (helix:v1:<set>:<serial>)."""
+    """The registered constraint set named in a HELIX FASTA record name
+    (helix:v<version>:<set>:<serial>); None for a custom set (its header defines it)."""
+    from .dna.constraints import CONSTRAINT_SETS
+
     parts = name.split(":")
-    return parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+    hint = parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+    return hint if hint in CONSTRAINT_SETS else None
 
 
 def _named(name: str):

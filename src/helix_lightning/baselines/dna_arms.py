@@ -1,8 +1,8 @@
 """Every DNA code of the DNA layer as one interface: bytes -> strands -> bytes, with the counts.
 
 Names (the `dna_code` column of the RD benchmark):
-- `fsm:<set>` for each named constraint set of the archive format (`rl3`, `fountain`,
-  `standard`, `strict`, `relaxed`, `rl2`): HELIX's own path, `encode_archive` (strand layout
+- `fsm:<set>` for each constraint set registered with a format code (`rl3`, `fountain`,
+  `standard`, `strict`, `relaxed`, `rl2` today): HELIX's own path, `encode_archive` (strand layout
   with index and check, RaptorQ outer code at the default redundancy, header strands) and
   `decode_archive`. `fsm:standard` is what HELIX's video archives use.
 - the classic codes of `dna.codes.DNA_CODES` (`church`, `goldman`, `fountain` = DNA
@@ -20,9 +20,9 @@ import random
 import time
 from dataclasses import dataclass
 
-from ..dna.archive import NAMED_CODES, decode_archive, encode_archive
+from ..dna.archive import decode_archive, encode_archive
 from ..dna.codes import DNA_CODES, get_code
-from ..dna.constraints import check_strands, get_constraints
+from ..dna.constraints import check_strands, coded_names, get_constraints
 from ..errors import HelixError
 
 #: the DNA code of the RD curves (HELIX's own)
@@ -30,8 +30,8 @@ DEFAULT_DNA_CODE = "fsm:standard"
 
 
 def dna_code_names() -> list[str]:
-    """Every DNA code: the FSM coder on each named constraint set, then the classic codes."""
-    return [f"fsm:{cs}" for cs in NAMED_CODES] + list(DNA_CODES)
+    """Every DNA code: the FSM coder on each coded constraint set, then the classic codes."""
+    return [f"fsm:{cs}" for cs in coded_names()] + list(DNA_CODES)
 
 
 def check_dna_codes(names: list[str]) -> list[str]:

@@ -160,11 +160,11 @@ def _validate(opts: RDOptions) -> None:
     if not opts.baselines:
         for b in BASELINES.values():
             b.ladder(opts.ladder)
-    from ..dna.archive import NAMED_CODES
+    from ..dna.constraints import registered_names
 
-    if opts.constraints not in NAMED_CODES:
+    if opts.constraints not in registered_names():
         raise HelixError(f"unknown constraint set {opts.constraints!r} for the RD curves "
-                         f"(known: {', '.join(NAMED_CODES)})")
+                         f"(known: {', '.join(registered_names())})")
     if not opts.default_model and not opts.checkpoints and opts.baselines == []:
         raise HelixError("nothing to run: no HELIX model and no baseline")
     _matrix_codes(opts)

@@ -8,16 +8,34 @@ header -> RaptorQ -> bytes, verified against the file hash in the header.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
-import struct
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from ..errors import HelixError
-from .constraints import CONSTRAINT_SETS, ConstraintSet, check_strands, get_constraints
+from .capacity import constraint_capacity
+from .constraints import (
+    CONSTRAINT_CODES,
+    CONSTRAINT_SETS,
+    CUSTOM_CODE,
+    ConstraintSet,
+    coded_names,
+    format_code,
+    get_constraints,
+    registered_names,
+    valid_strands,
+)
+from .header import (  # the header's names stay importable from here
+    BASE as _HEADER,
+    CUSTOM_VERSION,
+    MAGIC,
+    NAMED_VERSION,
+    READABLE_VERSIONS,
+    Header,
+    constraint_fingerprint,
+)
 from .outer import (
     Segmentation,
     decode_segment,
@@ -31,64 +49,11 @@ from .outer import (
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from .strands import DEFAULT_STRAND_LEN, StrandLayout
 
-FORMAT_VERSION = 1
-MAGIC = b"HX"
+FORMAT_VERSION = NAMED_VERSION  # written for registered sets with a code (byte-identical to v1)
 DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
 HEADER_COPIES = 8
-NAMED_CODES = ["rl3", "fountain", "standard", "strict", "relaxed", "rl2"]
-_HEADER = struct.Struct(">2sBBHBBHBBQIIII8s")
 
 Progress = Callable[[str, int, int], None]
-
-
-def constraint_fingerprint(cs: ConstraintSet) -> int:
-    spec = json.dumps({k: v for k, v in cs.to_dict().items() if k != "name"}, sort_keys=True)
-    return int.from_bytes(hashlib.blake2b(spec.encode(), digest_size=4).digest(), "big")
-
-
-@dataclass
-class Header:
-    """What decoding needs, written in HEADER_COPIES protected copies of each part."""
-
-    version: int
-    constraints_code: int  # index in NAMED_CODES, 255 = user-defined
-    strand_len: int
-    prefix_len: int
-    suffix_len: int
-    bits_per_strand: int
-    index_bits: int
-    symbol_size: int
-    file_size: int
-    segment_symbols: int
-    repair_full: int  # repair symbols of every segment but the last
-    repair_last: int
-    constraints_fp: int
-    file_hash: bytes
-
-    def pack(self) -> bytes:
-        return _HEADER.pack(MAGIC, self.version, self.constraints_code, self.strand_len,
-                            self.prefix_len, self.suffix_len, self.bits_per_strand,
-                            self.index_bits, self.symbol_size, self.file_size,
-                            self.segment_symbols, self.repair_full, self.repair_last,
-                            self.constraints_fp, self.file_hash)
-
-    @classmethod
-    def unpack(cls, raw: bytes) -> "Header":
-        if len(raw) < _HEADER.size:
-            raise HelixError("archive header is truncated")
-        f = _HEADER.unpack(raw[:_HEADER.size])
-        if f[0] != MAGIC:
-            raise HelixError("not a HELIX archive header")
-        if f[1] != FORMAT_VERSION:
-            raise HelixError(f"archive format version {f[1]} is not supported "
-                             f"(this build reads version {FORMAT_VERSION})")
-        return cls(*f[1:])
-
-    def segmentation(self) -> Segmentation:
-        return Segmentation(self.file_size, self.symbol_size, self.segment_symbols)
-
-    def repair(self, s: int) -> int:
-        return self.repair_last if s == self.segmentation().count - 1 else self.repair_full
 
 
 def _file_hash(data: bytes) -> bytes:
@@ -103,7 +68,7 @@ class Archive:
     stats: dict = field(default_factory=dict)
 
     def fasta_records(self) -> list[tuple[str, str]]:
-        tag = f"helix:v{FORMAT_VERSION}:{self.cs.name}"
+        tag = f"helix:v{self.header.version}:{self.cs.name}"
         return [(f"{tag}:{i:07d}", s) for i, s in enumerate(self.strands)]
 
 
@@ -126,12 +91,13 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
         if total <= 1 << index_bits:
             break
         index_bits += 1
-    header = Header(FORMAT_VERSION, NAMED_CODES.index(cs.name) if cs.name in NAMED_CODES
-                    and get_constraints(cs.name) == cs else 255,
+    code = format_code(cs)
+    header = Header(FORMAT_VERSION if code is not None else CUSTOM_VERSION,
+                    CUSTOM_CODE if code is None else code,
                     strand_len, len(prefix), len(suffix), layout.bits, index_bits, T, len(data),
                     seg.max_symbols, repairs[0], repairs[-1], constraint_fingerprint(cs),
-                    _file_hash(data))
-    strands = layout.header_strands(header.pack(), HEADER_COPIES)
+                    _file_hash(data), definition=None if code is not None else cs)
+    strands = _header_strands(header, layout)
     base = 0
     for s in range(seg.count):
         lo, hi = seg.chunk_range(s)
@@ -168,6 +134,29 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     return Archive(strands, header, cs, stats)
 
 
+def header_sets(cs: ConstraintSet) -> list[ConstraintSet]:
+    """Registered sets with a code whose strands all satisfy the custom set `cs`, in code
+    order: the encoder writes a custom archive's header strands under the first that fits, so
+    the archive decodes without being told its set."""
+    return [r for r in (CONSTRAINT_SETS[n]() for n in coded_names())
+            if r.implies(cs) and constraint_fingerprint(r) != constraint_fingerprint(cs)]
+
+
+def _header_strands(header: Header, layout: StrandLayout) -> list[str]:
+    """The header strands: under the archive's own set (version 1), or for a custom set
+    (version 2) under the first registered set of `header_sets` that fits this geometry."""
+    if header.version == CUSTOM_VERSION:
+        for r in header_sets(layout.cs):
+            try:
+                r_layout = StrandLayout(r, layout.strand_len, layout.prefix, layout.suffix)
+                header.header_code = CONSTRAINT_CODES[r.name]
+                return r_layout.header_strands(header.pack(), HEADER_COPIES)
+            except HelixError:
+                continue
+        header.header_code = CUSTOM_CODE
+    return layout.header_strands(header.pack(), HEADER_COPIES)
+
+
 def _repair(k: int, redundancy: float | None, erasure_rate: float) -> int:
     if redundancy is not None:
         return math.ceil(redundancy * k)
@@ -184,28 +173,52 @@ class DecodeReport:
     ok: bool
 
 
-# named sets from the tightest to the loosest (by capacity; a whole-strand GC range makes
-# `fountain` tighter than `rl3`): the first one that decodes a header is the archive's
-TIGHTEST_FIRST = ["strict", "rl2", "standard", "fountain", "rl3", "relaxed"]
+def decode_order(names: Sequence[str] | None = None) -> list[str]:
+    """Registered sets (or `names`) from the tightest to the loosest: by capacity, then by GC
+    range width (a whole-strand GC range makes `fountain` tighter than `rl3` at equal
+    capacity), then by format code. A strand valid under a tight set is often valid under
+    looser ones, so the tight sets are tried first."""
+    names = registered_names() if names is None else list(names)
 
-
-def _guess_constraints(strands: Sequence[str], hint: str | None) -> list[ConstraintSet]:
-    """Constraint sets to try: the hint, else the named sets most strands satisfy, tightest first."""
-    if hint:
-        return [get_constraints(hint)]
-    sample = list(strands[:300])
-    cands = []
-    for name in TIGHTEST_FIRST:
+    def key(name: str) -> tuple:
         cs = CONSTRAINT_SETS[name]()
-        ok = sum(check_strands([s], cs).total == 0 for s in sample)
-        if ok >= 0.5 * len(sample):
-            cands.append(cs)
-    return cands
+        return (round(constraint_capacity(cs), 9), cs.gc_max - cs.gc_min,
+                CONSTRAINT_CODES.get(name, CUSTOM_CODE), name)
+
+    return sorted(names, key=key)
+
+
+Candidate = tuple[ConstraintSet, "np.ndarray | None"]  # a set, and the strands worth reading
+
+
+def _header_candidates(strands: Sequence[str], hint: ConstraintSet | None) -> Iterator[Candidate]:
+    """Constraint sets that may hold the header strands, most likely first.
+
+    With a hint: the hint, then (for a custom set) the registered sets its header may be
+    written under. Without: the registered sets most strands satisfy (tightest first), then the
+    others that some strands satisfy, reading only those strands."""
+    if hint is not None:
+        yield hint, None
+        if format_code(hint) is None:
+            for r in header_sets(hint):
+                yield r, valid_strands(strands, r)
+        return
+    sample = list(strands[:300])
+    likely = [n for n in registered_names()
+              if valid_strands(sample, CONSTRAINT_SETS[n]()).sum() >= 0.5 * len(sample)]
+    for name in decode_order(likely):
+        yield CONSTRAINT_SETS[name](), None
+    masks = {n: valid_strands(strands, CONSTRAINT_SETS[n]())
+             for n in registered_names() if n not in likely}
+    masks = {n: m for n, m in masks.items() if m.any()}
+    for name in decode_order(masks):
+        yield CONSTRAINT_SETS[name](), masks[name]
 
 
 @dataclass
 class FoundHeader:
-    """An archive's header and its strands decoded to bits under the right constraint set."""
+    """An archive's header and its strands decoded to bits under the archive's constraint set
+    (`cs`; the header strands may be written under another set, `header_cs`)."""
 
     cs: ConstraintSet
     layout: StrandLayout
@@ -213,42 +226,77 @@ class FoundHeader:
     parts_found: int
     bits: np.ndarray
     ok: np.ndarray
+    header_cs: ConstraintSet | None = None
+
+
+def _header_bytes(parts: dict[int, bytes], chunk: int) -> bytes:
+    """Join header parts until the header's own length fields say it is complete."""
+    need, raw = _HEADER.size, b""
+    while len(raw) < need:
+        nparts = math.ceil(need / chunk)
+        missing = [p for p in range(nparts) if p not in parts]
+        if missing:
+            raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
+        raw = b"".join(parts[p] for p in range(nparts))
+        need = Header.bytes_needed(raw)
+    return raw
+
+
+def _archive_set(header: Header, found: ConstraintSet, hint: ConstraintSet | None
+                 ) -> ConstraintSet:
+    """The archive's constraint set: the set its header strands decoded under (version 1) or
+    the header's definition (version 2); checked against the hint and the header."""
+    if header.version == CUSTOM_VERSION:
+        cs = header.definition
+        if header.header_code == CUSTOM_CODE:
+            found_ok = constraint_fingerprint(found) == header.constraints_fp
+        else:
+            found_ok = format_code(found) == header.header_code
+        if not found_ok:
+            raise HelixError(f"archive header says its strands use set code "
+                             f"{header.header_code}, but they decode under {found.name!r}")
+    else:
+        cs = found
+    if header.constraints_fp != constraint_fingerprint(hint or cs):
+        raise HelixError(f"archive was written with a different constraint set than "
+                         f"{(hint or cs).name!r}")
+    return cs
 
 
 def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None = None,
                 prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> FoundHeader:
     """Decode the strands under the given (or each plausible) constraint set until a complete
-    header turns up; checks the header against the set and the strands' geometry."""
+    header turns up; returns it with the strands read under the archive's set (the header's
+    definition for a custom set), checked against the strands' geometry."""
     strands = list(strands)
     strand_len = int(np.bincount([len(s) for s in strands]).argmax())
-    if isinstance(constraints, ConstraintSet):
-        candidates = [constraints]
-    else:
-        candidates = _guess_constraints(strands, constraints)
+    hint = None if constraints is None else get_constraints(constraints)
     tried = []
-    for cs in candidates:
+    for cs, mask in _header_candidates(strands, hint):
         tried.append(cs.name)
         try:
             layout = StrandLayout(cs, strand_len, prefix, suffix)
         except HelixError:
             continue
-        bits, ok = layout.read_bits(strands)
+        chosen = strands if mask is None else [s for s, m in zip(strands, mask) if m]
+        bits, ok = layout.read_bits(chosen)
         parts = layout.parse_header_bits(bits[ok])
         if 0 in parts:
             break
     else:
+        advice = "" if hint else (" (an archive of a custom constraint set needs the same "
+                                  "--constraints/flags as at encode)")
         raise HelixError("no valid header strand found (tried constraint sets: "
-                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?")
-    nparts = math.ceil(_HEADER.size / layout.header_chunk)
-    missing = [p for p in range(nparts) if p not in parts]
-    if missing:
-        raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
-    header = Header.unpack(b"".join(parts[p] for p in range(nparts)))
-    if header.constraints_fp != constraint_fingerprint(cs):
-        raise HelixError(f"archive was written with a different constraint set than {cs.name!r}")
+                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?{advice}")
+    header = Header.unpack(_header_bytes(parts, layout.header_chunk))
+    data_cs = _archive_set(header, cs, hint)
+    if constraint_fingerprint(data_cs) != constraint_fingerprint(cs):
+        layout = StrandLayout(data_cs, strand_len, prefix, suffix)  # data strands' own set
+    if layout.cs is not cs or mask is not None:
+        bits, ok = layout.read_bits(strands)  # every strand, under the data strands' set
     if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
         raise HelixError("archive geometry does not match its strands")
-    return FoundHeader(cs, layout, header, len(parts), bits, ok)
+    return FoundHeader(data_cs, layout, header, len(parts), bits, ok, header_cs=cs)
 
 
 CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first

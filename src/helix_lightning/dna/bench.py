@@ -17,13 +17,13 @@ import math
 import random
 import time
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
 import pandas as pd
 
 from ..errors import HelixError
+from .capacity import constraint_capacity
 from .codes import DNA_CODES, get_code
 from .constraints import check_strands, get_constraints
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
@@ -60,15 +60,6 @@ class Arm:
         code = get_code(name)
         return cls(code.encode, code.decode, code.coding_density, code.natural_constraints,
                    code.primer_nt())
-
-
-@lru_cache(maxsize=None)
-def constraint_capacity(name: str) -> float:
-    """Shannon capacity (bits/nt) of a named constraint set (cached on disk by `stationary`)."""
-    from .capacity import stationary
-    from .graph import build_graph
-
-    return stationary(build_graph(get_constraints(name))).capacity
 
 
 def bench_arm(name: str, arm: Arm, data: bytes, constraint_sets: Sequence[str],

@@ -10,6 +10,7 @@ strand capacity = log2(number of valid strands between fixed primers) / non-prim
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import math
@@ -22,7 +23,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from .graph import ConstraintGraph
+from .constraints import ConstraintSet, get_constraints
+from .graph import ConstraintGraph, build_graph
 
 POWER_ITERATIONS = 200  # part of the format: the coder's weights come from exactly this many
 STATIONARY_VERSION = 1
@@ -167,3 +169,15 @@ def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: s
         alive &= v > 0
     save_atomic(path, lambda f: np.save(f, v))
     return v
+
+
+@functools.lru_cache(maxsize=None)
+def _capacity_of(cs: ConstraintSet) -> float:
+    return float(stationary(build_graph(cs)).capacity)
+
+
+def constraint_capacity(constraints: str | ConstraintSet) -> float:
+    """Shannon capacity (bits/nt) of a constraint set given by name, YAML file or definition:
+    log2 of the Perron root of its constraint graph. The one definition every caller uses
+    (cached in memory per definition, and on disk by `stationary`)."""
+    return _capacity_of(get_constraints(constraints))

@@ -1,7 +1,8 @@
 """Constraint sets for synthesis (homopolymer runs, GC content, forbidden motifs) and a checker.
 
-A constraint set is checked on whole strands, primers and junctions included. The named sets are
-the ones DESIGN.md defines; user-defined sets come from YAML files or CLI flags.
+A constraint set is checked on whole strands, primers and junctions included. The registry below
+is the only list of named sets and their archive format codes; user-defined sets come from YAML
+files or CLI flags.
 """
 
 from __future__ import annotations
@@ -65,6 +66,19 @@ class ConstraintSet:
         d["motifs"] = list(self.motifs)
         return d
 
+    def implies(self, other: "ConstraintSet") -> bool:
+        """True when every strand valid under this set is valid under `other` too (a sufficient
+        test: equal GC windows, nested ranges, shorter runs, motifs covered)."""
+        if self.max_run > other.max_run:
+            return False
+        if not all(any(m in o for m in self.motifs) for o in other.motifs):
+            return False
+        if not other.has_gc:
+            return True
+        if not self.has_gc or (other.gc_window is not None and self.gc_window != other.gc_window):
+            return False
+        return other.gc_min <= self.gc_min and self.gc_max <= other.gc_max
+
     def describe(self) -> str:
         parts = [f"max_run {self.max_run}"]
         if self.has_gc:
@@ -75,45 +89,102 @@ class ConstraintSet:
         return f"{self.name}: " + ", ".join(parts)
 
 
+# ---------------------------------------------------------------- the registry
+# The only list of constraint sets. A set registered with a format code is written into archive
+# headers by that code (docs/FORMAT.md, section 1); a code, once released, never changes or
+# moves to another set. A set registered without a code works everywhere by name, but its
+# archives are written like a YAML- or flag-defined set: code 255 and its full definition in
+# the header (format version 2).
+
+CUSTOM_CODE = 255
+DEFAULT_CONSTRAINTS = "standard"
 CONSTRAINT_SETS: dict[str, Callable[[], ConstraintSet]] = {}
+CONSTRAINT_CODES: dict[str, int] = {}
 
 
-def register_constraints(name: str) -> Callable:
-    """Decorator: put a constraint-set factory into the registry under `name`."""
+def register_constraints(name: str, code: int | None = None) -> Callable:
+    """Decorator: put a constraint-set factory into the registry under `name`, with the
+    archive format code `code` (0..254, unique; None: archives of it are written as custom)."""
+    if code is not None:
+        if not 0 <= code < CUSTOM_CODE:
+            raise HelixError(f"constraint set {name!r}: format code must be 0..254, got {code}")
+        owner = next((n for n, c in CONSTRAINT_CODES.items() if c == code), None)
+        if owner not in (None, name):
+            raise HelixError(f"format code {code} already belongs to constraint set {owner!r}")
+    if name in CONSTRAINT_SETS and CONSTRAINT_CODES.get(name) != code:
+        raise HelixError(f"constraint set {name!r} is registered already with code "
+                         f"{CONSTRAINT_CODES.get(name)}; a set's code never changes")
 
     def wrap(factory: Callable[[], ConstraintSet]) -> Callable[[], ConstraintSet]:
         CONSTRAINT_SETS[name] = factory
+        if code is not None:
+            CONSTRAINT_CODES[name] = code
         return factory
 
     return wrap
 
 
-@register_constraints("rl3")
+def unregister_constraints(name: str) -> None:
+    """Take a set out of the registry (tests and plugins that registered one for a while)."""
+    CONSTRAINT_SETS.pop(name, None)
+    CONSTRAINT_CODES.pop(name, None)
+
+
+def coded_names() -> list[str]:
+    """Registered sets that have a format code, in code order."""
+    return sorted(CONSTRAINT_CODES, key=CONSTRAINT_CODES.__getitem__)
+
+
+def registered_names() -> list[str]:
+    """Every registered set: the coded ones in code order, then the others by registration."""
+    coded = coded_names()
+    return coded + [n for n in CONSTRAINT_SETS if n not in CONSTRAINT_CODES]
+
+
+def format_code(cs: ConstraintSet) -> int | None:
+    """The format code archives of `cs` carry: its registered code when `cs` is exactly the
+    registered set of that name, else None (a custom set, code 255 + definition)."""
+    code = CONSTRAINT_CODES.get(cs.name)
+    if code is None or CONSTRAINT_SETS[cs.name]() != cs:
+        return None
+    return code
+
+
+def constraints_for_code(code: int) -> ConstraintSet:
+    """The registered set with format code `code`."""
+    for name, c in CONSTRAINT_CODES.items():
+        if c == code:
+            return CONSTRAINT_SETS[name]()
+    raise HelixError(f"archive uses constraint-set code {code}, which this build does not know "
+                     f"(known: {', '.join(f'{n}={CONSTRAINT_CODES[n]}' for n in coded_names())})")
+
+
+@register_constraints("rl3", code=0)
 def _rl3() -> ConstraintSet:
     return ConstraintSet("rl3", max_run=3)
 
 
-@register_constraints("fountain")
+@register_constraints("fountain", code=1)
 def _fountain() -> ConstraintSet:
     return ConstraintSet("fountain", max_run=3, gc_min=0.45, gc_max=0.55)
 
 
-@register_constraints("standard")
+@register_constraints("standard", code=2)
 def _standard() -> ConstraintSet:
     return ConstraintSet("standard", max_run=3, gc_window=20, gc_min=0.40, gc_max=0.60)
 
 
-@register_constraints("strict")
+@register_constraints("strict", code=3)
 def _strict() -> ConstraintSet:
     return ConstraintSet("strict", max_run=3, gc_window=20, gc_min=0.45, gc_max=0.55)
 
 
-@register_constraints("relaxed")
+@register_constraints("relaxed", code=4)
 def _relaxed() -> ConstraintSet:
     return ConstraintSet("relaxed", max_run=4, gc_min=0.40, gc_max=0.60)
 
 
-@register_constraints("rl2")
+@register_constraints("rl2", code=5)
 def _rl2() -> ConstraintSet:
     """max_run 2 with `standard`'s windows (the fsm_ablation's tightest run limit)."""
     return ConstraintSet("rl2", max_run=2, gc_window=20, gc_min=0.40, gc_max=0.60)
@@ -130,7 +201,7 @@ def get_constraints(name_or_path: str | ConstraintSet) -> ConstraintSet:
         if not path.is_file():
             raise HelixError(f"constraint file not found: {path}")
         return constraints_from_yaml(path)
-    known = ", ".join(sorted(CONSTRAINT_SETS))
+    known = ", ".join(registered_names())
     raise HelixError(f"unknown constraint set {name_or_path!r} (known: {known}, or a .yaml file)")
 
 
@@ -227,6 +298,51 @@ def run_lengths_over(codes: np.ndarray, max_run: int) -> tuple[int, int]:
     ends = np.ones((n, length), dtype=bool)
     ends[:, :-1] = ~same
     return int(((run > max_run) & ends).sum()), longest
+
+
+def valid_rows(codes: np.ndarray, cs: ConstraintSet) -> np.ndarray:
+    """(n,) bool: which of the equal-length strands in (n, L) codes satisfy `cs` (the per-strand
+    form of `check_codes`: a row is True exactly when it alone would have no violation)."""
+    codes = np.atleast_2d(codes)
+    n, length = codes.shape
+    ok = np.ones(n, dtype=bool)
+    if n == 0 or length == 0:
+        return ok
+    same = codes[:, 1:] == codes[:, :-1]
+    run = np.ones(n, dtype=np.int32)
+    longest = run.copy()
+    for j in range(1, length):
+        run = np.where(same[:, j - 1], run + 1, 1)
+        np.maximum(longest, run, out=longest)
+    ok &= longest <= cs.max_run
+    if cs.has_gc:
+        gc = GC_OF_CODE[codes].astype(np.int32)
+        total = gc.sum(axis=1)
+        lo, hi = cs.gc_bounds(length)
+        ok &= (total >= lo) & (total <= hi)
+        w = cs.gc_window
+        if w is not None and length >= w:
+            csum = np.concatenate([np.zeros((n, 1), np.int32), np.cumsum(gc, axis=1)], axis=1)
+            win = csum[:, w:] - csum[:, :-w]
+            wlo, whi = cs.gc_bounds(w)
+            ok &= ((win >= wlo) & (win <= whi)).all(axis=1)
+    if cs.motifs:
+        for i, s in enumerate(codes_to_strings(codes)):
+            if ok[i] and any(m in s for m in cs.motifs):
+                ok[i] = False
+    return ok
+
+
+def valid_strands(seqs: Iterable[str], cs: ConstraintSet) -> np.ndarray:
+    """(n,) bool: which strands (any lengths) satisfy `cs`."""
+    seqs = list(seqs)
+    ok = np.zeros(len(seqs), dtype=bool)
+    by_len: dict[int, list[int]] = {}
+    for i, s in enumerate(seqs):
+        by_len.setdefault(len(s), []).append(i)
+    for rows in by_len.values():
+        ok[rows] = valid_rows(strings_to_codes(seqs[i] for i in rows), cs)
+    return ok
 
 
 def check_codes(codes: np.ndarray, cs: ConstraintSet) -> ViolationReport:

@@ -358,11 +358,9 @@ def _constraint_set(t: TrialRecord) -> str | None:
 def capacity_of(name: str) -> float | None:
     """Shannon capacity (bits/nt) of a named constraint set, from dna/capacity.py."""
     try:
-        from ..dna.capacity import stationary
-        from ..dna.constraints import get_constraints
-        from ..dna.graph import build_graph
+        from ..dna.capacity import constraint_capacity
 
-        return float(stationary(build_graph(get_constraints(name))).capacity)
+        return constraint_capacity(name)
     except Exception:  # unknown name, a YAML file that is gone: no capacity line
         return None
 

@@ -108,12 +108,10 @@ def gc_edges(window: int) -> list[float]:
 
 @functools.cache
 def capacity(constraints: str) -> float:
-    """Shannon capacity (bits/nt) of a constraint set: log2 of its graph's Perron root."""
-    from ..dna.capacity import stationary
-    from ..dna.constraints import get_constraints
-    from ..dna.graph import build_graph
+    """Shannon capacity (bits/nt) of a constraint set (`dna.capacity.constraint_capacity`)."""
+    from ..dna.capacity import constraint_capacity
 
-    return float(stationary(build_graph(get_constraints(constraints))).capacity)
+    return constraint_capacity(constraints)
 
 
 # ---------------------------------------------------------------- the measurement
