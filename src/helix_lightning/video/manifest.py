@@ -189,8 +189,8 @@ def verify_entry(entry: Entry, data_dir: Path) -> Path:
         raise HelixError(f"training file missing: {path} (run `make data`)")
     digest = sha256_file(path)
     if digest != entry.final_sha256:
-        raise HelixError(f"sha256 mismatch for {path}: manifest {entry.final_sha256[:16]}..., "
-                         f"file {digest[:16]}... (run `make data` to reinstall it)")
+        raise HelixError(f"sha256 mismatch for {path}: manifest {entry.final_sha256}, "
+                         f"file {digest} (run `make data` to reinstall it)")
     return path
 
 
