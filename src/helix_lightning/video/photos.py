@@ -125,7 +125,7 @@ def render_clip(image: np.ndarray, camera: CameraPath, frames: int,
     bottom = min(height, math.ceil((centre[:, 0] + half[:, 0]).max()) + 2)
     left = max(0, math.floor((centre[:, 1] - half[:, 1]).min()) - 2)
     right = min(width, math.ceil((centre[:, 1] + half[:, 1]).max()) + 2)
-    region = torch.from_numpy(np.ascontiguousarray(image[top:bottom, left:right]))
+    region = torch.from_numpy(np.array(image[top:bottom, left:right]))  # a writable copy
     region = region.permute(2, 0, 1)[None].float() / 255
     shrink = min(1.0, float(scale.max()))
     if shrink < 1:  # antialiased shrink to the sharpest frame's scale before resampling
