@@ -42,13 +42,13 @@ def one(name: str, data: bytes, cli: bool) -> dict:
     out, _ = decode_archive(archive.strands, constraints=name)
     dec = time.perf_counter() - t
     s = archive.stats
-    row = {"constraints": name, "bytes": len(data), "strands": s["strands"],
-           "redundancy": s["redundancy"], "coding_density": s["coding_density"],
-           "net_density": s["net_density"], "net_density_with_primers":
-           s["net_density_with_primers"], "violations": check_strands(archive.strands,
+    row = {"constraints": name, "bytes": len(data), "strands": s.strands,
+           "redundancy": s.redundancy, "coding_density": s.coding_density,
+           "net_density": s.net_density, "net_density_with_primers":
+           s.net_density_with_primers, "violations": check_strands(archive.strands,
                                                                       get_constraints(name)).total,
            "roundtrip_ok": out == data, "encode_s": enc, "decode_s": dec,
-           "encode_Mnt_s": s["nt"] / enc / 1e6, "decode_Mnt_s": s["nt"] / dec / 1e6}
+           "encode_Mnt_s": s.nt / enc / 1e6, "decode_Mnt_s": s.nt / dec / 1e6}
     if cli:
         with tempfile.TemporaryDirectory() as tmp:
             src, fa, back = Path(tmp, "in.bin"), Path(tmp, "a.fasta"), Path(tmp, "out.bin")

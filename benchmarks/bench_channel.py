@@ -51,7 +51,7 @@ def trial(data: bytes, archive, params: ChannelParams) -> dict:
     except HelixError:  # e.g. every header copy lost: nothing recovered
         ok, valid, report = False, 0, None
     t_dec = time.perf_counter() - t
-    written = archive.stats["strands"] - archive.stats["header_strands"]
+    written = archive.stats.strands - archive.stats.header_strands
     return {"seed": params.seed, "coverage": params.coverage,
             "error_rate": params.sub + params.ins + params.dele, "reads": len(reads),
             "candidates": len(cands), "strands_written": written, "strands_recovered": valid,
@@ -70,8 +70,8 @@ def cmd_trials(args) -> None:
     rows = []
     for seed in range(1, args.trials + 1):
         row = trial(data, archive, replace(REFERENCE, seed=seed))
-        row.update({"constraints": args.constraints, "net_density": archive.stats["net_density"],
-                    "redundancy": archive.stats["redundancy"]})
+        row.update({"constraints": args.constraints, "net_density": archive.stats.net_density,
+                    "redundancy": archive.stats.redundancy})
         rows.append(row)
         print(f"seed {seed}: bit_exact={row['bit_exact']} erasure={row['erasure_rate']:.4f}",
               flush=True)

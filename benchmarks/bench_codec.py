@@ -88,7 +88,7 @@ if threads:
 codec = load_codec(ckpt or None)
 frames = read_video(video, frames=n)
 strands, stats = codec.encode_video(frames, coder="fsm", rate=rate)
-print(json.dumps({"strands": len(strands), "nt": stats["nt"]}))
+print(json.dumps({"strands": len(strands), "nt": stats.nt}))
 """
 
 
@@ -295,12 +295,13 @@ def model_dna(path: Path) -> dict[str, float]:
     """The checkpoint file stored as an archive on `standard`: nt (primers excluded)."""
     from helix_lightning.dna.archive import encode_archive
     from helix_lightning.dna.constraints import get_constraints
+    from helix_lightning.dna.density import net_density
 
     data = path.read_bytes()
     arch = encode_archive(data, get_constraints("standard"))
-    nt = arch.stats["nt"]
-    return {"bytes": len(data), "nt": nt, "nt_with_primers": arch.stats["nt_with_primers"],
-            "strands": len(arch.strands), "net_density": 8 * len(data) / nt}
+    nt = arch.stats.nt
+    return {"bytes": len(data), "nt": nt, "nt_with_primers": arch.stats.nt_with_primers,
+            "strands": len(arch.strands), "net_density": net_density(8 * len(data), nt)}
 
 
 # ---------------------------------------------------------------------- memory
@@ -474,7 +475,7 @@ def run(args: argparse.Namespace) -> list[dict]:
 
     import torch
 
-    from helix_lightning.metrics import psnr
+    from helix_lightning.metrics import bits_per_px, psnr
     from helix_lightning.model.checkpoint import load_codec
     from helix_lightning.video.io import default_clips, read_video
 
@@ -490,7 +491,6 @@ def run(args: argparse.Namespace) -> list[dict]:
     video = default_clips()["test"][0]
     frames = read_video(video, frames=args.frames)
     n, h, w = frames.shape[:3]
-    px = n * h * w
     t = time.perf_counter()
     codec = load_codec(ckpt)
     load_s = time.perf_counter() - t
@@ -568,16 +568,16 @@ def run(args: argparse.Namespace) -> list[dict]:
         _row("speed", "helix_over_x265_decode_speed", h_dec / x_dec, "ratio"),
         _row("rate", "helix_psnr_db", psnr(frames, best["decoded"]), "dB",
              f"rate point {args.rate}, coded at {kmac['coded']}"),
-        _row("rate", "helix_bits_per_px", st["bits_per_px"], "bits/px"),
-        _row("rate", "helix_payload_bits_per_px", st["payload_bits_per_px"], "bits/px"),
-        _row("rate", "helix_nt_per_px", st["nt_per_px"], "nt/px"),
-        _row("rate", "helix_nt_per_px_with_primers", st["nt_per_px_with_primers"], "nt/px"),
-        _row("rate", "helix_strands", st["strands"], "strands"),
-        _row("rate", "helix_violations", st["violations"], "violations", "0",
-             st["violations"] == 0),
+        _row("rate", "helix_bits_per_px", st.bits_per_px, "bits/px"),
+        _row("rate", "helix_payload_bits_per_px", st.payload_bits_per_px, "bits/px"),
+        _row("rate", "helix_nt_per_px", st.nt_per_px, "nt/px"),
+        _row("rate", "helix_nt_per_px_with_primers", st.nt_per_px_with_primers, "nt/px"),
+        _row("rate", "helix_strands", st.strands, "strands"),
+        _row("rate", "helix_violations", st.violations, "violations", "0",
+             st.violations == 0),
         _row("rate", "x265_psnr_db", psnr(frames, xb["decoded"]), "dB",
              f"crf {args.x265_crf:g}, {args.x265_preset}"),
-        _row("rate", "x265_bits_per_px", 8 * xb["bytes"] / px, "bits/px"),
+        _row("rate", "x265_bits_per_px", bits_per_px(8 * xb["bytes"], n, h, w), "bits/px"),
         _row("memory", "encode_peak_rss_mib", mem_enc["peak_rss_mib"], "MiB",
              f"< {TARGET_ENCODE_MIB:g}", mem_enc["peak_rss_mib"] < TARGET_ENCODE_MIB),
     ]

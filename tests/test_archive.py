@@ -32,8 +32,8 @@ def test_empty_and_tiny_files(rng_bytes):
 def test_net_density_is_physical(rng_bytes):
     archive = encode_archive(rng_bytes(20_000), "fountain", redundancy=0.0)
     s = archive.stats
-    assert 0 < s["net_density"] < s["coding_density"] <= 2.0
-    assert s["net_density_with_primers"] < s["net_density"]
+    assert 0 < s.net_density < s.coding_density <= 2.0
+    assert s.net_density_with_primers < s.net_density
 
 
 def test_too_many_losses_fail_loudly(rng_bytes):
@@ -70,7 +70,7 @@ def test_redundancy_rule():
 
 def test_explicit_redundancy(rng_bytes):
     archive = encode_archive(rng_bytes(10_000), "rl3", redundancy=0.5)
-    assert archive.stats["parity_strands"] == int(np.ceil(0.5 * archive.stats["data_strands"]))
+    assert archive.stats.parity_strands == int(np.ceil(0.5 * archive.stats.data_strands))
 
 
 from hypothesis import given, settings  # noqa: E402
@@ -103,7 +103,7 @@ def _forge(archive, index: int, seed: int) -> str:
 def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
     data = rng_bytes(30_000, seed=3)
     archive = encode_archive(data, "rl3", redundancy=0.2)
-    n_header, k = archive.stats["header_strands"], archive.stats["data_strands"]
+    n_header, k = archive.stats.header_strands, archive.stats.data_strands
     data_strands = archive.strands[n_header:]
     # K - 1 trusted true strands, 3 weak true ones and a weak forged one for index 0: the
     # decoder needs a weak strand, meets the forged one first and must find it out
@@ -120,7 +120,7 @@ def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
 def test_trusted_corrupt_strand_fails_loudly_never_silently(rng_bytes):
     data = rng_bytes(30_000, seed=3)
     archive = encode_archive(data, "rl3", redundancy=0.05)
-    n_header = archive.stats["header_strands"]
+    n_header = archive.stats.header_strands
     strands = [s for i, s in enumerate(archive.strands) if i != n_header + 7]
     with pytest.raises(DecodeFailure):
         decode_archive(strands + [_forge(archive, 7, seed=1)], constraints="rl3")

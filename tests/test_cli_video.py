@@ -176,3 +176,36 @@ def test_bad_input_one_line_exit_2(workdir, ckpt, clip, capsys, argv):
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error:")
     assert not (workdir / "x.fasta").exists() and not (workdir / "x.mkv").exists()
+
+
+def test_video_file_functions_match_the_cli(workdir, ckpt, clip, capsys):
+    """The library calls behind `helix encode` / `helix decode --reference`: same strands,
+    same record names, the same comparison."""
+    import json
+
+    from helix_lightning.metrics import psnr
+    from helix_lightning.model.video_files import (compare_to_reference, decode_to_video_file,
+                                                   encode_video_file, open_decoder)
+
+    lib, cli = workdir / "lib.fasta", workdir / "cli.fasta"
+    stats = encode_video_file(clip, lib, checkpoint=ckpt, frames=4, rate="low")
+    assert run("encode", clip, "-o", cli, "--checkpoint", ckpt, "--frames", 4, "--rate", "low",
+               "--json") == 0
+    assert json.loads(capsys.readouterr().out) == json.loads(json.dumps(
+        {k: v for k, v in stats.to_dict().items() if k != "archive"}, default=str))
+    assert lib.read_text() == cli.read_text()
+    names = [n for n, _ in read_sequences(lib)]
+    assert names[0] == "helix:v1:standard:0000000" and len(names) == stats.strands
+    out = workdir / "lib.mkv"
+    codec = open_decoder(out, ckpt, clip)
+    frames = decode_to_video_file(codec, [s for _, s in read_sequences(lib)], out)
+    assert np.array_equal(read_video(out), frames) and frames.shape == (4, 24, 40, 3)
+    cmp = compare_to_reference(frames, clip)
+    assert cmp["frames"] == 4 and cmp["size"] == "40x24"
+    assert cmp["psnr_db"] == pytest.approx(psnr(frames, read_video(clip, frames=4)))
+    from helix_lightning.errors import HelixError
+
+    with pytest.raises(HelixError, match="reference video not found"):
+        open_decoder(out, ckpt, workdir / "missing.mkv")
+    with pytest.raises(HelixError, match="cannot write"):
+        open_decoder(workdir / "x.avi", ckpt)

@@ -116,11 +116,11 @@ def test_container_and_model_hash(codec, frames):
 def test_fsm_coder_round_trip(codec, frames):
     strands, stats = codec.encode_video(frames, "standard", coder="fsm", stages=2)
     cs = get_constraints("standard")
-    assert check_strands(strands, cs).total == 0 and stats["violations"] == 0
+    assert check_strands(strands, cs).total == 0 and stats.violations == 0
     for key in ("frames", "nt", "nt_per_px", "bits_per_px", "net_density", "coding_density",
                 "direct_violations", "estimated_bits", "actual_bits"):
-        assert key in stats
-    assert stats["frames"] == 3 and 0 < stats["net_density"] <= stats["coding_density"] < 2
+        assert key in stats.to_dict()
+    assert stats.frames == 3 and 0 < stats.net_density <= stats.coding_density < 2
     dec = codec.decode_video(strands, constraints="standard")
     ref = codec.decompress(*codec.from_bytes(codec.to_bytes(codec.compress(frames, 2)))[:2])
     assert np.array_equal(dec, ref)
@@ -133,10 +133,10 @@ def test_direct_coder_round_trip(codec, frames):
     strands, stats = codec.encode_video(frames, "standard", coder="direct", stages=2, drop=0.25)
     cs = get_constraints("standard")
     viol = check_strands(strands, cs).total
-    assert stats["violations"] == viol  # reported, not hidden
+    assert stats.violations == viol  # reported, not hidden
     out = codec.compress(frames, stages=2, drop=0.25)
-    assert stats["direct_violations"] == direct_violations(stored_digits(out), cs, 160)
-    assert stats["coding_density"] == 2.0
+    assert stats.direct_violations == direct_violations(stored_digits(out), cs, 160)
+    assert stats.coding_density == 2.0
     assert all(s.startswith("TAAGCCACGCTTGTGATGAC") for s in strands)
     dec = codec.decode_video(strands[::-1], coder="direct")
     assert np.array_equal(dec, codec.decompress(out["strings"], out["shape"]))
@@ -322,7 +322,7 @@ def test_pipeline_takes_a_resolved_constraint_set(codec, frames):
     cs = get_constraints("rl3")
     strands, stats = pipeline.encode_video(codec, frames, cs, stages=2)
     assert (strands, stats) == codec.encode_video(frames, "rl3", stages=2)
-    assert stats["constraints"] == "rl3" and check_strands(strands, cs).total == 0
+    assert stats.constraints == "rl3" and check_strands(strands, cs).total == 0
     ref = codec.decompress(*codec.from_bytes(codec.to_bytes(codec.compress(frames, 2)))[:2])
     assert np.array_equal(pipeline.decode_video(codec, strands, cs), ref)
     assert np.array_equal(pipeline.decode_video(codec, strands), ref)  # set found from strands

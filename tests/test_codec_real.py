@@ -64,10 +64,10 @@ def test_fsm_strands_decode_to_the_models_forward_pass(codec, clip, rate):
     comp = codec.compress(frames, rate=rate)
     shape = comp["shape"]
     assert (shape.frames, shape.height, shape.width) == (FRAMES, 144, 176)
-    assert stats["rate"] == rate
-    assert (stats["scale"], stats["drop"], stats["stages"]) == RATE_POINTS[rate]
+    assert stats.rate == rate
+    assert (stats.scale, stats.drop, stats.stages) == RATE_POINTS[rate]
     assert shape.coded_size == {"high": (192, 224), "mid": (160, 192)}[rate]
-    assert (stats["coded_height"], stats["coded_width"]) == shape.coded_size
+    assert (stats.coded_height, stats.coded_width) == shape.coded_size
     decoded = codec.decode_video(strands)
     assert decoded.shape == frames.shape
     # the codec's reconstruction of the stored tokens, and the model's forward pass on them
@@ -88,11 +88,11 @@ def test_rate_points_bits_near_estimate_and_decreasing(codec, clip):
     nt_per_px, payload = [], []
     for rate in ("high", "mid", "low"):
         strands, stats = codec.encode_video(frames, rate=rate)
-        est, act = stats["estimated_bits"], stats["actual_bits"]
+        est, act = stats.estimated_bits, stats.actual_bits
         assert est > 0 and act % 32 == 0
         assert abs(act - est) <= RATE_SLACK * est, (rate, est, act)
-        assert stats["violations"] == 0
-        nt_per_px.append(stats["nt_per_px"])
+        assert stats.violations == 0
+        nt_per_px.append(stats.nt_per_px)
         payload.append(act)
     assert nt_per_px[0] > nt_per_px[1] > nt_per_px[2], nt_per_px
     assert payload[0] > payload[1] > payload[2], payload
@@ -176,8 +176,8 @@ def test_no_violations_across_constraint_sets_and_drops(codec, clip, constraints
     cs = get_constraints(constraints)
     for drop in (0.0, 0.25, 0.5):
         strands, stats = codec.encode_video(frames, constraints=constraints, drop=drop)
-        assert stats["violations"] == 0 and check_strands(strands, cs).total == 0
-        assert stats["constraints"] == cs.name and stats["drop"] == drop
+        assert stats.violations == 0 and check_strands(strands, cs).total == 0
+        assert stats.constraints == cs.name and stats.drop == drop
         comp = codec.compress(frames, drop=drop)
         s = comp["shape"]
         ref = codec.reconstruct(comp["digits"], (s.h, s.w), (s.height, s.width))

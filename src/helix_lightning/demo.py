@@ -77,13 +77,10 @@ def recover_from_reads(reads: Sequence[str]) -> tuple[list[str], list[int], list
 
 def video_quality(decoded: np.ndarray, original: np.ndarray) -> dict[str, float]:
     """PSNR (dB, mean over frames) and MS-SSIM of uint8 (T, H, W, 3) frames."""
-    import torch
+    from .metrics import video_quality as quality
 
-    from .metrics import ms_ssim, psnr
-
-    x = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255.0
-    y = torch.from_numpy(original).permute(0, 3, 1, 2).float() / 255.0
-    return {"psnr_db": psnr(decoded, original), "ms_ssim": float(ms_ssim(x, y))}
+    psnr_db, ms_ssim = quality(decoded, original)
+    return {"psnr_db": psnr_db, "ms_ssim": ms_ssim}
 
 
 def save_picture(path: Path, original: np.ndarray, decoded: np.ndarray, title: str,
@@ -117,6 +114,7 @@ def video_demo(out_dir: Path, frames: int = DEFAULT_FRAMES, rate: str = DEFAULT_
     """Part 1: clip -> strands -> noisy reads -> frames; figures as a dict (see module doc)."""
     from .dna.channel import simulate_reads
     from .dna.fasta import write_fasta, write_fastq
+    from .dna.records import fasta_records
     from .model.checkpoint import load_codec
     from .video.io import read_video, write_video
 
@@ -126,8 +124,7 @@ def video_demo(out_dir: Path, frames: int = DEFAULT_FRAMES, rate: str = DEFAULT_
     codec = load_codec(checkpoint)
     cs = constraints or codec.config.get("constraints", "standard")
     strands, stats = codec.encode_video(original, constraints=cs, rate=rate)
-    write_fasta(out_dir / "clip.fasta",
-                [(f"helix:v1:{stats['constraints']}:{i:07d}", s) for i, s in enumerate(strands)])
+    write_fasta(out_dir / "clip.fasta", fasta_records(strands, stats.constraints))
     from_strands = codec.decode_video(strands)
     reads = simulate_reads(strands, channel_params(seed))
     write_fastq(out_dir / "reads.fastq", reads)
@@ -136,15 +133,15 @@ def video_demo(out_dir: Path, frames: int = DEFAULT_FRAMES, rate: str = DEFAULT_
     write_video(out_dir / "decoded.mkv", from_reads)
     quality = video_quality(from_reads, original)
     save_picture(out_dir / "frames.png", original, from_reads,
-                 f"{clip.name}: {stats['nt_per_px']:.4f} nt/px, {quality['psnr_db']:.2f} dB, "
+                 f"{clip.name}: {stats.nt_per_px:.4f} nt/px, {quality['psnr_db']:.2f} dB, "
                  f"decoded from {len(reads)} noisy reads")
     return {
-        "clip": clip.name, "frames": stats["frames"],
-        "size": f"{stats['width']}x{stats['height']}", "rate": stats["rate"],
-        "constraints": stats["constraints"], "model_hash": stats["model_hash"],
-        "strands": stats["strands"], "nt": stats["nt"], "nt_per_px": stats["nt_per_px"],
-        "bits_per_px": stats["bits_per_px"], "net_density": stats["net_density"],
-        "violations": stats["violations"], "reads": len(reads), "candidates": len(seqs),
+        "clip": clip.name, "frames": stats.frames,
+        "size": f"{stats.width}x{stats.height}", "rate": stats.rate,
+        "constraints": stats.constraints, "model_hash": stats.model_hash,
+        "strands": stats.strands, "nt": stats.nt, "nt_per_px": stats.nt_per_px,
+        "bits_per_px": stats.bits_per_px, "net_density": stats.net_density,
+        "violations": stats.violations, "reads": len(reads), "candidates": len(seqs),
         **quality,
         "reads_match_strands": bool(np.array_equal(from_reads, from_strands)),
         "seconds": time.perf_counter() - t0,
@@ -167,9 +164,9 @@ def bytes_demo(size: int = DEFAULT_BYTES, constraints: str = "standard",
     seqs, support, variants = recover_from_reads([r[1] for r in reads])
     back, _ = decode_archive(seqs, support, variants=variants, constraints=constraints)
     return {
-        "bytes": size, "constraints": archive.stats["constraints"],
-        "strands": archive.stats["strands"], "redundancy": archive.stats["redundancy"],
-        "net_density": archive.stats["net_density"],
+        "bytes": size, "constraints": archive.stats.constraints,
+        "strands": archive.stats.strands, "redundancy": archive.stats.redundancy,
+        "net_density": archive.stats.net_density,
         "violations": check_strands(archive.strands, archive.cs).total,
         "reads": len(reads), "bit_exact": back == data, "seconds": time.perf_counter() - t0,
     }
@@ -211,31 +208,42 @@ def _print_bytes(b: dict[str, Any]) -> None:
           f"bit-exact: {'yes' if b['bit_exact'] else 'NO'}  ({b['seconds']:.1f} s)")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m helix_lightning.demo`: run both parts and print the figures."""
-    p = argparse.ArgumentParser(prog="python -m helix_lightning.demo", description=__doc__
-                                .split("\n")[0])
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The demo's flags (`python -m helix_lightning.demo` and `helix demo`)."""
     p.add_argument("--out", default=str(DEFAULT_OUT), help="output folder (default runs/demo)")
-    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES)
+    p.add_argument("--frames", type=int, default=DEFAULT_FRAMES,
+                   help=f"frames of the test clip (default {DEFAULT_FRAMES})")
     p.add_argument("--rate", default=DEFAULT_RATE, help="rate point: high, mid or low")
     p.add_argument("--bytes", type=int, default=DEFAULT_BYTES, dest="bytes_size",
                    help="size of the random file of part 2 (0 skips it)")
     p.add_argument("--seed", type=int, default=1, help="seed of the channel")
-    args = p.parse_args(argv)
-    try:
-        if args.frames < 1 or args.bytes_size < 0:
-            raise HelixError("--frames must be >= 1 and --bytes >= 0")
-        result = run_demo(args.out, frames=args.frames, rate=args.rate,
-                          bytes_size=args.bytes_size, seed=args.seed)
-    except HelixError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run both parts and print the figures; exit status 1 if a check fails (a violation,
+    frames that differ from the clean strands', bytes that do not come back)."""
+    if args.frames < 1 or args.bytes_size < 0:
+        raise HelixError("--frames must be >= 1 and --bytes >= 0")
+    result = run_demo(args.out, frames=args.frames, rate=args.rate,
+                      bytes_size=args.bytes_size, seed=args.seed)
     _print_video(result["video"])
     if "bytes" in result:
         _print_bytes(result["bytes"])
     ok = (result["video"]["violations"] == 0 and result["video"]["reads_match_strands"]
           and result.get("bytes", {}).get("bit_exact", True))
     return 0 if ok else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m helix_lightning.demo`: run both parts and print the figures."""
+    p = argparse.ArgumentParser(prog="python -m helix_lightning.demo", description=__doc__
+                                .split("\n")[0])
+    add_arguments(p)
+    try:
+        return run_from_args(p.parse_args(argv))
+    except HelixError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -16,8 +16,9 @@ Quality
   5x5 kernel with five scales needs 65). Frames under 33 px use fewer scales (the first ones,
   renormalised). The result is a differentiable torch scalar (mean over N).
 
-Rate (plain functions)
-- `bits_per_px`, `nt_per_px`, `coding_density`, `net_density` (see docs/DESIGN.md for what is counted).
+Rate (plain functions, defined once in `dna/density.py` and re-exported here)
+- `bits_per_px`, `nt_per_px`, `coding_density`, `net_density` (see docs/DESIGN.md for what is
+  counted); `video_quality` gives PSNR and MS-SSIM of decoded frames against the originals.
 
 Direct mapping (the reference arm of the ablations)
 - `direct_mapping_bases(digits)`: quaternary digits -> base codes (digit d -> code d: A, C, G, T),
@@ -57,6 +58,7 @@ from .dna.constraints import (
     check_codes,
     get_constraints,
 )
+from .dna.density import bits_per_px, coding_density, net_density, nt_per_px
 from .errors import HelixError
 
 PSNR_CAP_DB = 100.0
@@ -81,6 +83,7 @@ __all__ = [
     "psnr",
     "psnr_frames",
     "soft_direct_violations",
+    "video_quality",
 ]
 
 
@@ -153,32 +156,13 @@ def ms_ssim(x: Tensor, y: Tensor, kernel_size: int = MS_SSIM_KERNEL_SIZE,
                                 scale_weights=weights)
 
 
-# ---------------------------------------------------------------- rate
-
-def _positive(name: str, value: float) -> float:
-    if not value > 0:
-        raise HelixError(f"{name} must be > 0, got {value}")
-    return float(value)
-
-
-def bits_per_px(bits: float, frames: int, h: int, w: int) -> float:
-    """Compressed bits / (frames x height x width)."""
-    return float(bits) / _positive("frames*h*w", frames * h * w)
-
-
-def nt_per_px(nt: float, frames: int, h: int, w: int) -> float:
-    """Nucleotides written (primers excluded unless the caller includes them) / pixels."""
-    return float(nt) / _positive("frames*h*w", frames * h * w)
-
-
-def coding_density(bits_in_strands: float, nt_non_primer: float) -> float:
-    """Bits the FSM writes into strands (index, payload, check) / their non-primer nt."""
-    return float(bits_in_strands) / _positive("nt_non_primer", nt_non_primer)
-
-
-def net_density(source_bits: float, nt_all_non_primer: float) -> float:
-    """Source bits / all nt written (index, check, outer code, padding; primers excluded)."""
-    return float(source_bits) / _positive("nt_all_non_primer", nt_all_non_primer)
+def video_quality(decoded: np.ndarray, original: np.ndarray) -> tuple[float, float]:
+    """(PSNR in dB, MS-SSIM) of uint8 frames (T, H, W, 3) against the originals: the pair every
+    report, sweep, benchmark and `helix decode --reference` quotes."""
+    x = torch.from_numpy(np.ascontiguousarray(decoded)).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.from_numpy(np.ascontiguousarray(original)).permute(0, 3, 1, 2).float() / 255.0
+    with torch.no_grad():
+        return psnr(decoded, original), float(ms_ssim(x, y))
 
 
 # ---------------------------------------------------------------- direct mapping (hard)

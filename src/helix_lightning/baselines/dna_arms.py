@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from ..dna.archive import decode_archive, encode_archive
 from ..dna.codes import DNA_CODES, get_code
 from ..dna.constraints import check_strands, coded_names, get_constraints
+from ..dna.density import net_density
 from ..errors import HelixError
 
 #: the DNA code of the RD curves (HELIX's own)
@@ -70,8 +71,8 @@ def run_dna(data: bytes, name: str, shuffle_seed: int = 0) -> tuple[DnaResult, b
         arch = encode_archive(data, cs_name)
         strands = arch.strands
         t_enc = time.perf_counter() - t0
-        nt, nt_p = arch.stats["nt"], arch.stats["nt_with_primers"]
-        coding, redundancy = float(arch.stats["coding_density"]), float(arch.stats["redundancy"])
+        nt, nt_p = arch.stats.nt, arch.stats.nt_with_primers
+        coding, redundancy = float(arch.stats.coding_density), float(arch.stats.redundancy)
 
         def decode(s):
             return decode_archive(s, constraints=cs_name)[0]
@@ -96,7 +97,7 @@ def run_dna(data: bytes, name: str, shuffle_seed: int = 0) -> tuple[DnaResult, b
     result = DnaResult(
         dna_code=name, constraints=cs_name, strands=len(strands), nt=nt, nt_with_primers=nt_p,
         source_bits=8 * len(data), coding_density=coding,
-        net_density=8 * len(data) / nt if nt else 0.0,
+        net_density=net_density(8 * len(data), nt, empty=0.0),
         violations=check_strands(strands, cs).total,
         violations_standard=(check_strands(strands, get_constraints("standard")).total
                              if cs_name != "standard" else None),

@@ -43,7 +43,7 @@ import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,9 @@ import pandas as pd
 from ..errors import HelixError
 from .dna_arms import DnaResult, check_densities, check_dna_codes, dna_code_names, run_dna
 from .pipelines import BASELINES, get_baseline
+
+if TYPE_CHECKING:
+    from ..model.pipeline import VideoStats
 
 #: columns of results.csv, in order
 COLUMNS = [
@@ -187,30 +190,27 @@ def _matrix_codes(opts: RDOptions) -> tuple[str, list[str]]:
 # ---------------------------------------------------------------- rows
 
 def _quality(decoded: np.ndarray, source: np.ndarray) -> tuple[float, float]:
-    import torch
-
-    from ..metrics import ms_ssim, psnr
+    from ..metrics import video_quality
 
     if decoded.shape != source.shape:
         raise HelixError(f"decoded frames {decoded.shape} do not match the source {source.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(decoded)).permute(0, 3, 1, 2).float() / 255.0
-    y = torch.from_numpy(np.ascontiguousarray(source)).permute(0, 3, 1, 2).float() / 255.0
-    with torch.no_grad():
-        return psnr(decoded, source), float(ms_ssim(x, y))
+    return video_quality(decoded, source)
 
 
 def _row(method: str, clip: str, rate_param: str, frames: np.ndarray, fps: float,
          dna: DnaResult, price: float, curve: bool, **extra) -> dict:
+    from ..dna.density import bits_per_px, net_density, nt_per_px
+
     t, h, w = frames.shape[:3]
-    px = t * h * w
     seconds = t / fps if fps > 0 else math.nan
     row = {
         "method": method, "clip": clip, "rate_param": rate_param, "dna_code": dna.dna_code,
         "frames": t, "width": w, "height": h, "fps": fps,
-        "nt_per_px": dna.nt / px, "nt_per_px_with_primers": dna.nt_with_primers / px,
-        "bits_per_px": dna.source_bits / px,
+        "nt_per_px": nt_per_px(dna.nt, t, h, w),
+        "nt_per_px_with_primers": nt_per_px(dna.nt_with_primers, t, h, w),
+        "bits_per_px": bits_per_px(dna.source_bits, t, h, w),
         "coding_density": dna.coding_density, "net_density": dna.net_density,
-        "net_density_with_primers": dna.source_bits / dna.nt_with_primers,
+        "net_density_with_primers": net_density(dna.source_bits, dna.nt_with_primers),
         "violations": dna.violations, "violations_standard": dna.violations_standard,
         "constraints": dna.constraints, "strands": dna.strands, "nt": dna.nt,
         "nt_with_primers": dna.nt_with_primers, "nt_per_frame": dna.nt / t,
@@ -223,18 +223,18 @@ def _row(method: str, clip: str, rate_param: str, frames: np.ndarray, fps: float
     return row
 
 
-def _helix_dna_result(stats: dict, code: str, strands: list[str]) -> DnaResult:
+def _helix_dna_result(stats: VideoStats, code: str, strands: list[str]) -> DnaResult:
     """encode_video's stats as a DnaResult (the fsm path: encode_archive on the container;
     its own encode/decode times are inside HELIX's, so they are left out)."""
     from ..dna.constraints import check_strands, get_constraints
 
-    vs = int(stats["violations"])
-    vs_std = vs if stats["constraints"] == "standard" else \
+    vs = int(stats.violations)
+    vs_std = vs if stats.constraints == "standard" else \
         check_strands(strands, get_constraints("standard")).total
-    return DnaResult(code, stats["constraints"], int(stats["strands"]), int(stats["nt"]),
-                     int(stats["nt_with_primers"]), 8 * int(stats["container_bytes"]),
-                     float(stats["coding_density"]), float(stats["net_density"]), vs, vs_std,
-                     float(stats.get("redundancy", math.nan)), math.nan, math.nan, True)
+    return DnaResult(code, stats.constraints, int(stats.strands), int(stats.nt),
+                     int(stats.nt_with_primers), 8 * int(stats.container_bytes),
+                     float(stats.coding_density), float(stats.net_density), vs, vs_std,
+                     float(stats.redundancy), math.nan, math.nan, True)
 
 
 # ---------------------------------------------------------------- the run
@@ -455,10 +455,10 @@ def _decoder_sizes(models, opts: RDOptions, step) -> pd.DataFrame:
         except ValueError:
             pass
         rows.append({"method": method, "checkpoint": str(shown), "bytes": len(data),
-                     "dna_code": f"fsm:{opts.constraints}", "strands": s["strands"],
-                     "nt": s["nt"], "nt_with_primers": s["nt_with_primers"],
-                     "net_density": s["net_density"],
-                     "synthesis_cost": s["nt_with_primers"] * opts.price_per_nt,
+                     "dna_code": f"fsm:{opts.constraints}", "strands": s.strands,
+                     "nt": s.nt, "nt_with_primers": s.nt_with_primers,
+                     "net_density": s.net_density,
+                     "synthesis_cost": s.nt_with_primers * opts.price_per_nt,
                      "encode_s": time.perf_counter() - t0})
         step(f"{method} decoder into DNA")
     return pd.DataFrame(rows, columns=["method", "checkpoint", "bytes", "dna_code", "strands",

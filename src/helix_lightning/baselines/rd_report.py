@@ -245,7 +245,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence]) -> list[str]:
 
 def _capacity(constraints: str) -> float | None:
     try:
-        from ..dna.bench import constraint_capacity
+        from ..dna.capacity import constraint_capacity
 
         return float(constraint_capacity(constraints))
     except Exception:  # a figure line only; never fail the report for it

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from typing import Callable, Iterator, Sequence
 
 import numpy as np
@@ -27,6 +27,7 @@ from .constraints import (
     registered_names,
     valid_strands,
 )
+from .density import coding_density, net_density
 from .header import (  # the header's names stay importable from here
     BASE as _HEADER,
     CUSTOM_VERSION,
@@ -47,6 +48,7 @@ from .outer import (
     verified_chunk,
 )
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+from .records import fasta_records
 from .strands import DEFAULT_STRAND_LEN, StrandLayout
 
 FORMAT_VERSION = NAMED_VERSION  # written for registered sets with a code (byte-identical to v1)
@@ -61,15 +63,44 @@ def _file_hash(data: bytes) -> bytes:
 
 
 @dataclass
+class ArchiveStats:
+    """What `encode_archive` wrote, in the words of docs/DESIGN.md ("Definitions"). nt counts
+    exclude primers; `redundancy` = parity / data strands; `erasure_rate_assumed` is None when
+    the redundancy was given; `failure_probability` is the worst segment's."""
+
+    constraints: str
+    bytes: int
+    strands: int
+    header_strands: int
+    data_strands: int
+    parity_strands: int
+    redundancy: float
+    nt: int
+    nt_with_primers: int
+    bits_per_strand: int
+    index_bits: int
+    symbol_bytes: int
+    coding_density: float
+    net_density: float
+    net_density_with_primers: float
+    erasure_rate_assumed: float | None
+    failure_probability: float
+
+    def to_dict(self) -> dict:
+        """The stats as `helix dna encode --json` prints them (these keys, in this order)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass
 class Archive:
     strands: list[str]
     header: Header
     cs: ConstraintSet
-    stats: dict = field(default_factory=dict)
+    stats: ArchiveStats
 
     def fasta_records(self) -> list[tuple[str, str]]:
-        tag = f"helix:v{self.header.version}:{self.cs.name}"
-        return [(f"{tag}:{i:07d}", s) for i, s in enumerate(self.strands)]
+        """(record name, strand) pairs as `helix dna encode` writes them."""
+        return fasta_records(self.strands, self.cs.name, self.header.version)
 
 
 def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *,
@@ -110,27 +141,21 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
                 progress("encode", base + start + len(idx), total)
         base += len(symbols)
     nt = len(strands) * layout.coded_nt
+    nt_primers = len(strands) * strand_len
     source_symbols = sum(seg.symbols(s) for s in range(seg.count))
-    stats = {
-        "constraints": cs.name,
-        "bytes": len(data),
-        "strands": len(strands),
-        "header_strands": len(strands) - total,
-        "data_strands": source_symbols,
-        "parity_strands": sum(repairs),
-        "redundancy": sum(repairs) / source_symbols,
-        "nt": nt,
-        "nt_with_primers": len(strands) * strand_len,
-        "bits_per_strand": layout.bits,
-        "index_bits": index_bits,
-        "symbol_bytes": T,
-        "coding_density": layout.bits / layout.coded_nt,
-        "net_density": 8 * len(data) / nt if nt else 0.0,
-        "net_density_with_primers": 8 * len(data) / (len(strands) * strand_len),
-        "erasure_rate_assumed": erasure_rate if redundancy is None else None,
-        "failure_probability": max(failure_probability(seg.symbols(s), repairs[s], erasure_rate)
-                                   for s in range(seg.count)),
-    }
+    stats = ArchiveStats(
+        constraints=cs.name, bytes=len(data), strands=len(strands),
+        header_strands=len(strands) - total, data_strands=source_symbols,
+        parity_strands=sum(repairs), redundancy=sum(repairs) / source_symbols,
+        nt=nt, nt_with_primers=nt_primers, bits_per_strand=layout.bits,
+        index_bits=index_bits, symbol_bytes=T,
+        coding_density=coding_density(layout.bits, layout.coded_nt),
+        net_density=net_density(8 * len(data), nt, empty=0.0),
+        net_density_with_primers=net_density(8 * len(data), nt_primers),
+        erasure_rate_assumed=erasure_rate if redundancy is None else None,
+        failure_probability=max(failure_probability(seg.symbols(s), repairs[s], erasure_rate)
+                                for s in range(seg.count)),
+    )
     return Archive(strands, header, cs, stats)
 
 

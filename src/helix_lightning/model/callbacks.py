@@ -167,19 +167,18 @@ class CodecMetrics(L.Callback):
             np.random.set_state(np_state)
             # the float64 coding copy of the token model is stale after the next step
             pl_module.token_model.__dict__.pop("_coding_copy", None)
-        px = stats["frames"] * stats["height"] * stats["width"]
         return {
-            "actual_bits": float(stats["actual_bits"]),
-            "estimated_bits": float(stats["estimated_bits"]),
-            "actual_bits_per_px": float(stats["actual_bits"]) / px,
-            "container_bits_per_px": float(stats["bits_per_px"]),
-            "actual_nt_per_px": float(stats["nt_per_px"]),
-            "payload_nt_per_px": float(stats["actual_bits"]) / px / float(stats["coding_density"]),
-            "strands": float(stats["strands"]),
-            "coding_density": float(stats["coding_density"]),
-            "net_density": float(stats["net_density"]),
-            "violations": float(stats["violations"]),
-            "direct_violations_codec": float(stats["direct_violations"]),
+            "actual_bits": float(stats.actual_bits),
+            "estimated_bits": float(stats.estimated_bits),
+            "actual_bits_per_px": stats.payload_bits_per_px,
+            "container_bits_per_px": float(stats.bits_per_px),
+            "actual_nt_per_px": float(stats.nt_per_px),
+            "payload_nt_per_px": stats.payload_bits_per_px / float(stats.coding_density),
+            "strands": float(stats.strands),
+            "coding_density": float(stats.coding_density),
+            "net_density": float(stats.net_density),
+            "violations": float(stats.violations),
+            "direct_violations_codec": float(stats.direct_violations),
             "codec_psnr": M.psnr(decoded, self.sample),
             "sample_psnr": M.psnr(x_hat, x),
             "codec_seconds": time.perf_counter() - start,

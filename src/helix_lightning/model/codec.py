@@ -313,7 +313,7 @@ class HelixCodec(nn.Module):
 
     def encode_video(self, frames: np.ndarray | Tensor,
                      constraints: str | ConstraintSet = "standard", coder: str = "fsm",
-                     **options: Any) -> tuple[list[str], dict[str, Any]]:
+                     **options: Any) -> tuple[list[str], pipeline.VideoStats]:
         """uint8 frames -> (strands, stats): `pipeline.encode_video` under the constraint set
         `constraints` (a name, a YAML path or a ConstraintSet)."""
         check_coder(coder)

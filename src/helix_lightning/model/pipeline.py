@@ -20,15 +20,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
 
-from ..dna.archive import FoundHeader, decode_archive, encode_archive, find_header
+from ..dna.archive import (ArchiveStats, FoundHeader, decode_archive, encode_archive,
+                           find_header)
 from ..dna.constraints import ConstraintSet, check_strands, get_constraints
 from ..dna.direct import (DIRECT_BODY, bytes_to_digits, digits_to_bytes, direct_strands,
                           read_direct_strands)
+from ..dna.density import bits_per_px, net_density, nt_per_px
 from ..dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from ..errors import HelixError
 from ..metrics import direct_violations
@@ -76,79 +79,133 @@ def decode_container(codec: HelixCodec, data: bytes,
 
 # ---------------------------------------------------------------------- encode
 
+@dataclass
+class VideoStats:
+    """What `encode_video` wrote, in the words of docs/DESIGN.md ("Definitions"): the
+    geometry and rate point `compress` chose, its bits, and the strands the DNA coder wrote
+    (nt exclude primers; rates per pixel count the input's pixels). `archive` is the FSM
+    archive's own stats (None for the direct coder)."""
+
+    coder: str
+    constraints: str
+    model_hash: str
+    frames: int
+    height: int
+    width: int
+    rate: str
+    scale: float
+    coded_height: int
+    coded_width: int
+    stages: int
+    drop: float
+    tokens_stored: int
+    estimated_bits: float
+    table_bits: float
+    actual_bits: int
+    direct_violations: int
+    container_bytes: int
+    coding_density: float
+    redundancy: float
+    archive: ArchiveStats | None
+    strands: int
+    nt: int
+    nt_with_primers: int
+    nt_per_px: float
+    nt_per_px_with_primers: float
+    bits_per_px: float
+    payload_bits_per_px: float
+    source_bits: int
+    net_density: float
+    net_density_with_primers: float
+    violations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stats as a dict with these keys in this order (`archive` nested as a dict, and
+        left out for the direct coder)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "archive":
+                if value is None:
+                    continue
+                value = value.to_dict()
+            out[f.name] = value
+        return out
+
+
+class _Written(NamedTuple):
+    """What a DNA coder wrote for one container."""
+
+    strands: list[str]
+    source_bits: int
+    nt: int
+    nt_with_primers: int
+    container_bytes: int
+    coding_density: float
+    redundancy: float
+    archive: ArchiveStats | None = None
+
+
 def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintSet,
                  coder: str = "fsm", stages: int | None = None, drop: float | None = None,
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
-                 scale: float | None = None) -> tuple[list[str], dict[str, Any]]:
+                 scale: float | None = None) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
     `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in `encode_archive`."""
+    from .codec import rate_name
+
     check_coder(coder)
     cs = constraints
     comp = codec.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
                           progress=progress, scale=scale)
-    stats = _coding_stats(codec, comp, cs, coder)
     if coder == "fsm":
-        strands, source_bits, nt, nt_primers = _fsm_strands(codec, comp, cs, redundancy,
-                                                             progress, stats)
+        w = _fsm_strands(codec, comp, cs, redundancy, progress)
     else:
-        strands, source_bits, nt, nt_primers = _direct_strands(codec, comp, stats)
-    shape = comp["shape"]
-    px = shape.frames * shape.height * shape.width
-    stats.update(
-        strands=len(strands), nt=nt, nt_with_primers=nt_primers,
-        nt_per_px=nt / px, nt_per_px_with_primers=nt_primers / px,
-        bits_per_px=source_bits / px, payload_bits_per_px=comp["actual_bits"] / px,
-        source_bits=source_bits, net_density=source_bits / nt if nt else 0.0,
-        net_density_with_primers=source_bits / nt_primers if nt_primers else 0.0,
-        violations=check_strands(strands, cs).total,
-    )
-    return strands, stats
-
-
-def _coding_stats(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
-                  coder: str) -> dict[str, Any]:
-    """The stats `compress` decides: geometry, rate point, bits, direct violations."""
-    from .codec import rate_name
-
+        w = _direct_strands(codec, comp)
     shape, scale = comp["shape"], comp["scale"]
-    return {
-        "coder": coder, "constraints": cs.name, "model_hash": codec.model_hash(),
-        "frames": shape.frames, "height": shape.height, "width": shape.width,
-        "rate": rate_name(scale, shape.drop, shape.stages), "scale": scale,
-        "coded_height": shape.coded_size[0], "coded_width": shape.coded_size[1],
-        "stages": shape.stages, "drop": shape.drop,
-        "tokens_stored": int(comp["stored_mask"].sum()) * shape.frames,
-        "estimated_bits": comp["estimated_bits"], "table_bits": comp["table_bits"],
-        "actual_bits": comp["actual_bits"],
-        "direct_violations": direct_violations(stored_digits(comp), cs, DIRECT_BODY),
-    }
+    t, h, wd = shape.frames, shape.height, shape.width
+    stats = VideoStats(
+        coder=coder, constraints=cs.name, model_hash=codec.model_hash(),
+        frames=t, height=h, width=wd, rate=rate_name(scale, shape.drop, shape.stages),
+        scale=scale, coded_height=shape.coded_size[0], coded_width=shape.coded_size[1],
+        stages=shape.stages, drop=shape.drop,
+        tokens_stored=int(comp["stored_mask"].sum()) * t,
+        estimated_bits=comp["estimated_bits"], table_bits=comp["table_bits"],
+        actual_bits=comp["actual_bits"],
+        direct_violations=direct_violations(stored_digits(comp), cs, DIRECT_BODY),
+        container_bytes=w.container_bytes, coding_density=w.coding_density,
+        redundancy=w.redundancy, archive=w.archive, strands=len(w.strands), nt=w.nt,
+        nt_with_primers=w.nt_with_primers, nt_per_px=nt_per_px(w.nt, t, h, wd),
+        nt_per_px_with_primers=nt_per_px(w.nt_with_primers, t, h, wd),
+        bits_per_px=bits_per_px(w.source_bits, t, h, wd),
+        payload_bits_per_px=bits_per_px(comp["actual_bits"], t, h, wd),
+        source_bits=w.source_bits, net_density=net_density(w.source_bits, w.nt, empty=0.0),
+        net_density_with_primers=net_density(w.source_bits, w.nt_with_primers, empty=0.0),
+        violations=check_strands(w.strands, cs).total)
+    return w.strands, stats
 
 
 def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
-                 redundancy: float | None, progress: Progress | None,
-                 stats: dict[str, Any]) -> tuple[list[str], int, int, int]:
-    """The container through the FSM archive: (strands, source bits, nt, nt with primers)."""
+                 redundancy: float | None, progress: Progress | None) -> _Written:
+    """The container through the FSM archive."""
     data = container_bytes(codec, comp, "fsm")
     arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
-    stats.update(container_bytes=len(data), coding_density=arch.stats["coding_density"],
-                 redundancy=arch.stats["redundancy"], archive=arch.stats)
-    return arch.strands, 8 * len(data), arch.stats["nt"], arch.stats["nt_with_primers"]
+    a = arch.stats
+    return _Written(arch.strands, 8 * len(data), a.nt, a.nt_with_primers, len(data),
+                    a.coding_density, a.redundancy, a)
 
 
-def _direct_strands(codec: HelixCodec, comp: dict[str, Any],
-                    stats: dict[str, Any]) -> tuple[list[str], int, int, int]:
-    """Header digits + stored token digits as bases: (strands, source bits, nt, nt with
-    primers)."""
+def _direct_strands(codec: HelixCodec, comp: dict[str, Any]) -> _Written:
+    """Header digits + stored token digits as bases, 2 bits per nt."""
     stored = stored_digits(comp)
     header = container.pack_header(comp["shape"], codec.model_hash(), codec.fsq.channels,
                                    codec.fsq.levels, "direct", PRECISION, 0)
     strands = direct_strands(np.concatenate([bytes_to_digits(header), stored.reshape(-1)]))
     nt_primers = sum(len(s) for s in strands)
     nt = nt_primers - len(strands) * (len(DEFAULT_PREFIX) + len(DEFAULT_SUFFIX))
-    stats.update(container_bytes=len(header) + math.ceil(stored.size / 4),
-                 coding_density=2.0, redundancy=0.0)
-    return strands, 2 * stored.size, nt, nt_primers
+    return _Written(strands, 2 * stored.size, nt, nt_primers,
+                    len(header) + math.ceil(stored.size / 4), 2.0, 0.0)
 
 
 # ---------------------------------------------------------------------- decode

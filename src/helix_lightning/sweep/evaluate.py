@@ -139,8 +139,8 @@ def evaluate(codec, frames: np.ndarray, coder: str = "fsm", constraints: str = "
     (side by side) and `frame0.npz` (arrays `original`, `decoded`)."""
     import torch
 
-    from .. import metrics as M
     from ..dna.constraints import encode_bases, get_constraints
+    from ..metrics import video_quality
 
     cs = get_constraints(constraints)
     t0 = time.perf_counter()
@@ -152,29 +152,28 @@ def evaluate(codec, frames: np.ndarray, coder: str = "fsm", constraints: str = "
     decode_s = time.perf_counter() - t0 - encode_s
     if decoded.shape != frames.shape:
         raise RuntimeError(f"decoded {decoded.shape}, encoded {frames.shape}")
-    x = torch.from_numpy(decoded).permute(0, 3, 1, 2).float() / 255.0
-    y = torch.from_numpy(frames).permute(0, 3, 1, 2).float() / 255.0
+    psnr, ms_ssim = video_quality(decoded, frames)
     cap = capacity(constraints)
     window = cs.gc_window or DEFAULT_GC_WINDOW
     written = [encode_bases(s) for s in strands]
-    direct = direct_codes(codec, frames, int(stats["stages"]), float(stats["drop"]))
+    direct = direct_codes(codec, frames, int(stats.stages), float(stats.drop))
     out: dict[str, Any] = {
-        "psnr": M.psnr(decoded, frames),
-        "ms_ssim": float(M.ms_ssim(x, y)),
-        "bits_per_px": float(stats["bits_per_px"]),
-        "nt_per_px": float(stats["nt_per_px"]),
-        "nt_per_px_with_primers": float(stats["nt_per_px_with_primers"]),
-        "coding_density": float(stats["coding_density"]),
-        "net_density": float(stats["net_density"]),
-        "net_density_with_primers": float(stats["net_density_with_primers"]),
+        "psnr": psnr,
+        "ms_ssim": ms_ssim,
+        "bits_per_px": float(stats.bits_per_px),
+        "nt_per_px": float(stats.nt_per_px),
+        "nt_per_px_with_primers": float(stats.nt_per_px_with_primers),
+        "coding_density": float(stats.coding_density),
+        "net_density": float(stats.net_density),
+        "net_density_with_primers": float(stats.net_density_with_primers),
         "capacity": cap,
-        "share_of_capacity": float(stats["coding_density"]) / cap,
-        "violations": int(stats["violations"]),
-        "direct_violations": int(stats["direct_violations"]),
-        "strands": int(stats["strands"]), "nt": int(stats["nt"]),
-        "frames": int(stats["frames"]), "width": int(stats["width"]),
-        "height": int(stats["height"]), "stages": int(stats["stages"]),
-        "drop": float(stats["drop"]), "coder": coder, "constraints": cs.name,
+        "share_of_capacity": float(stats.coding_density) / cap,
+        "violations": int(stats.violations),
+        "direct_violations": int(stats.direct_violations),
+        "strands": int(stats.strands), "nt": int(stats.nt),
+        "frames": int(stats.frames), "width": int(stats.width),
+        "height": int(stats.height), "stages": int(stats.stages),
+        "drop": float(stats.drop), "coder": coder, "constraints": cs.name,
         "encode_seconds": encode_s, "decode_seconds": decode_s,
         "hist_runs_written": run_histogram(written), "hist_runs_direct": run_histogram(direct),
         "hist_gc_written": gc_histogram(written, window),

@@ -1,0 +1,124 @@
+"""Video files <-> strand files: what `helix encode` and `helix decode` do, as functions.
+
+- `encode_video_file(video, fasta, ...)`: read a video (optionally its first frames, resized),
+  encode it with a checkpoint's codec (`HelixCodec.encode_video`) and write the strands as
+  FASTA with HELIX record names (`dna.records`); returns the `VideoStats`. Cheap checks (the
+  output folder, the rate point, the scale) come before any model is loaded.
+- `open_decoder(output, checkpoint, reference)`: the checks before a decode (output suffix and
+  folder, the reference exists) and the codec.
+- `decode_to_video_file(codec, strands, output, ...)`: strands or consensus candidates ->
+  frames -> a video file (.mkv lossless FFV1, .mp4 H.264).
+- `compare_to_reference(frames, reference)`: PSNR and MS-SSIM of decoded frames against the
+  reference video's first frames, resized to the decoded size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import HelixError
+from .entropy import Progress
+
+if TYPE_CHECKING:
+    from .codec import HelixCodec
+    from .pipeline import VideoStats
+
+
+def read_input_video(path: str | Path, frames: int | None = None,
+                     size: tuple[int, int] | None = None) -> np.ndarray:
+    """uint8 frames (T, H, W, 3) of a video file; one-line errors for a missing file, a
+    folder or a frame count under 1."""
+    from ..video.io import read_video
+
+    p = Path(path)
+    if not p.exists():
+        raise HelixError(f"input video not found: {p}")
+    if p.is_dir():
+        raise HelixError(f"input is a directory, not a video: {p}")
+    if frames is not None and frames < 1:
+        raise HelixError(f"--frames must be positive, got {frames}")
+    return read_video(p, frames=frames, size=size)
+
+
+def check_video_output(path: str | Path) -> None:
+    """Refuse an output video this package cannot write (suffix) or place (folder)."""
+    from ..video.io import WRITERS
+
+    p = Path(path)
+    if p.suffix.lower() not in WRITERS:
+        raise HelixError(f"{p}: cannot write {p.suffix or 'a file without suffix'} video; "
+                         "use .mkv (lossless FFV1) or .mp4 (H.264)")
+    if not p.parent.exists():
+        raise HelixError(f"output directory does not exist: {p.parent}")
+
+
+def encode_video_file(video: str | Path, output: str | Path, *,
+                      checkpoint: str | Path | None = None, constraints: str | None = None,
+                      coder: str = "fsm", frames: int | None = None,
+                      size: tuple[int, int] | None = None, rate: str = "mid",
+                      scale: float | None = None, drop: float | None = None,
+                      stages: int | None = None, redundancy: float | None = None,
+                      progress: Progress | None = None) -> VideoStats:
+    """Video file -> FASTA of strands (see the module docstring). `constraints` defaults to
+    the model's own set; `scale` and `drop` override `rate`; the rest as in `encode_video`."""
+    from ..dna.fasta import write_fasta
+    from ..dna.records import VIDEO_RECORD_VERSION, fasta_records
+    from .checkpoint import load_codec
+    from .rates import check_scale, rate_point
+
+    out = Path(output)
+    if not out.parent.exists():
+        raise HelixError(f"output directory does not exist: {out.parent}")
+    rate_point(rate)  # an unknown name or scale is refused before any work
+    if scale is not None:
+        check_scale(scale)
+    codec = load_codec(checkpoint)
+    clip = read_input_video(video, frames, size)
+    constraints = constraints or codec.config.get("constraints", "standard")
+    strands, stats = codec.encode_video(clip, constraints=constraints, coder=coder,
+                                        stages=stages, drop=drop, rate=rate, scale=scale,
+                                        redundancy=redundancy, progress=progress)
+    write_fasta(out, fasta_records(strands, stats.constraints, VIDEO_RECORD_VERSION, coder))
+    return stats
+
+
+def open_decoder(output: str | Path, checkpoint: str | Path | None = None,
+                 reference: str | Path | None = None) -> HelixCodec:
+    """The codec for a decode into `output`, after the checks that need no strands."""
+    from .checkpoint import load_codec
+
+    check_video_output(output)
+    if reference is not None and not Path(reference).is_file():
+        raise HelixError(f"reference video not found: {reference}")
+    return load_codec(checkpoint)
+
+
+def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str | Path, *,
+                         support: Sequence[int] | None = None,
+                         variants: Sequence[int] | None = None,
+                         constraints: str | None = None, fps: float = 25.0,
+                         progress: Progress | None = None) -> np.ndarray:
+    """Strands (clean, or consensus candidates with their read support) -> frames, written
+    to `output`; returns the frames (T, H, W, 3)."""
+    from ..video.io import write_video
+
+    frames = codec.decode_video(strands, constraints=constraints, support=support,
+                                variants=variants, progress=progress)
+    write_video(output, frames, fps=fps)
+    return frames
+
+
+def compare_to_reference(frames: np.ndarray, reference: str | Path) -> dict[str, Any]:
+    """{frames, size "WxH", psnr_db, ms_ssim} of `frames` against the first as many frames of
+    the reference video, resized to the frames' size."""
+    from ..metrics import video_quality
+    from ..video.io import read_video
+
+    t, h, w = frames.shape[:3]
+    ref = read_video(reference, frames=t, size=(w, h))
+    psnr_db, ms_ssim = video_quality(frames, ref)
+    return {"frames": t, "size": f"{w}x{h}", "psnr_db": psnr_db, "ms_ssim": ms_ssim}
