@@ -120,3 +120,19 @@ def test_released_commits_hold_the_models_they_claim(tmp_path):
             pytest.skip(f"git history without {spec} (shallow clone?)")
         out.write_bytes(blob.stdout)
         assert ck.load_codec(out).model_hash() == entry.model_hash
+
+
+@pytest.mark.parametrize("model_hash, needle", [
+    ("fcbaa1b3f621d471", "git 30e7d497460abbdc2d770fa682b0753b69927324"),
+    ("00000000deadbeef", "is not a released model"),
+])
+def test_a_container_of_another_model_names_the_model_it_needs(model_hash, needle):
+    from helix_lightning.model.pipeline import check_meta
+
+    codec = ck.load_codec()
+    meta = {"model_hash": model_hash, "channels": codec.fsq.channels,
+            "levels": codec.fsq.levels, "precision": 24}
+    with pytest.raises(HelixError) as err:
+        check_meta(codec, meta)
+    message = str(err.value)
+    assert model_hash in message and needle in message and "\n" not in message

@@ -62,8 +62,10 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any]) -> None:
     """Refuse a container written by another model or with another geometry."""
     mine = codec.model_hash()
     if meta["model_hash"] != mine:
-        raise HelixError(f"archive was written by model {meta['model_hash']}, "
-                         f"this checkpoint is {mine}")
+        from .registry import where_released
+
+        raise HelixError(f"archive was written by model {meta['model_hash']}, this "
+                         f"checkpoint is {mine}; {where_released(meta['model_hash'])}")
     if (meta["channels"], meta["levels"]) != (codec.fsq.channels, codec.fsq.levels):
         raise HelixError("archive's FSQ geometry does not match this checkpoint")
     check_precision(meta["precision"], codec.fsq.codebook_size)

@@ -47,6 +47,19 @@ RELEASED_MODELS: dict[str, ReleasedModel] = {m.model_hash: m for m in (
 )}
 
 
+def where_released(model_hash: str) -> str:
+    """One sentence saying where the model `model_hash` can be had (for error messages)."""
+    entry = RELEASED_MODELS.get(model_hash)
+    if entry is None:
+        return (f"model {model_hash} is not a released model: pass the checkpoint that "
+                "wrote the archive")
+    if entry.packaged is not None and entry.packaged.is_file():
+        return f"model {model_hash} is packaged as {entry.packaged}"
+    rev = entry.released.split(" ", 1)[-1]
+    return (f"model {model_hash} was released as {entry.released} (`git show {rev} > "
+            "model.ckpt`, then pass --checkpoint model.ckpt)")
+
+
 def resolve_model(model_hash: str) -> Any:
     """The HelixCodec of the released model `model_hash` if this package ships it;
     HelixError naming the hash (and where it was released, if known) otherwise."""
