@@ -2,9 +2,9 @@
 
     helix dna capacity --constraints standard --length 160
     helix dna encode FILE -o OUT.fasta [--constraints standard] [--redundancy R]
-    helix dna decode OUT.fasta|READS.fastq -o FILE
+    helix dna decode OUT.fasta|READS.fastq[.gz]|- -o FILE|-
     helix dna check OUT.fasta
-    helix dna simulate OUT.fasta -o READS.fastq --coverage 10 --seed 1
+    helix dna simulate OUT.fasta -o READS.fastq|- --coverage 10 --seed 1
     helix dna bench [--size 200000] [--csv bench.csv]
 
     helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
@@ -32,6 +32,8 @@ from .errors import HelixError
 
 
 # ---------------------------------------------------------------- shared helpers
+READS_HELP = ("FASTA of strands or FASTA/FASTQ of reads, with or without primers; plain, gzip, "
+              "bzip2 or xz; - for stdin")
 def _console(stderr: bool = True):
     from rich.console import Console
 
@@ -168,45 +170,27 @@ def _print_stats(stats: dict, args: argparse.Namespace) -> None:
     _console(stderr=False).print(table)
 
 
-def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
-    """Strands from a FASTA (as written) or consensus candidates from FASTQ reads."""
-    from .dna.fasta import read_sequences
+def _load_reads(path: str, show_progress: bool, quiet: bool):
+    """Candidate strands of a FASTA/FASTQ input (`dna.reads.load_strands`); a summary line."""
+    from .dna.reads import load_strands
 
-    records = read_sequences(path, allow_n=True)
-    is_fastq = Path(path).read_bytes()[:1] == b"@"
-    seqs = [s for _, s in records]
-    if not is_fastq:
-        bad = [n for n, s in records if "N" in s]
-        if bad:
-            raise HelixError(f"{path}: record {bad[0]!r} has non-ACGT characters")
-        return seqs, None, None, _name_hint(records[0][0])
-    from .dna.consensus import recover_strands
-
-    lengths = {}
-    for s in seqs:
-        lengths[len(s)] = lengths.get(len(s), 0) + 1
-    strand_len = max(lengths, key=lengths.get)
-    with progress_bar(not quiet) as update:
-        cands = recover_strands(
-            [s.replace("N", "A") for s in seqs], prefix, suffix, strand_len,
-            progress=(lambda d, t: update("consensus", d, t)) if update else None)
-    if not cands:
-        raise HelixError(f"{path}: no read carries the primers; nothing to decode")
-    return ([c.seq for c in cands], [c.support for c in cands], [c.variants for c in cands],
-            None)
+    with progress_bar(show_progress) as update:
+        loaded = load_strands(path, progress=update)
+    if not quiet:
+        print(loaded.summary(), file=sys.stderr)
+    return loaded
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.archive import DecodeFailure, decode_archive
     from .dna.fasta import atomic_output
-    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 
-    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
-                                                        DEFAULT_SUFFIX, args.quiet)
-    cs = constraints_from_args(args) or hint
+    loaded = _load_reads(args.input, not args.quiet, args.quiet)
+    cs = constraints_from_args(args) or loaded.constraint_hint
     try:
         with progress_bar(not args.quiet) as update:
-            data, report = decode_archive(strands, support, variants=variants, constraints=cs,
+            data, report = decode_archive(loaded.strands, loaded.support,
+                                          variants=loaded.variants, constraints=cs,
                                           progress=update)
     except DecodeFailure as exc:
         lost = [s for s in exc.report.segments if not s["decoded"]]
@@ -214,7 +198,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
                   f" strands, {s['lost']} lost, {s['source']} needed", file=sys.stderr)
         raise
-    with atomic_output(args.output, "wb") as out:
+    with atomic_output(args.output, "wb", allow_stdout=True) as out:
         out.write(data)
     if not args.quiet:
         print(f"decoded {len(data)} bytes ({report.constraints}; {report.valid_data_strands} "
@@ -227,10 +211,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .dna.archive import find_header
     from .dna.constraints import check_strands
     from .dna.fasta import read_sequences
+    from .dna.reads import constraint_hint
 
     records = read_sequences(args.input)
     seqs = [s for _, s in records]
-    cs = constraints_from_args(args) or _name_hint(records[0][0])
+    cs = constraints_from_args(args) or constraint_hint(records[0][0])
     summary: dict = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
     try:
         found = find_header(seqs, cs)
@@ -266,12 +251,6 @@ def cmd_check(args: argparse.Namespace) -> int:
         })
     print(json.dumps(summary, indent=2))
     return 0 if rep.total == 0 else 1
-
-
-def _name_hint(name: str) -> str | None:
-    """The constraint set named in a HELIX FASTA record name (helix:v1:<set>:<serial>)."""
-    parts = name.split(":")
-    return parts[2] if name.startswith("helix:") and len(parts) > 3 else None
 
 
 def _named(name: str):
@@ -459,7 +438,6 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
 
 
 def cmd_video_decode(args: argparse.Namespace) -> int:
-    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
     from .model.checkpoint import load_codec
     from .video.io import write_video
 
@@ -468,11 +446,12 @@ def cmd_video_decode(args: argparse.Namespace) -> int:
         raise HelixError(f"reference video not found: {args.reference}")
     codec = load_codec(args.checkpoint)
     bars = _video_progress(args)
-    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
-                                                        DEFAULT_SUFFIX, not bars)
+    loaded = _load_reads(args.input, bars, args.quiet)
     with progress_bar(bars) as update:
-        frames = codec.decode_video(strands, constraints=args.constraints or hint,
-                                    support=support, variants=variants, progress=update)
+        frames = codec.decode_video(loaded.strands,
+                                    constraints=args.constraints or loaded.constraint_hint,
+                                    support=loaded.support, variants=loaded.variants,
+                                    progress=update)
     write_video(args.output, frames, fps=args.fps)
     t, h, w = frames.shape[:3]
     if not args.quiet:
@@ -529,8 +508,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to the file",
                         description="Decode an archive from its strands or from sequencing reads "
                         "(orientation, primers, clustering, consensus, outer code).")
-    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
-    p.add_argument("-o", "--output", required=True, help="file to write")
+    p.add_argument("input", help=READS_HELP)
+    p.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
     add_constraint_args(p, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_decode)
@@ -546,7 +525,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Substitutions, insertions, deletions, strand dropout, "
                         "negative-binomial coverage, both orientations, shuffled reads.")
     p.add_argument("input", help="FASTA of strands")
-    p.add_argument("-o", "--output", required=True, help="FASTQ to write")
+    p.add_argument("-o", "--output", required=True, help="FASTQ to write (- for stdout)")
     p.add_argument("--sub", type=float, default=0.01, help="substitution rate per base")
     p.add_argument("--ins", type=float, default=0.005, help="insertion rate per base")
     p.add_argument("--del", dest="dele", type=float, default=0.005, help="deletion rate per base")
@@ -624,7 +603,7 @@ def _add_video_commands(sub) -> None:
                        description="Strands or sequencing reads -> container -> tokens -> video "
                        "(.mkv lossless FFV1 or .mp4 H.264); with --reference prints PSNR and "
                        "MS-SSIM against it.")
-    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
+    p.add_argument("input", help=READS_HELP)
     p.add_argument("-o", "--output", required=True, help="video to write (.mkv or .mp4)")
     p.add_argument("--checkpoint", default=None, help=ckpt_help + "; must be the encoder's")
     p.add_argument("--constraints", default=None, metavar="NAME|FILE.yaml",
