@@ -28,7 +28,7 @@ from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, find_head, find_tail, rever
 MIN_PAYLOAD = 60        # shortest payload the clustering can key (consensus.KEY_OFFSETS)
 MIN_FRAMED = 8          # reads with both primers whole needed to measure the payload length
 LENGTH_TOLERANCE = 3    # bases a payload may run past the expected length and be kept whole
-PRIMED_MAJORITY = 0.5   # share of reads with primer evidence above which primerless are foreign
+PRIMED_MAJORITY = 0.5   # share of strand-sized reads with primers from which primerless are foreign
 
 Progress = Callable[[str, int, int], None]
 
@@ -129,20 +129,23 @@ def cut_payloads(reads: list[str], prefix: str = DEFAULT_PREFIX, suffix: str = D
     located = [locate(read, prefix, suffix) for read in reads]
     if strand_len is not None:
         mid_len = strand_len - len(prefix) - len(suffix)
+        if mid_len < MIN_PAYLOAD:
+            raise HelixError(f"strand length {strand_len} leaves too little room between the "
+                             f"primers (at least {MIN_PAYLOAD} nt needed)")
     else:
         mid_len = payload_length(located)
-    primed = sum(loc.evidence > 0 for loc in located) >= PRIMED_MAJORITY * len(located)
-    bare = [loc.seq for loc in located if loc.evidence == 0]
-    both_ways = not primed and _mixed_orientation(bare)
+    fitting = [(loc, mid) for loc in located
+               if abs(len(mid := _cut(loc, mid_len)) - mid_len) <= MAX_LEN_DEVIATION]
+    # junk (far too short or too long for a strand) is out; among the rest, reads without
+    # primers are foreign where most have them, else primer-trimmed reads
+    primed = sum(loc.evidence > 0 for loc, _ in fitting) >= PRIMED_MAJORITY * len(fitting)
+    both_ways = not primed and _mixed_orientation([m for loc, m in fitting if not loc.evidence])
     payloads: list[tuple[str, ...]] = []
-    for loc in located:
-        if loc.evidence == 0 and primed:
-            continue  # foreign: every read around it has its primers
-        mid = _cut(loc, mid_len)
-        if abs(len(mid) - mid_len) > MAX_LEN_DEVIATION:
-            continue  # junk: far too short or too long for a strand
-        both = both_ways and loc.evidence == 0
-        payloads.append((mid, reverse_complement(mid)) if both else (mid,))
+    for loc, mid in fitting:
+        if loc.evidence:
+            payloads.append((mid,))
+        elif not primed:
+            payloads.append((mid, reverse_complement(mid)) if both_ways else (mid,))
     return payloads, mid_len, len(reads) - len(payloads)
 
 
