@@ -16,7 +16,9 @@
    expected length; clusters with none give nothing.
 
 A true strand may come back as several candidates (split clusters); the caller keeps the
-CRC-valid one with the highest support.
+CRC-valid one with the highest support. `recover_strands` does all three steps on reads that
+carry both primers; `recover_middles` does steps 2 and 3 on payloads a caller has cut itself
+(`dna.reads` does so for reads with partial, trimmed or read-through primers).
 """
 
 from __future__ import annotations
