@@ -151,6 +151,14 @@ def test_trimmed_reads_in_strand_orientation_decode(tmp_path, archive, reads):
     assert got == data and loaded.strand_len == 200
 
 
+def test_reads_in_a_fasta_are_taken_as_reads(tmp_path, archive, reads):
+    data, _ = archive
+    fasta = tmp_path / "reads.fasta"  # e.g. `seqkit fq2fa` of the sequencer's FASTQ
+    write_fasta(fasta, [(n, s) for n, s, _ in reads])
+    got, loaded = strands_of(fasta)
+    assert got == data and loaded.from_reads and loaded.support is not None
+
+
 def test_reverse_complemented_reads_decode(tmp_path, archive, reads):
     data, _ = archive
     got, _ = strands_of(fastq(tmp_path, [reverse_complement(s) for _, s, _ in reads]))

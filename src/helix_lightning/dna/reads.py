@@ -93,16 +93,18 @@ def constraint_hint(name: str) -> str | None:
 
 
 def _as_written(records: list[tuple[str, str]], prefix: str, suffix: str) -> list[str] | None:
-    """The records as strands if most carry both primers whole at their ends, else None.
+    """The records as strands if most carry both primers whole at their ends and have one
+    length (noisy reads do not: their indels spread the lengths), else None.
 
     Records without the primers, or of another length than most, are left out (junk).
     """
     framed = [s for _, s in records
               if s.startswith(prefix) and s.endswith(suffix) and "N" not in s]
-    if len(framed) < PRIMED_MAJORITY * len(records) or not framed:
+    if not framed:
         return None
     length = Counter(map(len, framed)).most_common(1)[0][0]
-    return [s for s in framed if len(s) == length]
+    strands = [s for s in framed if len(s) == length]
+    return strands if len(strands) >= PRIMED_MAJORITY * len(records) else None
 
 
 # ---------------------------------------------------------------- reads to payloads
