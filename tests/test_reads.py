@@ -3,6 +3,7 @@ read-through, either orientation, one base longer, among junk; all decode (issue
 
 import bz2
 import gzip
+import json
 import lzma
 import os
 import random
@@ -246,11 +247,13 @@ def test_cutadapt_trimmed_reads_decode(tmp_path, archive, reads, times):
 # ---------------------------------------------------------------- the video path
 
 def test_video_decodes_from_gzipped_reads(tmp_path):
+    """`helix decode reads.fastq.gz -o x.mkv`: the golden 4-frame clip from simulated reads."""
     sys.path.insert(0, str(ROOT / "tests" / "fixtures"))
     from make_fixtures import frames_sha256
 
     from helix_lightning.video.io import read_video
-    golden = __import__("json").loads((ROOT / "tests/fixtures/golden.json").read_text())
+
+    golden = json.loads((ROOT / "tests/fixtures/golden.json").read_text())
     reads = tmp_path / "reads.fastq.gz"
     assert main(["dna", "simulate", str(ROOT / "tests/fixtures/video_mid.fasta"), "-o",
                  str(tmp_path / "reads.fastq"), "--seed", "2", "-q"]) == 0

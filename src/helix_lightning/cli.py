@@ -171,13 +171,14 @@ def _print_stats(stats: dict, args: argparse.Namespace) -> None:
 
 
 def _load_reads(path: str, show_progress: bool, quiet: bool):
-    """Candidate strands of a FASTA/FASTQ input (`dna.reads.load_strands`); a summary line.
+    """Candidate strands of a FASTA/FASTQ input (`dna.reads.load_strands`); a summary line
+    for reads, or for strands where some were junk.
     The consensus progress bar is drawn on a terminal only (no stray lines in a log)."""
     from .dna.reads import load_strands
 
     with progress_bar(show_progress and sys.stderr.isatty()) as update:
         loaded = load_strands(path, progress=update)
-    if not quiet:
+    if not quiet and (loaded.from_reads or loaded.ignored):
         print(loaded.summary(), file=sys.stderr)
     return loaded
 
