@@ -2,9 +2,9 @@
 
     helix dna capacity --constraints standard --length 160
     helix dna encode FILE -o OUT.fasta [--constraints standard] [--redundancy R]
-    helix dna decode OUT.fasta|READS.fastq -o FILE
+    helix dna decode OUT.fasta|READS.fastq[.gz]|- -o FILE|-
     helix dna check OUT.fasta
-    helix dna simulate OUT.fasta -o READS.fastq --coverage 10 --seed 1
+    helix dna simulate OUT.fasta -o READS.fastq|- --coverage 10 --seed 1
     helix dna bench [--size 200000] [--csv bench.csv]
 
     helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
@@ -124,52 +124,36 @@ def cmd_encode(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_candidates(path: str, prefix: str, suffix: str, quiet: bool):
-    """Strands from a FASTA (as written) or consensus candidates from FASTQ reads."""
-    from .dna.fasta import read_sequences
+def _load_reads(path: str, show_progress: bool, quiet: bool):
+    """Candidate strands of a FASTA/FASTQ input (`dna.reads.load_strands`); a summary line
+    for reads, or for strands where some were junk.
+    The consensus progress bar is drawn on a terminal only (no stray lines in a log)."""
+    from .dna.reads import load_strands
 
-    records = read_sequences(path, allow_n=True)
-    is_fastq = Path(path).read_bytes()[:1] == b"@"
-    seqs = [s for _, s in records]
-    if not is_fastq:
-        bad = [n for n, s in records if "N" in s]
-        if bad:
-            raise HelixError(f"{path}: record {bad[0]!r} has non-ACGT characters")
-        return seqs, None, None, _name_hint(records[0][0])
-    from .dna.consensus import recover_strands
-
-    lengths = {}
-    for s in seqs:
-        lengths[len(s)] = lengths.get(len(s), 0) + 1
-    strand_len = max(lengths, key=lengths.get)
-    with progress_bar(not quiet) as update:
-        cands = recover_strands(
-            [s.replace("N", "A") for s in seqs], prefix, suffix, strand_len,
-            progress=(lambda d, t: update("consensus", d, t)) if update else None)
-    if not cands:
-        raise HelixError(f"{path}: no read carries the primers; nothing to decode")
-    return ([c.seq for c in cands], [c.support for c in cands], [c.variants for c in cands],
-            None)
+    with progress_bar(show_progress and sys.stderr.isatty()) as update:
+        loaded = load_strands(path, progress=update)
+    if not quiet and (loaded.from_reads or loaded.ignored):
+        print(loaded.summary(), file=sys.stderr)
+    return loaded
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.archive import DecodeFailure, decode_archive
     from .dna.fasta import atomic_output
-    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 
-    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
-                                                        DEFAULT_SUFFIX, args.quiet)
-    cs = constraints_from_args(args) or hint
+    loaded = _load_reads(args.input, not args.quiet, args.quiet)
+    cs = constraints_from_args(args) or loaded.constraint_hint
     try:
         with progress_bar(not args.quiet) as update:
-            data, report = decode_archive(strands, support, variants=variants, constraints=cs,
+            data, report = decode_archive(loaded.strands, loaded.support,
+                                          variants=loaded.variants, constraints=cs,
                                           progress=update)
     except DecodeFailure as exc:
         for s in (s for s in exc.report.segments if not s["decoded"]):
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
                   f" strands, {s['lost']} lost, {s['source']} needed", file=sys.stderr)
         raise
-    with atomic_output(args.output, "wb") as out:
+    with atomic_output(args.output, "wb", allow_stdout=True) as out:
         out.write(data)
     if not args.quiet:
         print(f"decoded {len(data)} bytes ({report.constraints}; {report.valid_data_strands} "
@@ -181,22 +165,13 @@ def cmd_decode(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .dna.fasta import read_sequences
     from .dna.inspect import check_archive
+    from .dna.reads import constraint_hint
 
     records = read_sequences(args.input)
-    cs = constraints_from_args(args) or _name_hint(records[0][0])
+    cs = constraints_from_args(args) or constraint_hint(records[0][0])
     summary = check_archive([s for _, s in records], cs)
     print(json.dumps(summary, indent=2))
     return 0 if summary["violations"] == 0 else 1
-
-
-def _name_hint(name: str) -> str | None:
-    """The registered constraint set named in a HELIX FASTA record name
-    (helix:v<version>:<set>:<serial>); None for a custom set (its header defines it)."""
-    from .dna.constraints import CONSTRAINT_SETS
-
-    parts = name.split(":")
-    hint = parts[2] if name.startswith("helix:") and len(parts) > 3 else None
-    return hint if hint in CONSTRAINT_SETS else None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -294,16 +269,15 @@ def _video_rows(s) -> dict:
 
 
 def cmd_video_decode(args: argparse.Namespace) -> int:
-    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
     from .model.video_files import compare_to_reference, decode_to_video_file, open_decoder
 
     codec = open_decoder(args.output, args.checkpoint, args.reference)
     bars = _video_progress(args)
-    strands, support, variants, hint = _load_candidates(args.input, DEFAULT_PREFIX,
-                                                        DEFAULT_SUFFIX, not bars)
+    loaded = _load_reads(args.input, bars, args.quiet)
     with progress_bar(bars) as update:
-        frames = decode_to_video_file(codec, strands, args.output, support=support,
-                                      variants=variants, constraints=args.constraints or hint,
+        frames = decode_to_video_file(codec, loaded.strands, args.output,
+                                      support=loaded.support, variants=loaded.variants,
+                                      constraints=args.constraints or loaded.constraint_hint,
                                       fps=args.fps, progress=update)
     t, h, w = frames.shape[:3]
     if not args.quiet:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import argparse
 
+READS_HELP = ("FASTA of strands or FASTA/FASTQ of reads, with or without primers; plain, gzip, "
+              "bzip2 or xz; - for stdin")
+
 
 def add_constraint_args(p: argparse.ArgumentParser, default: str | None = "standard") -> None:
     from .dna.constraints import DEFAULT_CONSTRAINTS, registered_names
@@ -73,8 +76,8 @@ def _add_dna_archive_commands(dsub) -> None:
     p = dsub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to the file",
                         description="Decode an archive from its strands or from sequencing reads "
                         "(orientation, primers, clustering, consensus, outer code).")
-    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
-    p.add_argument("-o", "--output", required=True, help="file to write")
+    p.add_argument("input", help=READS_HELP)
+    p.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
     add_constraint_args(p, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler="dna decode")
@@ -92,7 +95,7 @@ def _add_dna_tool_commands(dsub) -> None:
                         description="Substitutions, insertions, deletions, strand dropout, "
                         "negative-binomial coverage, both orientations, shuffled reads.")
     p.add_argument("input", help="FASTA of strands")
-    p.add_argument("-o", "--output", required=True, help="FASTQ to write")
+    p.add_argument("-o", "--output", required=True, help="FASTQ to write (- for stdout)")
     p.add_argument("--sub", type=float, default=0.01, help="substitution rate per base")
     p.add_argument("--ins", type=float, default=0.005, help="insertion rate per base")
     p.add_argument("--del", dest="dele", type=float, default=0.005, help="deletion rate per base")
@@ -167,7 +170,7 @@ def _add_video_commands(sub) -> None:
                        description="Strands or sequencing reads -> container -> tokens -> video "
                        "(.mkv lossless FFV1 or .mp4 H.264); with --reference prints PSNR and "
                        "MS-SSIM against it.")
-    p.add_argument("input", help="FASTA of strands or FASTQ of reads")
+    p.add_argument("input", help=READS_HELP)
     p.add_argument("-o", "--output", required=True, help="video to write (.mkv or .mp4)")
     p.add_argument("--checkpoint", default=None, help=ckpt_help + "; must be the encoder's")
     p.add_argument("--constraints", default=None, metavar="NAME|FILE.yaml",

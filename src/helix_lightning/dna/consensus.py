@@ -16,7 +16,9 @@
    expected length; clusters with none give nothing.
 
 A true strand may come back as several candidates (split clusters); the caller keeps the
-CRC-valid one with the highest support.
+CRC-valid one with the highest support. `recover_strands` does all three steps on reads that
+carry both primers; `recover_middles` does steps 2 and 3 on payloads a caller has cut itself
+(`dna.reads` does so for reads with partial, trimmed or read-through primers).
 """
 
 from __future__ import annotations
@@ -88,11 +90,7 @@ def recover_strands(reads: Iterable[str], prefix: str, suffix: str, strand_len: 
     trimmed, one per read whose cluster was voted on).
     """
     mid_len = strand_len - len(prefix) - len(suffix)
-    if mid_len - MAX_LEN_DEVIATION < KMER + max(KEY_OFFSETS) or not prefix or not suffix:
-        raise HelixError(
-            f"recover_strands: strand_len {strand_len} leaves too little room between primers")
-    if max_reads < 1 or max_alternatives < 1:
-        raise HelixError("recover_strands: max_reads and max_alternatives must be >= 1")
+    _check_arguments(mid_len, prefix, suffix, max_reads, max_alternatives)
     reads = list(reads)
     total = 2 * len(reads)
     done = [0]
@@ -105,13 +103,51 @@ def recover_strands(reads: Iterable[str], prefix: str, suffix: str, strand_len: 
     primers = _Primers.of(prefix, suffix)
     middles = _trim_all(reads, primers, mid_len, advance)
     advance(len(reads) - len(middles))  # dropped reads need no consensus
-    clusters = [[middles[j] for j in members] for members in cluster_middles(middles)]
-    found = consensus_middles(clusters, mid_len, max_reads, max_alternatives, advance)
-    candidates = [Candidate(prefix + mid + suffix, len(group), len(mids))
-                  for group, mids in zip(clusters, found) for mid in mids]
+    candidates = _cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
+                                   advance)
     if progress:
         progress(total, total)
     return candidates
+
+
+def recover_middles(middles: list[str], prefix: str, suffix: str, mid_len: int,
+                    progress: Callable[[int, int], None] | None = None,
+                    max_reads: int = 10, max_alternatives: int = 8) -> list[Candidate]:
+    """Candidate strands from reads already oriented and cut to what lies between the primers.
+
+    The second half of `recover_strands` (clustering and voting), for callers that locate the
+    primers themselves; the primers are put back on every candidate. `progress(done, total)`
+    counts middles voted on.
+    """
+    _check_arguments(mid_len, prefix, suffix, max_reads, max_alternatives)
+    done = [0]
+
+    def advance(units: int) -> None:
+        done[0] += units
+        if progress:
+            progress(done[0], len(middles))
+
+    return _cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
+                             advance)
+
+
+def _check_arguments(mid_len: int, prefix: str, suffix: str, max_reads: int,
+                     max_alternatives: int) -> None:
+    if mid_len - MAX_LEN_DEVIATION < KMER + max(KEY_OFFSETS) or not prefix or not suffix:
+        raise HelixError(f"recover_strands: strand_len {mid_len + len(prefix) + len(suffix)} "
+                         "leaves too little room between primers")
+    if max_reads < 1 or max_alternatives < 1:
+        raise HelixError("recover_strands: max_reads and max_alternatives must be >= 1")
+
+
+def _cluster_and_vote(middles: list[str], prefix: str, suffix: str, mid_len: int,
+                      max_reads: int, max_alternatives: int,
+                      advance: Callable[[int], None]) -> list[Candidate]:
+    """Cluster the middles, vote within each cluster, put the primers back."""
+    clusters = [[middles[j] for j in members] for members in cluster_middles(middles)]
+    found = consensus_middles(clusters, mid_len, max_reads, max_alternatives, advance)
+    return [Candidate(prefix + mid + suffix, len(group), len(mids))
+            for group, mids in zip(clusters, found) for mid in mids]
 
 
 # ---------------------------------------------------------------- orientation and trimming

@@ -1,0 +1,215 @@
+"""A FASTA or FASTQ input (any compression, or stdin) to the candidate strands decoding needs.
+
+Two kinds of input:
+- strands as written: a FASTA whose records mostly carry both primers at their ends. They go
+  to the decoder as they are (with the constraint set named in `helix:v1:<set>:...` names).
+- reads (FASTQ, or any other FASTA): every read is oriented and cut to its payload wherever its
+  primers are (whole, in part, behind adapter read-through, or trimmed off: `find_head`,
+  `find_tail`), the payload length is estimated robustly, and the payloads are clustered and
+  voted into candidate strands (`consensus.recover_middles`) with the primers put back.
+  Reads whose payload is far from that length, and reads without any primer among reads that
+  mostly have them, are foreign or junk: ignored and counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..errors import HelixError
+from .consensus import MAX_LEN_DEVIATION, recover_middles
+from .fasta import read_sequence_file
+from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, find_head, find_tail, reverse_complement
+
+MIN_PAYLOAD = 60        # shortest payload the clustering can key (consensus.KEY_OFFSETS)
+MIN_FRAMED = 8          # reads with both primers whole needed to measure the payload length
+LENGTH_TOLERANCE = 3    # bases a payload may run past the expected length and be kept whole
+PRIMED_MAJORITY = 0.5   # share of strand-sized reads with primers from which primerless are foreign
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class LoadedStrands:
+    """Candidate strands from one input, and what became of its records."""
+
+    strands: list[str]
+    support: list[int] | None      # reads behind each candidate (None: strands as written)
+    variants: list[int] | None     # candidates of the candidate's read cluster
+    constraint_hint: str | None    # constraint set named in the records' names
+    records: int                   # records in the input
+    used: int                      # records that went into the strands
+    ignored: int                   # foreign or junk records left out
+    from_reads: bool               # True if the candidates are a consensus of reads
+    strand_len: int                # length of every candidate (primers included)
+
+    def summary(self) -> str:
+        kind = "reads" if self.from_reads else "strands"
+        return (f"{self.records} {kind}: {self.used} used, {self.ignored} ignored "
+                f"(foreign or junk); {len(self.strands)} candidate strands of "
+                f"{self.strand_len} nt")
+
+
+def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX,
+                 *, strand_len: int | None = None, progress: Progress | None = None
+                 ) -> LoadedStrands:
+    """Candidate strands from a FASTA/FASTQ file (`-`: stdin; plain, gzip, bzip2 or xz).
+
+    `strand_len` (primers included) fixes the payload length; by default it is measured from
+    reads with both primers whole, else from the lengths of the payloads themselves.
+    """
+    seqfile = read_sequence_file(path, allow_n=True)
+    records = seqfile.records
+    hint = constraint_hint(records[0][0])
+    if not seqfile.fastq:
+        written = _as_written(records, prefix, suffix)
+        if written is not None:
+            return LoadedStrands(written, None, None, hint, len(records), len(written),
+                                 len(records) - len(written), False, len(written[0]))
+    reads = [seq.replace("N", "A") for _, seq in records]
+    payloads, mid_len, ignored = cut_payloads(reads, prefix, suffix, strand_len)
+    if not payloads:
+        raise HelixError(f"{path}: none of {len(reads)} reads looks like a strand of this "
+                         "archive (no primers, or the wrong length); nothing to decode")
+    used = len(reads) - ignored
+    middles = [m for pair in payloads for m in pair]
+    report = (lambda d, t: progress("consensus", d, t)) if progress else None
+    cands = recover_middles(middles, prefix, suffix, mid_len, progress=report)
+    if not cands:
+        raise HelixError(f"{path}: no consensus strand from {used} reads; nothing to decode")
+    return LoadedStrands([c.seq for c in cands], [c.support for c in cands],
+                         [c.variants for c in cands], hint, len(reads), used, ignored, True,
+                         mid_len + len(prefix) + len(suffix))
+
+
+def constraint_hint(name: str) -> str | None:
+    """The constraint set named in a HELIX FASTA record name (helix:v1:<set>:<serial>)."""
+    parts = name.split(":")
+    return parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+
+
+def _as_written(records: list[tuple[str, str]], prefix: str, suffix: str) -> list[str] | None:
+    """The records as strands if most carry both primers whole at their ends and have one
+    length (noisy reads do not: their indels spread the lengths), else None.
+
+    Records without the primers, or of another length than most, are left out (junk).
+    """
+    framed = [s for _, s in records
+              if s.startswith(prefix) and s.endswith(suffix) and "N" not in s]
+    if not framed:
+        return None
+    length = Counter(map(len, framed)).most_common(1)[0][0]
+    strands = [s for s in framed if len(s) == length]
+    return strands if len(strands) >= PRIMED_MAJORITY * len(records) else None
+
+
+# ---------------------------------------------------------------- reads to payloads
+
+@dataclass
+class _Located:
+    """A read in the orientation its primers say, and where its payload starts and ends."""
+
+    seq: str
+    head: int | None   # payload start (after the prefix primer or its remnant)
+    tail: int | None   # payload end (before the suffix primer or its remnant)
+    evidence: int      # 2 per whole primer, 1 per remnant: 0 means no primer found
+    framed: bool       # both primers whole
+
+
+def cut_payloads(reads: list[str], prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX,
+                 strand_len: int | None = None) -> tuple[list[tuple[str, ...]], int, int]:
+    """Payloads of the reads (forward orientation), the payload length, reads ignored.
+
+    Each entry holds one read's payload, or (for a read with no primer evidence in an input
+    whose reads come in both orientations) the payload and its reverse complement, both to be
+    clustered: the wrong one finds no partner and fails the strand check.
+    """
+    located = [locate(read, prefix, suffix) for read in reads]
+    if strand_len is not None:
+        mid_len = strand_len - len(prefix) - len(suffix)
+        if mid_len < MIN_PAYLOAD:
+            raise HelixError(f"strand length {strand_len} leaves too little room between the "
+                             f"primers (at least {MIN_PAYLOAD} nt needed)")
+    else:
+        mid_len = payload_length(located)
+    fitting = [(loc, mid) for loc in located
+               if abs(len(mid := _cut(loc, mid_len)) - mid_len) <= MAX_LEN_DEVIATION]
+    # junk (far too short or too long for a strand) is out; among the rest, reads without
+    # primers are foreign where most have them, else primer-trimmed reads
+    primed = sum(loc.evidence > 0 for loc, _ in fitting) >= PRIMED_MAJORITY * len(fitting)
+    both_ways = not primed and _mixed_orientation([m for loc, m in fitting if not loc.evidence])
+    payloads: list[tuple[str, ...]] = []
+    for loc, mid in fitting:
+        if loc.evidence:
+            payloads.append((mid,))
+        elif not primed:
+            payloads.append((mid, reverse_complement(mid)) if both_ways else (mid,))
+    return payloads, mid_len, len(reads) - len(payloads)
+
+
+def locate(read: str, prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> _Located:
+    """The read in the orientation with more primer evidence (forward on a tie), located."""
+    forward = _locate_one(read, prefix, suffix)
+    if forward.framed:
+        return forward
+    reverse = _locate_one(reverse_complement(read), prefix, suffix)
+    return reverse if reverse.evidence > forward.evidence else forward
+
+
+def _locate_one(seq: str, prefix: str, suffix: str) -> _Located:
+    head = find_head(seq, prefix)
+    start = head[0] if head else 0
+    tail = find_tail(seq[start:], suffix)
+    evidence = sum(2 if whole else 1 for _, whole in filter(None, (head, tail)))
+    return _Located(seq, head[0] if head else None, start + tail[0] if tail else None, evidence,
+                    bool(head and tail and head[1] and tail[1]))
+
+
+def payload_length(located: list[_Located]) -> int:
+    """The payload length: most common among reads with both primers whole, if there are
+    enough; else the most common payload length of at least MIN_PAYLOAD nt (short junk reads
+    cannot outvote the strands)."""
+    framed = [loc.tail - loc.head for loc in located if loc.framed]
+    if len(framed) >= MIN_FRAMED:
+        return Counter(framed).most_common(1)[0][0]
+    sizes = [len(_cut(loc, None)) for loc in located]
+    sizes = [n for n in sizes if n >= MIN_PAYLOAD]
+    if not sizes:
+        raise HelixError(f"no read is long enough to hold a strand (all under {MIN_PAYLOAD} nt "
+                         "between the primers)")
+    counts = np.bincount(sizes)
+    smooth = np.convolve(counts, np.ones(5, dtype=np.int64), mode="same")  # +-2 nt of indels
+    peak = int(smooth.argmax())
+    lo = max(peak - 2, 0)
+    return lo + int(counts[lo:peak + 3].argmax())
+
+
+def _cut(loc: _Located, mid_len: int | None) -> str:
+    """The payload of a located read; one primer found: at most mid_len beyond it."""
+    seq, head, tail = loc.seq, loc.head, loc.tail
+    if head is not None and tail is not None:
+        return seq[head:tail]
+    if head is not None:
+        long = mid_len is not None and len(seq) - head > mid_len + LENGTH_TOLERANCE
+        return seq[head:head + mid_len] if long else seq[head:]
+    if tail is not None:
+        long = mid_len is not None and tail > mid_len + LENGTH_TOLERANCE
+        return seq[tail - mid_len:tail] if long else seq[:tail]
+    return seq
+
+
+def _mixed_orientation(reads: list[str], k: int = 16, skip: int = 4) -> bool:
+    """Whether primerless reads come in both orientations (else they are taken as given).
+
+    Reads of one strand in one orientation share their first k-mer; a reverse-complemented
+    read shares it once turned back. Few such matches against many forward ones: one way.
+    """
+    starts = Counter(r[skip:skip + k] for r in reads if len(r) >= skip + k)
+    same = sum(n for n in starts.values() if n > 1)
+    turned = sum(starts.get(reverse_complement(r)[skip:skip + k], 0) for r in reads
+                 if len(r) >= skip + k)
+    return turned > 0.2 * max(same, 1)
