@@ -26,7 +26,6 @@ import argparse
 import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
@@ -60,19 +59,14 @@ def channel_params(seed: int = 1) -> "ChannelParams":
 
 
 def recover_from_reads(reads: Sequence[str]) -> tuple[list[str], list[int], list[int]]:
-    """Reads -> (candidate strands, read support, variants), as `helix decode` does for FASTQ:
-    the commonest read length is the strand length; primers trimmed, reads clustered, voted."""
-    from .dna.consensus import recover_strands
-    from .dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+    """Reads -> (candidate strands, read support, variants), exactly as `helix decode` does
+    for FASTQ (`dna.reads.recover_reads`: primers located, payloads clustered and voted)."""
+    from .dna.reads import recover_reads
 
     if not reads:
         raise HelixError("no reads to recover strands from")
-    strand_len = Counter(len(r) for r in reads).most_common(1)[0][0]
-    cands = recover_strands([r.replace("N", "A") for r in reads], DEFAULT_PREFIX,
-                            DEFAULT_SUFFIX, strand_len)
-    if not cands:
-        raise HelixError("no read carries the primers; nothing to decode")
-    return [c.seq for c in cands], [c.support for c in cands], [c.variants for c in cands]
+    loaded = recover_reads(list(reads))
+    return loaded.strands, loaded.support, loaded.variants
 
 
 def video_quality(decoded: np.ndarray, original: np.ndarray) -> dict[str, float]:

@@ -14,6 +14,7 @@ Two kinds of input:
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -70,17 +71,27 @@ def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = D
         if written is not None:
             return LoadedStrands(written, None, None, hint, len(records), len(written),
                                  len(records) - len(written), False, len(written[0]))
-    reads = [seq.replace("N", "A") for _, seq in records]
+    return recover_reads([seq for _, seq in records], prefix, suffix, strand_len=strand_len,
+                         progress=progress, hint=hint, source=str(path))
+
+
+def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
+                  suffix: str = DEFAULT_SUFFIX, *, strand_len: int | None = None,
+                  progress: Progress | None = None, hint: str | None = None,
+                  source: str = "reads") -> LoadedStrands:
+    """Candidate strands from reads in memory (what `load_strands` does for FASTQ): primers
+    located or their absence tolerated, payloads cut, clustered and voted."""
+    reads = [seq.replace("N", "A") for seq in reads]
     payloads, mid_len, ignored = cut_payloads(reads, prefix, suffix, strand_len)
     if not payloads:
-        raise HelixError(f"{path}: none of {len(reads)} reads looks like a strand of this "
+        raise HelixError(f"{source}: none of {len(reads)} reads looks like a strand of this "
                          "archive (no primers, or the wrong length); nothing to decode")
     used = len(reads) - ignored
     middles = [m for pair in payloads for m in pair]
     report = (lambda d, t: progress("consensus", d, t)) if progress else None
     cands = recover_middles(middles, prefix, suffix, mid_len, progress=report)
     if not cands:
-        raise HelixError(f"{path}: no consensus strand from {used} reads; nothing to decode")
+        raise HelixError(f"{source}: no consensus strand from {used} reads; nothing to decode")
     return LoadedStrands([c.seq for c in cands], [c.support for c in cands],
                          [c.variants for c in cands], hint, len(reads), used, ignored, True,
                          mid_len + len(prefix) + len(suffix))
