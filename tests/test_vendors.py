@@ -59,6 +59,18 @@ def test_shipped_vendor_loads_with_source_and_date(name):
     assert v.gc_min is not None and v.repeat_length == 20 and v.max_homopolymer >= 3
 
 
+def test_docs_table_lists_every_shipped_vendor():
+    doc = (VENDOR_DIR.parents[3] / "docs" / "VENDORS.md").read_text()
+    rows = {line.split("|")[1].strip(): line for line in doc.splitlines()
+            if line.startswith("| ") and line.count("|") == 11}
+    for name in vendor_names():
+        v = get_vendor(name)
+        row = rows[name]
+        assert f"| {v.date} |" in row and f"| {v.min_length}-{v.max_length} |" in row
+        assert f"| {v.gc_min:.0%}-{v.gc_max:.0%}".replace("%-", "-") in row
+        assert f"| {v.max_homopolymer}" in row and f"| {v.repeat_length} nt" in row
+
+
 def test_shipped_vendors_are_the_documented_ones():
     assert {"twist", "idt", "genscript"} <= set(vendor_names())
     twist = get_vendor("twist")
