@@ -223,7 +223,7 @@ def test_encode_for_vendor_passes_every_rule(rng_bytes):
     data = rng_bytes(3000, seed=11)
     archive, report = encode_for_vendor(data, "twist")
     assert report.passed and report.strands == len(archive.strands)
-    assert archive.stats["vendor"] == "twist" and archive.stats["vendor_rules_failed"] == 0
+    assert report.vendor == "twist" and not report.failed
     assert archive.strands == encode_archive(data, "standard").strands
     assert check_vendor(archive.strands, "idt").passed
     assert check_vendor(archive.strands, "genscript").passed
@@ -268,3 +268,27 @@ def test_module_entry(tmp_path, capsys, rng_bytes):
     assert main(["list"]) == 0 and "twist" in capsys.readouterr().out
     assert main(["show", "idt"]) == 0
     assert "gc_window_50       by construction" in capsys.readouterr().out
+
+
+def test_cli_encode_and_check_with_a_vendor(tmp_path, capsys):
+    """`helix dna encode --vendor` writes strands that pass; `dna check --vendor` reports the
+    vendor's rules in the JSON and exits 1 (failing rule on stderr) for a pool that breaks one."""
+    import json as _json
+
+    from helix_lightning.cli import main
+
+    src = tmp_path / "a.bin"
+    src.write_bytes(bytes(range(256)) * 8)
+    fasta = tmp_path / "a.fasta"
+    assert main(["dna", "encode", str(src), "-o", str(fasta), "-q", "--vendor", "twist"]) == 0
+    capsys.readouterr()
+    assert main(["dna", "check", str(fasta), "--vendor", "twist"]) == 0
+    out = _json.loads(capsys.readouterr().out)
+    assert out["violations"] == 0 and out["vendor"]
+    bad = tmp_path / "bad.fasta"
+    bad.write_text(">x\n" + "ACGT" * 10 + "A" * 12 + "ACGT" * 10 + "\n")
+    assert main(["dna", "check", str(bad), "--vendor", "twist", "--constraints", "rl3"]) == 1
+    captured = capsys.readouterr()
+    assert "homopolymer" in captured.err and _json.loads(captured.out)["vendor"]
+    assert main(["dna", "check", str(bad), "--vendor", "nosuchvendor"]) == 2
+    assert capsys.readouterr().err.startswith("error: ")

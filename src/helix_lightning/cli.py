@@ -115,13 +115,29 @@ def cmd_encode(args: argparse.Namespace) -> int:
 
     data = read_input_bytes(args.input)
     cs = constraints_from_args(args)
+    options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
+                   strand_len=args.strand_length)
+    vendor_report = None
     with progress_bar(not args.quiet) as update:
-        archive = encode_archive(data, cs, redundancy=args.redundancy,
-                                 erasure_rate=args.erasure_rate, strand_len=args.strand_length,
-                                 progress=update)
+        if args.vendor:
+            from .dna.vendors import encode_for_vendor
+
+            archive, vendor_report = encode_for_vendor(data, args.vendor, cs, progress=update,
+                                                       **options)
+        else:
+            archive = encode_archive(data, cs, progress=update, **options)
     write_fasta(args.output, archive.fasta_records())
     _print_table("archive", archive.stats.to_dict(), args)
-    return 0
+    return _vendor_verdict(vendor_report)
+
+
+def _vendor_verdict(report) -> int:
+    """Print a vendor report's failing rules on stderr; 1 if any failed, else 0."""
+    if report is None:
+        return 0
+    for line in report.failure_lines():
+        print(line, file=sys.stderr)
+    return 0 if report.passed else 1
 
 
 def _load_reads(path: str, show_progress: bool, quiet: bool):
@@ -168,10 +184,25 @@ def cmd_check(args: argparse.Namespace) -> int:
     from .dna.reads import constraint_hint
 
     records = read_sequences(args.input)
+    seqs = [s for _, s in records]
     cs = constraints_from_args(args) or constraint_hint(records[0][0])
-    summary = check_archive([s for _, s in records], cs)
+    vendor_report = None
+    if args.vendor:
+        from .dna.vendors import check_vendor, get_vendor
+
+        get_vendor(args.vendor)  # an unknown vendor fails before any work
+    try:
+        summary = check_archive(seqs, cs)
+    except HelixError:
+        if not args.vendor:
+            raise
+        summary = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
+    if args.vendor:
+        vendor_report = check_vendor(seqs, args.vendor, names=[n for n, _ in records])
+        summary["vendor"] = vendor_report.to_dict()
     print(json.dumps(summary, indent=2))
-    return 0 if summary["violations"] == 0 else 1
+    verdict = _vendor_verdict(vendor_report)
+    return 0 if summary.get("violations", 0) == 0 and verdict == 0 else 1
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -69,6 +69,8 @@ def _add_dna_archive_commands(dsub) -> None:
                    help="strand-erasure rate the default redundancy is sized for "
                    "(default: the default channel's measured rate)")
     p.add_argument("--strand-length", type=int, default=200, help="nt per strand incl. primers")
+    _add_vendor_arg(p, "write strands that satisfy the vendor's local rules (runs, GC "
+                    "windows) by construction and check the rest; exit 1 if a rule fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler="dna encode")
@@ -83,12 +85,21 @@ def _add_dna_archive_commands(dsub) -> None:
     p.set_defaults(handler="dna decode")
 
 
+def _add_vendor_arg(p: argparse.ArgumentParser, what: str) -> None:
+    from .dna.vendors import vendor_names
+
+    p.add_argument("--vendor", default=None, metavar="NAME|FILE.yaml",
+                   help=f"synthesis vendor ({', '.join(vendor_names())}, or a rules YAML): {what}")
+
+
 def _add_dna_tool_commands(dsub) -> None:
     p = dsub.add_parser("check", help="check strands against their constraints (JSON)",
                         description="JSON summary: strands, nt, max run, GC-window violations, "
                         "coding and net density. Exit status 1 if any constraint is violated.")
     p.add_argument("input", help="FASTA of strands")
     add_constraint_args(p, default=None)
+    _add_vendor_arg(p, "also check the pool against a synthesis vendor's published rules "
+                    "(JSON key `vendor`; failing rules on stderr; exit 1 if one fails)")
     p.set_defaults(handler="dna check")
 
     p = dsub.add_parser("simulate", help="simulate synthesis + sequencing: FASTA -> FASTQ reads",

@@ -204,6 +204,4 @@ def encode_for_vendor(data: bytes, vendor: "str | Path | VendorRules",
     archive = encode_archive(data, cs, strand_len=strand_len, **encode_kw)
     records = archive.fasta_records()
     report = check_vendor([s for _, s in records], v, names=[n for n, _ in records])
-    archive.stats["vendor"] = v.name
-    archive.stats["vendor_rules_failed"] = len(report.failed)
     return archive, report
