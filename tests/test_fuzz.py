@@ -195,10 +195,10 @@ def mutated_strands(draw, strands: list[str]) -> list[str]:
                                      "shuffle-head"]))
         i = draw(st.integers(0, len(out) - 1))
         s = out[i]
-        if kind == "sub":
+        if kind == "sub" and s:
             j = draw(st.integers(0, len(s) - 1))
             out[i] = s[:j] + draw(st.sampled_from(BASES)) + s[j + 1:]
-        elif kind == "truncate":
+        elif kind == "truncate" and s:
             out[i] = s[:draw(st.integers(0, len(s) - 1))]
         elif kind == "extend":
             out[i] = s + draw(st.text(BASES, min_size=1, max_size=5))
