@@ -49,7 +49,7 @@ from .outer import (
 )
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from .records import fasta_records
-from .strands import DEFAULT_STRAND_LEN, StrandLayout
+from .strands import DEFAULT_STRAND_LEN, MIN_CHECK_BITS, StrandLayout
 
 FORMAT_VERSION = NAMED_VERSION  # written for registered sets with a code (byte-identical to v1)
 DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
@@ -319,8 +319,7 @@ def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None 
         layout = StrandLayout(data_cs, strand_len, prefix, suffix)  # data strands' own set
     if layout.cs is not cs or mask is not None:
         bits, ok = layout.read_bits(strands)  # every strand, under the data strands' set
-    if header.strand_len != strand_len or header.bits_per_strand != layout.bits:
-        raise HelixError("archive geometry does not match its strands")
+    header.check_geometry(layout.bits, strand_len, len(prefix), len(suffix), MIN_CHECK_BITS)
     return FoundHeader(data_cs, layout, header, len(parts), bits, ok, header_cs=cs)
 
 

@@ -19,13 +19,14 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeVar
 
 import numpy as np
 
 from .constraints import ConstraintSet, get_constraints
 from .graph import ConstraintGraph, build_graph
 
+T = TypeVar("T")
 POWER_ITERATIONS = 200  # part of the format: the coder's weights come from exactly this many
 STATIONARY_VERSION = 1
 
@@ -50,6 +51,20 @@ def save_atomic(path: Path, write: Callable[[BinaryIO], None]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def load_cached(path: Path, read: Callable[[Path], T]) -> T | None:
+    """`read(path)` of a cache file, or None when it is missing or unreadable (truncated by a
+    killed run, another version's, garbage): the broken file is removed, so the caller
+    rebuilds the entry and writes it again. A cache never makes a command fail."""
+    if not path.exists():
+        return None
+    try:
+        return read(path)
+    except Exception:  # noqa: BLE001 - BadZipFile, EOFError, zlib.error, ValueError, KeyError...
+        with contextlib.suppress(OSError):
+            path.unlink()
+        return None
 
 
 def pull(graph: ConstraintGraph, values: np.ndarray) -> np.ndarray:
@@ -90,12 +105,13 @@ def stationary(graph: ConstraintGraph, use_cache: bool = True) -> Stationary:
     if graph.count_dim != 1:
         raise ValueError("stationary weights need a graph without a G+C counter")
     path = cache_dir() / f"stationary-{graph_key(graph)}.npz"
-    if use_cache and path.exists():
-        try:
-            data = np.load(path)
+    def read(p: Path) -> Stationary:
+        with np.load(p) as data:
             return Stationary(data["v"], float(data["lam"]), float(data["lo"]), float(data["hi"]))
-        except (OSError, ValueError, KeyError):
-            pass
+
+    cached = load_cached(path, read) if use_cache else None
+    if cached is not None:
+        return cached
     v = np.ones(graph.n_states, dtype=np.float64)
     lam = lo = hi = 0.0
     for _ in range(POWER_ITERATIONS):
@@ -148,11 +164,9 @@ def bulk_vector(graph: ConstraintGraph, completions: np.ndarray, terminal_key: s
     """
     key = hashlib.sha256((graph_key(graph) + terminal_key).encode()).hexdigest()[:16]
     path = cache_dir() / f"bulk-{key}.npy"
-    if path.exists():
-        try:
-            return np.load(path)
-        except (OSError, ValueError):
-            pass
+    cached = load_cached(path, np.load)
+    if cached is not None:
+        return cached
     v = stationary(graph).v.copy()
     alive = v > 0
     comp = completions.astype(np.float64)

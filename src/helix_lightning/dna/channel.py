@@ -28,6 +28,8 @@ from .primers import reverse_complement
 _PAD = 4  # code for "no base": padding of short strands and deleted bases
 _LETTERS = np.frombuffer(b"ACGT", dtype=np.uint8)
 _CHUNK_BASES = 8_000_000  # template bases per vectorised chunk (bounds memory)
+MAX_COVERAGE = 10_000.0  # mean reads per strand (deep runs reach a few hundred)
+MAX_READS = 100_000_000  # expected reads of one simulation (they are all held in memory)
 
 
 @dataclass
@@ -51,8 +53,9 @@ class ChannelParams:
                 raise HelixError(f"channel: {name} must be in [0, 1), got {value}")
         if self.sub + self.ins + self.dele >= 1.0:
             raise HelixError("channel: sub + ins + dele must be below 1")
-        if not self.coverage > 0:
-            raise HelixError(f"channel: coverage must be > 0, got {self.coverage}")
+        if not 0 < self.coverage <= MAX_COVERAGE:
+            raise HelixError(f"channel: coverage must be in (0, {MAX_COVERAGE:g}], "
+                             f"got {self.coverage}")
         if not self.dispersion > 0:
             raise HelixError(f"channel: dispersion must be > 0, got {self.dispersion}")
         if not 0.0 <= self.reverse_fraction <= 1.0:
@@ -87,6 +90,10 @@ def simulate_reads(strands: Sequence[str], params: ChannelParams) -> list[tuple[
     params.validate()
     if not strands:
         return []
+    expected = len(strands) * params.coverage * (1.0 - params.dropout)
+    if expected > MAX_READS:
+        raise HelixError(f"channel: {len(strands)} strands at coverage {params.coverage:g} "
+                         f"make about {expected:,.0f} reads (at most {MAX_READS:,})")
     rng = np.random.default_rng(params.seed)
     codes, lengths = _pad_codes(strands)
     src, rc = _draw_reads(rng, len(strands), params)

@@ -20,13 +20,13 @@ every strand. See docs/FORMAT.md for the normative description.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from ..errors import HelixError
-from .capacity import bulk_vector, cache_dir, graph_key
+from .capacity import bulk_vector, cache_dir, graph_key, load_cached, save_atomic
 from .constraints import ConstraintSet
 from .graph import ConstraintGraph, build_graph
 
@@ -114,18 +114,16 @@ class FsmCoder:
         eigenvector it starts from."""
         g = self.graph
         path = cache_dir() / f"weights-{graph_key(g)}-{self._terminal_key_hash()}.npz"
-        if path.exists():
-            try:
-                data = np.load(path)
-                self._set_stationary(data["V"], int(data["G"]), int(data["K"]), int(data["d"]))
-                return
-            except (OSError, ValueError, KeyError):
-                pass
-        V, G, K, delta = self._compute_stationary()
-        tmp = path.with_suffix(".tmp.npz")
-        np.savez(tmp, V=V, G=G, K=K, d=delta)
-        os.replace(tmp, path)
-        self._set_stationary(V, G, K, delta)
+        def read(p: Path) -> tuple[np.ndarray, int, int, int]:
+            with np.load(p) as data:
+                return data["V"], int(data["G"]), int(data["K"]), int(data["d"])
+
+        cached = load_cached(path, read)
+        if cached is None:
+            cached = self._compute_stationary()
+            save_atomic(path, lambda f: np.savez(f, V=cached[0], G=cached[1], K=cached[2],
+                                                 d=cached[3]))
+        self._set_stationary(*cached)
 
     def _terminal_key_hash(self) -> str:
         return hashlib.sha256(self._terminal_key().encode()).hexdigest()[:16]

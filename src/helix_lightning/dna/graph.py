@@ -17,6 +17,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -125,7 +126,7 @@ def build_graph(cs: ConstraintSet, strand_len: int | None = None) -> ConstraintG
 
     Large graphs (windowed GC) take seconds to build, so they are cached on disk.
     """
-    from .capacity import cache_dir, save_atomic
+    from .capacity import cache_dir, load_cached, save_atomic
 
     h, L = history_sizes(cs)
     track_count = strand_len is not None and cs.has_gc and not cs.gc_window
@@ -134,12 +135,13 @@ def build_graph(cs: ConstraintSet, strand_len: int | None = None) -> ConstraintG
                       "lo": cs.gc_min, "hi": cs.gc_max, "m": list(cs.motifs), "c": count_dim},
                      sort_keys=True)
     path = cache_dir() / f"graph-{hashlib.sha256(key.encode()).hexdigest()[:16]}.npz"
-    if path.exists():
-        try:
-            data = np.load(path)
+    def read(p: Path) -> ConstraintGraph:
+        with np.load(p) as data:
             return ConstraintGraph(cs, h, L, count_dim, data["next"], data["compact"])
-        except (OSError, ValueError, KeyError):
-            pass
+
+    cached = load_cached(path, read)
+    if cached is not None:
+        return cached
     graph = _build_graph(cs, h, L, count_dim, strand_len)
     if graph.n_states > 100_000:
         save_atomic(path, lambda f: np.savez(f, next=graph.next_state, compact=graph.compact_of))

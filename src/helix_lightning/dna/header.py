@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from ..errors import HelixError
 from .constraints import CUSTOM_CODE, ConstraintSet
-from .outer import Segmentation
+from .outer import MAX_SOURCE_BLOCK, SEGMENT_HASH, Segmentation, max_repair
 
 MAGIC = b"HX"
 NAMED_VERSION = 1   # a registered set with a format code
@@ -138,6 +138,34 @@ class Header:
                 raise HelixError("archive header's constraint-set definition does not match "
                                  "its fingerprint")
         return header
+
+    def check_geometry(self, bits: int, strand_len: int, prefix_len: int, suffix_len: int,
+                       min_check_bits: int) -> None:
+        """Refuse fields no encoder writes, before decoding allocates anything: the strand
+        geometry must be the strands', the symbol size the one the index width leaves, the
+        segments RaptorQ source blocks, the repair symbols within `outer.max_repair`, and all
+        strands must fit the index (whose width is the smallest that holds them)."""
+        if (self.strand_len, self.prefix_len, self.suffix_len) != (
+                strand_len, prefix_len, suffix_len) or self.bits_per_strand != bits:
+            raise HelixError("archive geometry does not match its strands")
+        if not 8 <= self.index_bits <= min(48, bits - min_check_bits - 8) or (
+                self.symbol_size != (bits - self.index_bits - min_check_bits) // 8):
+            raise HelixError(f"archive header is corrupt: index of {self.index_bits} bits and "
+                             f"{self.symbol_size}-byte symbols in {bits}-bit strands")
+        if not 1 <= self.segment_symbols <= MAX_SOURCE_BLOCK or (
+                self.segment_symbols * self.symbol_size <= SEGMENT_HASH):
+            raise HelixError(f"archive header is corrupt: segments of {self.segment_symbols} "
+                             "symbols")
+        seg = self.segmentation()
+        k_full, k_last = seg.symbols(0), seg.symbols(seg.count - 1)
+        if self.repair_full > max_repair(k_full) or self.repair_last > max_repair(k_last):
+            raise HelixError(f"archive header is corrupt: {self.repair_full} repair symbols "
+                             f"for {k_full} source symbols (at most {max_repair(k_full)})")
+        total = (seg.count - 1) * (k_full + self.repair_full) + k_last + self.repair_last
+        if not total <= 1 << self.index_bits or (self.index_bits > 8
+                                                 and total <= 1 << (self.index_bits - 1)):
+            raise HelixError(f"archive header is corrupt: {total} strands do not match a "
+                             f"{self.index_bits}-bit index")
 
     def segmentation(self) -> Segmentation:
         return Segmentation(self.file_size, self.symbol_size, self.segment_symbols)

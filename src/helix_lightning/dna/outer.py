@@ -21,6 +21,10 @@ from scipy.stats import binom
 from ..errors import HelixError
 
 SEGMENT_SYMBOLS = 50_000
+MAX_SOURCE_BLOCK = 56_403  # RFC 6330's largest source block (K'max)
+#: Most repair symbols an encoder writes for k source symbols: redundancy <= 10 gives 10k, the
+#: rule at an erasure rate just under 0.9 gives 133 for k = 1 and 10.2k for k = 1000.
+MAX_REPAIR_RATIO, MAX_REPAIR_EXTRA = 11, 256
 OVERHEAD = 2  # symbols beyond K that the rule asks to receive (RaptorQ failure ~1e-6 there)
 DEFAULT_FAILURE_TARGET = 1e-4
 
@@ -42,6 +46,11 @@ def repair_symbols(k: int, erasure_rate: float, target: float = DEFAULT_FAILURE_
         else:
             lo = mid + 1
     return lo
+
+
+def max_repair(k: int) -> int:
+    """The most repair symbols a segment of k source symbols can carry (a reader's bound)."""
+    return MAX_REPAIR_RATIO * k + MAX_REPAIR_EXTRA
 
 
 def failure_probability(k: int, r: int, erasure_rate: float) -> float:

@@ -21,6 +21,8 @@ from .fsm_coder import FsmCoder, get_coder
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 
 DEFAULT_STRAND_LEN = 200
+MAX_STRAND_LEN = 1000  # synthesis tops out near 300 nt; checked before a coder is built
+MAX_SYMBOL_SIZE = 64  # bytes: RaptorQ (with_defaults) rounds larger symbols down to 8-byte multiples
 MIN_CHECK_BITS = 16
 HEADER_TAG_BITS = 8
 HEADER_CHECK_BITS = 32
@@ -85,6 +87,9 @@ class StrandLayout:
 
     def __post_init__(self) -> None:
         n = self.strand_len - len(self.prefix) - len(self.suffix)
+        if self.strand_len > MAX_STRAND_LEN:
+            raise HelixError(f"strand length {self.strand_len} is over the {MAX_STRAND_LEN} nt "
+                             "this build writes (synthesis tops out near 300 nt)")
         if n < 16:
             raise HelixError(f"strand length {self.strand_len} leaves {n} nt between the primers")
         self.coder = get_coder(self.cs, encode_bases(self.prefix), encode_bases(self.suffix), n)
@@ -102,6 +107,12 @@ class StrandLayout:
         size = (self.bits - index_bits - MIN_CHECK_BITS) // 8
         if size < 1:
             raise HelixError(f"{self.bits} bits per strand leave no room for a payload")
+        if size > MAX_SYMBOL_SIZE:
+            longest = self.strand_len - self.coded_nt + self.coded_nt * (
+                8 * MAX_SYMBOL_SIZE + index_bits + MIN_CHECK_BITS) // self.bits
+            raise HelixError(f"strand length {self.strand_len} gives {size}-byte symbols; the "
+                             f"outer code takes at most {MAX_SYMBOL_SIZE} bytes: use a strand "
+                             f"length of about {longest} nt or less")
         return size
 
     @property

@@ -10,10 +10,17 @@ Version policy: this module writes VERSION and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
 `tests/fixtures/` keeps a decode fixture of every version.
+
+Bounds: a header is checked before decoding allocates anything (`check_shape`, called by
+`from_bytes`; `check_model_fit` against the decoding model): the geometry must be one an
+encoder writes, the stored tokens must fit the stream bits at no more than
+MAX_TOKENS_PER_BIT, and the decoded clip must stay under MAX_DECODED_BYTES. A forged header
+fails in one HelixError line before any large allocation.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Sequence
 from typing import Any, NamedTuple
@@ -31,6 +38,16 @@ HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
 HEADER = HEADERS[VERSION]
 _PREFIX = 5  # magic + version: enough to know a header's size
 _LEN = struct.Struct(">I")
+
+#: Reader limits (not format fields). The default model's most compressible clip (black,
+#: static) codes 3 stored tokens per stream bit, natural clips 0.2; a container claiming more
+#: than MAX_TOKENS_PER_BIT per bit (plus STREAM_SLACK_BITS per stream: the coder's flush) is
+#: forged or corrupt (an empty stream would otherwise "decode" any number of frames).
+MAX_TOKENS_PER_BIT = 32
+STREAM_SLACK_BITS = 64
+MAX_STAGES = 64  # coding stages (the default model codes with 4, rate points with 1 or 2)
+MAX_UPSCALE = 16  # output side / coded side: coding scales below 1/16 are refused
+MAX_DECODED_BYTES = 1 << 35  # frames x height x width x 3 of one decode (32 GiB)
 
 
 class CodedShape(NamedTuple):
@@ -66,12 +83,78 @@ def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, 
     """The header (current VERSION) of a container of `n_streams` streams."""
     check_coder(coder)
     s = CodedShape(*shape)
+    check_shape(s, coder)
     try:
         return HEADER.pack(MAGIC, VERSION, bytes.fromhex(model_hash), s.frames, s.height,
                            s.width, s.h, s.w, s.hp, s.wp, channels, levels, s.stages, s.drop,
                            s.group, CODERS.index(coder), precision, n_streams, *s.coded_size)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
+
+
+def _stored_per_frame(shape: CodedShape) -> int:
+    """Tokens a frame stores: the padded grid less round(drop x grid) (`masked.stage_masks`)."""
+    n = shape.hp * shape.wp
+    return n - round(shape.drop * n)
+
+
+def check_shape(shape: CodedShape, coder: str, stream_bytes: Sequence[int] | None = None
+                ) -> None:
+    """Refuse geometry no encoder writes, before anything is allocated: HelixError naming the
+    field. `stream_bytes` (the fsm coder's stream lengths) bounds the stored tokens."""
+    s = shape
+    if s.frames < 1 or min(s.height, s.width, s.h, s.w) < 1:
+        raise HelixError(f"video container header is corrupt: {s.frames} frames of "
+                         f"{s.height}x{s.width}, token grid {s.h}x{s.w}")
+    if min(s.coded_size) < 1 or s.hp < s.h or s.wp < s.w:
+        raise HelixError(f"video container header is corrupt: coded size "
+                         f"{s.coded_height}x{s.coded_width}, padded grid {s.hp}x{s.wp} "
+                         f"for grid {s.h}x{s.w}")
+    if s.height > MAX_UPSCALE * s.coded_size[0] or s.width > MAX_UPSCALE * s.coded_size[1]:
+        raise HelixError(f"video container header is corrupt: output {s.height}x{s.width} "
+                         f"from coded size {s.coded_size[0]}x{s.coded_size[1]} "
+                         f"(at most {MAX_UPSCALE}x larger per side)")
+    if not 1 <= s.stages <= min(MAX_STAGES, s.hp * s.wp):
+        raise HelixError(f"video container header is corrupt: {s.stages} coding stages "
+                         f"(1 to {min(MAX_STAGES, s.hp * s.wp)} for a {s.hp}x{s.wp} grid)")
+    if not (math.isfinite(s.drop) and 0.0 <= s.drop < 1.0) or _stored_per_frame(s) < 1:
+        raise HelixError(f"video container header is corrupt: drop share {s.drop}")
+    if s.group < 1:
+        raise HelixError(f"video container header is corrupt: {s.group} frames per stream")
+    if s.frames * s.height * s.width * 3 > MAX_DECODED_BYTES:
+        raise HelixError(f"video container claims {s.frames} frames of {s.height}x{s.width}: "
+                         f"over {MAX_DECODED_BYTES >> 30} GiB decoded, refused")
+    if coder == "fsm" and stream_bytes is not None:
+        _check_streams(s, stream_bytes)
+
+
+def _check_streams(s: CodedShape, stream_bytes: Sequence[int]) -> None:
+    """One stream per group of frames, each long enough for the tokens it claims."""
+    n_groups = math.ceil(s.frames / s.group)
+    if len(stream_bytes) != n_groups:
+        raise HelixError(f"video container holds {len(stream_bytes)} streams; {s.frames} "
+                         f"frames in groups of {s.group} need {n_groups}")
+    per_frame = _stored_per_frame(s)
+    for g, size in enumerate(stream_bytes):
+        frames = min(s.group, s.frames - g * s.group)
+        if frames * per_frame > MAX_TOKENS_PER_BIT * (8 * size + STREAM_SLACK_BITS):
+            raise HelixError(f"video container is corrupt: stream {g} ({size} bytes) cannot "
+                             f"hold {frames} frames of {per_frame} tokens")
+
+
+def check_model_fit(shape: CodedShape, downsample: int, padded: tuple[int, int],
+                    max_tokens: int) -> None:
+    """Refuse a shape the decoding model would not have written: token grid = coded size /
+    `downsample` (rounded up), padded grid `padded` (the mixer's whole blocks), at most
+    `max_tokens` per frame (the token model's limit)."""
+    grid = (-(-shape.coded_size[0] // downsample), -(-shape.coded_size[1] // downsample))
+    if (shape.h, shape.w) != grid or (shape.hp, shape.wp) != tuple(padded):
+        raise HelixError(f"video container's token grid {shape.h}x{shape.w} (padded "
+                         f"{shape.hp}x{shape.wp}) does not match its coded size "
+                         f"{shape.coded_size[0]}x{shape.coded_size[1]} under this model")
+    if shape.hp * shape.wp > max_tokens:
+        raise HelixError(f"video container's {shape.hp}x{shape.wp} token grid exceeds the "
+                         f"model's {max_tokens} tokens per frame")
 
 
 def to_bytes(strings: Sequence[bytes], shape: CodedShape, model_hash: str, channels: int,
@@ -109,7 +192,12 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     if f[15] >= len(CODERS):
         raise HelixError(f"unknown coder id {f[15]} in the container header")
     coded = f[18:20] if f[1] >= 2 else (f[4], f[5])  # version 1 coded at the input size
+    if 0 in coded:
+        raise HelixError(f"video container header is corrupt: coded size {coded[0]}x{coded[1]}")
     shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded)
+    check_shape(shape, CODERS[f[15]])
+    if CODERS[f[15]] == "direct" and f[17]:
+        raise HelixError("video container header is corrupt: a direct container has streams")
     meta = {"version": f[1], "model_hash": f[2].hex(), "channels": f[10], "levels": f[11],
             "coder": CODERS[f[15]], "precision": f[16], "header_size": size}
     return shape, meta, f[17]
@@ -121,6 +209,9 @@ def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
     data = bytes(data)
     shape, meta, n_streams = read_header(data)
     strings, pos = [], meta["header_size"]
+    if meta["coder"] == "fsm" and n_streams != math.ceil(shape.frames / shape.group):
+        raise HelixError(f"video container holds {n_streams} streams; {shape.frames} frames "
+                         f"in groups of {shape.group} need {math.ceil(shape.frames / shape.group)}")
     for i in range(n_streams):
         if pos + _LEN.size > len(data):
             raise HelixError(f"video container truncated in stream {i}")
@@ -130,5 +221,6 @@ def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
             raise HelixError(f"video container truncated in stream {i}")
         strings.append(data[pos:pos + n])
         pos += n
+    check_shape(shape, meta["coder"], [len(b) for b in strings])
     meta["trailing_bytes"] = len(data) - pos
     return strings, shape, meta

@@ -196,7 +196,11 @@ class TokenEntropyCoder:
             dec = self._lib.stream.queue.RangeDecoder(
                 np.frombuffer(raw, dtype="<u4").astype(np.uint32))
             for t in range(g * group, min(count, (g + 1) * group)):
-                full = self._decode_frame(dec, prev)
+                try:
+                    full = self._decode_frame(dec, prev)
+                except AssertionError:  # constriction: the words do not decode under the model
+                    raise HelixError(f"coded stream {g} is corrupt (frame {t} does not "
+                                     "decode)") from None
                 prev = full.reshape(-1)
                 if progress:
                     progress("entropy-decode", t + 1, count)

@@ -58,8 +58,10 @@ def container_bytes(codec: HelixCodec, compressed: dict[str, Any], coder: str = 
                               compressed.get("precision", PRECISION))
 
 
-def check_meta(codec: HelixCodec, meta: dict[str, Any]) -> None:
-    """Refuse a container written by another model or with another geometry."""
+def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None = None
+               ) -> None:
+    """Refuse a container written by another model or with another geometry (and, given its
+    shape, a token grid this model would not have written: `container.check_model_fit`)."""
     mine = codec.model_hash()
     if meta["model_hash"] != mine:
         from .registry import where_released
@@ -69,13 +71,17 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any]) -> None:
     if (meta["channels"], meta["levels"]) != (codec.fsq.channels, codec.fsq.levels):
         raise HelixError("archive's FSQ geometry does not match this checkpoint")
     check_precision(meta["precision"], codec.fsq.codebook_size)
+    if shape is not None:
+        padded = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(shape.h, shape.w)
+        container.check_model_fit(shape, codec.tokenizer.downsample, padded,
+                                  codec.token_model.max_tokens)
 
 
 def decode_container(codec: HelixCodec, data: bytes,
                      progress: Progress | None = None) -> np.ndarray:
     """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model."""
     strings, shape, meta = container.from_bytes(data)
-    check_meta(codec, meta)
+    check_meta(codec, meta, shape)
     return codec.decompress(strings, shape, progress, meta["precision"])
 
 
@@ -262,7 +268,7 @@ def _decode_direct(codec: HelixCodec, strands: list[str],
     _, shape, meta = container.from_bytes(digits_to_bytes(digits[:n_head]))
     if meta["coder"] != "direct":
         raise HelixError(f"container says coder {meta['coder']!r}, strands are direct")
-    check_meta(codec, meta)
+    check_meta(codec, meta, shape)
     ids = _stored_tokens(codec, digits[n_head:], shape)
     plan = StagePlan(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
     prev = None

