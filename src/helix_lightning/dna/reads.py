@@ -98,9 +98,13 @@ def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
 
 
 def constraint_hint(name: str) -> str | None:
-    """The constraint set named in a HELIX FASTA record name (helix:v1:<set>:<serial>)."""
+    """The registered constraint set named in a HELIX FASTA record name
+    (helix:v<version>:<set>:<serial>); None for a custom set (its header defines it)."""
+    from .constraints import CONSTRAINT_SETS
+
     parts = name.split(":")
-    return parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+    hint = parts[2] if name.startswith("helix:") and len(parts) > 3 else None
+    return hint if hint in CONSTRAINT_SETS else None
 
 
 def _as_written(records: list[tuple[str, str]], prefix: str, suffix: str) -> list[str] | None:
