@@ -15,7 +15,8 @@ size, and a token only ever influences positions within its receptive field.
 Windows: odd layers (0-based) are shifted by window // 2 both ways, so information crosses
 window borders; a grid that is not a multiple of the window (or a shifted layer's border)
 is padded, and padded keys are masked out of the attention (no wrap-around, unlike Swin's
-cyclic shift). The receptive field of L layers is thus within L * window tokens each way.
+cyclic shift). The receptive field of L layers is thus within L * (window - 1) tokens each
+way (`receptive_field`).
 
 Coding: `coding_logits(tokens, prev, shape, rows)` is the coder's pass (`masked.coding_logits`
 hands it over, so `masked.StagePlan` and `entropy.TokenEntropyCoder` run it unchanged, in
@@ -93,25 +94,35 @@ class WindowBlock(nn.Module):
         t = t.reshape(b, nh * ws, nw * ws, -1)
         return t[:, top:top + h, left:left + w]
 
-    def _key_padding(self, h: int, w: int, device: torch.device) -> Tensor:
-        """(nh * nw, window**2) bool: True where a window's key is padding."""
-        real = torch.ones(1, h, w, 1, dtype=torch.bool, device=device)
-        return ~self._windows(real)[..., 0]
+    def attention_mask(self, h: int, w: int, like: Tensor) -> Tensor:
+        """(nwin, heads, L, L) additive mask: relative position bias, -inf on padded keys.
+
+        Without autograd (coding) it is kept per grid size, dtype and bias version."""
+        key = (h, w, like.dtype, like.device, self.rel_bias._version)
+        cache = self.__dict__.setdefault("_mask_cache", {})
+        if not torch.is_grad_enabled() and key in cache:
+            return cache[key]
+        real = torch.ones(1, h, w, 1, dtype=torch.bool, device=like.device)
+        pad = ~self._windows(real)[..., 0]  # (nwin, L): True on padding
+        bias = self.rel_bias[:, self.rel_index].to(like.dtype)  # (heads, L, L)
+        mask = bias[None].masked_fill(pad[:, None, None, :], float("-inf"))
+        if not torch.is_grad_enabled():
+            cache.clear()
+            cache[key] = mask
+        return mask
 
     def attention(self, y: Tensor) -> Tensor:
-        """Windowed multi-head self-attention of normed y (B, H, W, d), before `proj`."""
+        """Multi-head self-attention inside each window of normed y (B, H, W, d), before
+        the output projection (B, H, W, d)."""
         b, h, w, d = y.shape
-        win = self._windows(self.qkv(y))  # (B * nwin, L, 3d)
+        win = self._windows(self.qkv(y))  # (B * nwin, L, 3d), padded
         n, length, _ = win.shape
-        q, k, v = win.view(n, length, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4)
-        scores = (q * (d // self.heads) ** -0.5) @ k.transpose(-1, -2)  # (n, heads, L, L)
-        bias = self.rel_bias[:, self.rel_index]  # (heads, L, L)
-        pad = self._key_padding(h, w, y.device)  # (nwin, L)
-        scores = scores.view(b, -1, self.heads, length, length) + bias
-        scores = scores.masked_fill(pad[None, :, None, None, :], float("-inf"))
-        attn = self.drop(torch.softmax(scores, dim=-1).view(n, self.heads, length, length))
-        out = (attn @ v).transpose(1, 2).reshape(n, length, d)
-        return self._unwindows(out, b, h, w)
+        q, k, v = win.view(n, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+        mask = self.attention_mask(h, w, y)
+        mask = mask if b == 1 else mask.repeat(b, 1, 1, 1)
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                             dropout_p=self.drop.p if self.training else 0.0)
+        return self._unwindows(out.transpose(1, 2).reshape(n, length, d), b, h, w)
 
     def forward(self, x: Tensor, rows: Tensor | None = None) -> Tensor:
         a = self.attention(self.norm1(x))
@@ -153,7 +164,7 @@ class LocalMaskedTokenModel(nn.Module):
     @property
     def receptive_field(self) -> int:
         """Tokens each way beyond which an input cannot change a prediction (a bound)."""
-        return len(self.blocks) * self.window
+        return len(self.blocks) * (self.window - 1)  # a window spans window - 1 each way
 
     def forward(self, tokens: Tensor, prev: Tensor | None = None,
                 shape: tuple[int, int] | None = None) -> Tensor:
