@@ -118,7 +118,7 @@ class WindowBlock(nn.Module):
         win = self._windows(self.qkv(y))  # (B * nwin, L, 3d), padded
         n, length, _ = win.shape
         q, k, v = win.view(n, length, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
-        mask = self.attention_mask(h, w, y)
+        mask = self.attention_mask(h, w, q)  # q's dtype: under autocast not y's
         mask = mask if b == 1 else mask.repeat(b, 1, 1, 1)
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
                                              dropout_p=self.drop.p if self.training else 0.0)
