@@ -200,3 +200,21 @@ def test_streams_are_identical_with_one_and_two_threads():
     dec = TokenEntropyCoder(m, 10, 18, 4, 0.1).decode(streams[1], 2)
     assert torch.equal(next(dec)[~stage_masks(10, 18, 4, 0.1)[-1]],
                        clip[0][~stage_masks(10, 18, 4, 0.1)[-1]])
+
+
+def test_benchmark_measures_both_models_in_one_run(tmp_path, monkeypatch):
+    import csv
+    import importlib.util
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_token_model.py"
+    spec = importlib.util.spec_from_file_location("bench_token_model", script)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    monkeypatch.chdir(tmp_path)
+    assert bench.main(["--sizes", "64x48", "--frames", "1", "--dim", "16", "--depth", "2",
+                       "--heads", "2", "--window", "4"]) == 0
+    rows = list(csv.DictReader((tmp_path / "bench-out" / "token_model.csv").open()))
+    assert [r["model"] for r in rows] == ["masked", "local"]
+    assert all(r["round_trip"] == "True" and float(r["enc_s_cpu"]) > 0 for r in rows)
+    assert float(rows[1]["x_vs_masked"]) > 0 and rows[0]["grid"] == rows[1]["grid"]

@@ -3,14 +3,16 @@
 `LocalMaskedTokenModel` predicts a frame's tokens from the visible ones and the previous
 frame's, like `masked.MaskedTokenModel` (same inputs, same MASK id, same MaskGIT loss), but
 each layer attends only within non-overlapping `window` x `window` windows of the token grid,
-so a frame of N tokens costs O(N * window**2) instead of O(N**2): a 1280x720 frame (160x90
-tokens) is as cheap per token as a 176x144 one.
+so a frame of N tokens costs O(N * window**2) instead of O(N**2): a 1280x720 frame (92x160
+tokens) is as cheap per token as a 176x144 one (`benchmarks/bench_token_model.py`: at equal
+dim/depth, 1280x720 codes about 14x faster than with the global model).
 
 Inputs per position: the current token's embedding (MASK = `codebook_size` where unknown)
 plus the previous frame's token at the same position (its own table; id K: no previous
 frame). There is no absolute position embedding: each window layer adds a learned relative
-position bias per head (Swin), so the model is translation-equivariant, works on any grid
-size, and a token only ever influences positions within its receptive field.
+position bias per head (Swin), so the model works on any grid size, is translation-equivariant
+up to the windows' alignment, and a token only ever influences positions within its
+receptive field.
 
 Windows: odd layers (0-based) are shifted by window // 2 both ways, so information crosses
 window borders; a grid that is not a multiple of the window (or a shifted layer's border)
@@ -22,8 +24,10 @@ Coding: `coding_logits(tokens, prev, shape, rows)` is the coder's pass (`masked.
 hands it over, so `masked.StagePlan` and `entropy.TokenEntropyCoder` run it unchanged, in
 float64 on one thread under `masked.coding_context`): the last layer runs its output
 projection, feed-forward, final norm and head (the most costly part with a large codebook)
-on the coded positions `rows` only. Window attention is a batched matmul per window, so a
-window's output never depends on another window's values: the locality is exact.
+on the coded positions `rows` only; the linear layers never run on padding; the attention
+masks (bias + padding) are cached per grid size while coding. Attention runs per window
+(scaled_dot_product_attention batched over windows), so a window's output never depends on
+another window's values: the locality is exact.
 """
 
 from __future__ import annotations
