@@ -3,7 +3,8 @@
 A config is a nested mapping with the sections of `defaults_for()`. The sections of the
 plugged-in parts take the keys of the part they name (`PART_SECTIONS`): `model.tokenizer`
 and `model.mixer` by `name`, `model.rate` by `prior` (plus the coding `stages` and `drop`
-every prior shares), `model.masked` is the masked token model's. Each part declares its
+every prior shares), `model.masked` the token model's by `name` (optional: a section
+without one is the global `masked` model's, as before part names). Each part declares its
 keys and their defaults where it is registered (`register(kind, name, defaults=...)`), so a
 new mixer with a parameter of its own needs no edit here; a key the named part does not
 take raises HelixError naming it and the keys it does take.
@@ -41,6 +42,14 @@ class PartSection:
     name_key: str | None  # the key naming the part; None: always `default`
     default: str  # the part used when the config names none
     common: dict[str, Any] = field(default_factory=dict)  # keys every part here shares
+    #: the section may leave `name_key` out for the default part, and its resolved form then
+    #: has none (`model.masked` predates part names: configs naming no part stay as they were)
+    optional_name: bool = False
+
+    def names(self, cfg: Any) -> bool:
+        """Whether `cfg`'s section states the part's name."""
+        section = _get(cfg, self.path)
+        return bool(self.name_key) and isinstance(section, dict) and self.name_key in section
 
     def chosen(self, cfg: Any) -> Any:
         """The part name `cfg` gives this section (the default where it gives none)."""
@@ -49,19 +58,21 @@ class PartSection:
             return section[self.name_key]
         return self.default
 
-    def defaults(self, name: Any) -> dict[str, Any]:
-        """The section's keys and defaults when it names part `name`."""
+    def defaults(self, name: Any, named: bool = True) -> dict[str, Any]:
+        """The section's keys and defaults when it names part `name` (`named`: the section
+        states the name; matters only for an `optional_name` section's default part)."""
         try:
             own = part_defaults(self.kind, name)
         except HelixError as exc:
             where = ".".join(self.path + ((self.name_key,) if self.name_key else ()))
             raise HelixError(f"{where}: {exc}") from None
-        head = {self.name_key: name} if self.name_key else {}
+        implicit = self.optional_name and not named and name == self.default
+        head = {self.name_key: name} if self.name_key and not implicit else {}
         return {**head, **copy.deepcopy(self.common), **own}
 
     def part_kwargs(self, section: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """(part name, its own keyword arguments) from a resolved section."""
-        name = section[self.name_key] if self.name_key else self.default
+        name = section.get(self.name_key, self.default) if self.name_key else self.default
         shared = set(self.common) | {self.name_key}
         return name, {k: v for k, v in section.items() if k not in shared}
 
@@ -69,7 +80,8 @@ class PartSection:
 PART_SECTIONS: dict[str, PartSection] = {
     "tokenizer": PartSection(("model", "tokenizer"), "tokenizer", "name", "conv"),
     "mixer": PartSection(("model", "mixer"), "mixer", "name", "kronecker"),
-    "token_model": PartSection(("model", "masked"), "token_model", None, "masked"),
+    "token_model": PartSection(("model", "masked"), "token_model", "name", "masked",
+                               optional_name=True),
     "prior": PartSection(("model", "rate"), "prior", "prior", "staged",
                          {"stages": 4, "drop": 0.0}),
 }
@@ -148,7 +160,7 @@ def defaults_for(cfg: dict | None = None) -> dict[str, Any]:
         node = out
         for key in parents:
             node = node[key]
-        node[last] = section.defaults(section.chosen(cfg))
+        node[last] = section.defaults(section.chosen(cfg), section.names(cfg))
     return out
 
 

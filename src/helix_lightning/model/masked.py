@@ -266,7 +266,12 @@ def coding_logits(net: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
     layer by layer so that the last layer runs its queries, feed-forward, norm and head on
     `rows` only (keys and values still come from every position: attention is bidirectional).
     Encoder and decoder call it with the same shapes, so they get the same floats.
+    A token model with a coding pass of its own (`coding_logits(tokens, prev, shape, rows)`,
+    e.g. `local_masked.LocalMaskedTokenModel`) is handed the call.
     """
+    own = getattr(net, "coding_logits", None)
+    if own is not None:
+        return own(tokens, prev, shape, rows)
     b, n = tokens.shape
     h, w = shape
     if prev is None:
