@@ -77,3 +77,23 @@ def test_the_heartbeat_stops_when_the_block_raises():
     except ValueError:
         pass
     assert not any(t.name == "progress-decode" for t in threading.enumerate())
+
+
+def test_dna_commands_print_lines_off_a_terminal(tmp_path, capsys, monkeypatch):
+    from pathlib import Path
+
+    import helix_lightning.progress as progress
+    from helix_lightning.cli import main
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)  # a line for every step
+    data = Path(__file__).resolve().parent / "fixtures" / "bytes.bin"
+    fasta, back = tmp_path / "a.fasta", tmp_path / "back.bin"
+    assert main(["dna", "encode", str(data), "-o", str(fasta)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and all(line.startswith("dna encode: ") for line in err)
+    assert main(["dna", "decode", str(fasta), "-o", str(back)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("dna decode: ") for line in err)
+    assert err[-1].startswith("decoded 3000 bytes") and back.read_bytes() == data.read_bytes()
+    assert main(["dna", "encode", str(data), "-o", str(fasta), "-q"]) == 0
+    assert capsys.readouterr().err == ""

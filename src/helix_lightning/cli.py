@@ -262,8 +262,9 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
 
 def _video_rows(s) -> dict:
     """The summary table of `helix encode` (a VideoStats, labelled for people). The direct
-    mapping's violations are the reference arm's, written only with --coder direct."""
-    arm = "reference arm" if s.coder == "direct" else "reference arm, not written"
+    mapping's violations are the reference arm's (its token body), written only with
+    --coder direct."""
+    arm = "reference arm, token body" if s.coder == "direct" else "reference arm, not written"
     return {
         "coder": s.coder, "constraints": s.constraints, "model": s.model_hash,
         "frames": s.frames, "size": f"{s.width}x{s.height}",
@@ -274,7 +275,7 @@ def _video_rows(s) -> dict:
         "payload bits": f"{s.actual_bits} (model estimate {s.estimated_bits:.0f})",
         "net density": float(s.net_density),
         "violations": s.violations,
-        f"direct violations ({arm})": s.direct_violations,
+        "direct violations": f"{s.direct_violations} ({arm})",
     }
 
 

@@ -10,7 +10,7 @@ big-endian). The "direct" coder writes the same header (no streams) as digits.
 Version policy: this module writes VERSION and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
-Version 2 (until 2026-12) is version 3 without the trailing frame rate: it is read as
+Version 2 (until 2026-11-29) is version 3 without the trailing frame rate: it is read as
 DEFAULT_FPS (25), the rate every decode wrote then. `tests/fixtures/` keeps a decode
 fixture of every version.
 """
