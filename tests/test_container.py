@@ -133,7 +133,7 @@ def test_frame_rates_the_header_cannot_hold_are_refused(codec, frames):
     args = (comp["strings"], comp["shape"], codec.model_hash(), codec.fsq.channels,
             codec.fsq.levels, "fsm", 24)
     for fps, words in ((0, "must be positive"), (-25, "must be positive"),
-                       (1e12, "does not fit")):
+                       (1e12, "does not fit"), (float("nan"), "finite")):
         with pytest.raises(HelixError, match=words):
             container.to_bytes(*args, fps=fps)
     data = bytearray(container.to_bytes(*args))

@@ -72,7 +72,10 @@ def check_coder(coder: str) -> None:
 def frame_rate_fraction(fps: float | Fraction) -> Fraction:
     """A positive frame rate as the fraction the header stores (u32 numerator and
     denominator; 29.97 -> 2997/100, Fraction(30000, 1001) kept as it is)."""
-    rate = Fraction(fps)
+    try:
+        rate = Fraction(fps)
+    except (ValueError, OverflowError):  # nan, inf
+        raise HelixError(f"frame rate must be a finite number, got {fps}") from None
     if not rate > 0:
         raise HelixError(f"frame rate must be positive, got {fps}")
     if rate.denominator > 0xFFFFFFFF:
