@@ -209,3 +209,87 @@ def test_video_file_functions_match_the_cli(workdir, ckpt, clip, capsys):
         open_decoder(out, ckpt, workdir / "missing.mkv")
     with pytest.raises(HelixError, match="cannot write"):
         open_decoder(workdir / "x.avi", ckpt)
+
+
+# ---------------------------------------------------------------- video conventions (v3)
+
+def _odd_clip(workdir, fps) -> Path:
+    """5 frames of 39x23 (odd both ways) at `fps`."""
+    rng = np.random.default_rng(7)
+    frames = rng.integers(0, 255, (5, 23, 39, 3), dtype=np.uint8)
+    path = workdir / "odd.mkv"
+    write_video(path, frames, fps=fps)
+    return path
+
+
+def test_decode_keeps_the_input_frame_rate_and_exact_size(workdir, ckpt, capsys):
+    from fractions import Fraction
+
+    from helix_lightning.video.io import frame_rate
+
+    for fps in (Fraction(10), Fraction(30000, 1001)):
+        clip = _odd_clip(workdir, fps)
+        fasta = workdir / "odd.fasta"
+        for coder in ("fsm", "direct"):
+            assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--coder", coder,
+                       "-q") == 0
+            video = workdir / "odd_back.mkv"
+            assert run("decode", fasta, "-o", video, "--checkpoint", ckpt, "-q") == 0
+            assert frame_rate(video) == fps
+            assert read_video(video).shape == (5, 23, 39, 3)
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt, "-q", "--fps", 12) == 0
+    assert frame_rate(video) == 12
+    capsys.readouterr()
+
+
+def test_odd_size_into_mp4_is_refused_before_decoding(workdir, ckpt, capsys, monkeypatch):
+    clip = _odd_clip(workdir, 25)
+    fasta = workdir / "odd_mp4.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "-q") == 0
+    from helix_lightning.model.codec import HelixCodec
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("tokens decoded before the size check")
+
+    monkeypatch.setattr(HelixCodec, "decompress", no_decoding)
+    video = workdir / "odd.mp4"
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt, "-q") == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "cannot hold the odd size 39x23" in err and ".mkv" in err
+    assert not video.exists()
+
+
+def test_truncated_input_warns_and_encodes_what_was_read(workdir, ckpt, clip, capsys):
+    data = clip.read_bytes()
+    cut = workdir / "cut.mkv"
+    cut.write_bytes(data[:len(data) // 2])
+    fasta = workdir / "cut.fasta"
+    assert run("encode", cut, "-o", fasta, "--checkpoint", ckpt, "--json") == 0
+    cap = capsys.readouterr()
+    import json
+
+    frames = json.loads(cap.out)["frames"]
+    assert 0 < frames < 12
+    assert cap.err.startswith("warning: ") and len(cap.err.splitlines()) == 1
+    assert f"only {frames} could be read; continuing with the {frames} frames read" in cap.err
+
+
+def test_progress_lines_off_a_terminal(workdir, ckpt, clip, capsys, monkeypatch):
+    import helix_lightning.progress as progress
+
+    monkeypatch.setattr(progress, "INTERVAL", 0.0)  # a line for every step
+    fasta = workdir / "lines.fasta"
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 4) == 0
+    cap = capsys.readouterr()
+    lines = cap.err.splitlines()
+    assert lines and all(line.startswith("encode: ") and line.endswith(" s") for line in lines)
+    assert any("entropy-code" in line and "/4" in line for line in lines)
+    assert "(reference arm, not written)" in cap.out and "direct violations" in cap.out
+    assert run("encode", clip, "-o", fasta, "--checkpoint", ckpt, "--frames", 4, "-q") == 0
+    assert capsys.readouterr().err == ""
+    video = workdir / "lines.mkv"
+    assert run("decode", fasta, "-o", video, "--checkpoint", ckpt) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert any(line.startswith("decode: entropy-decode") for line in err)
+    assert err[-1].startswith("decoded 4 frames")

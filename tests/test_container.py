@@ -1,14 +1,17 @@
 """The video container's version policy: every released version decodes, a newer one is
-refused by name; the version-1 decode fixture (tests/fixtures/make_container_v1.py)."""
+refused by name; the version-1 decode fixture (tests/fixtures/make_container_v1.py); the
+frame rate of version 3 (versions 1 and 2 read as 25 fps)."""
 
 import json
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from helix_lightning.dna.archive import decode_archive
 from helix_lightning.dna.direct import (
     bytes_to_digits,
     digits_to_bytes,
@@ -17,6 +20,7 @@ from helix_lightning.dna.direct import (
 )
 from helix_lightning.errors import HelixError
 from helix_lightning.model import container
+from helix_lightning.dna.fasta import read_sequences
 from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT, load_codec
 from helix_lightning.video.io import read_video
 
@@ -26,6 +30,7 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 from make_container_v1 import HEADER_V1, HEADER_V2, as_version_1  # noqa: E402
 from make_fixtures import frames_sha256, sha256  # noqa: E402
+from make_fixtures_v3 import HEADER_V3, as_version_2  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,14 +44,16 @@ def frames():
 
 
 def test_released_layouts_are_the_ones_the_decoder_knows():
-    assert container.VERSION == 2
+    assert container.VERSION == 3
     assert container.HEADERS[1].format == HEADER_V1.format
-    assert container.HEADERS[2].format == HEADER_V2.format == container.HEADER.format
+    assert container.HEADERS[2].format == HEADER_V2.format
+    assert container.HEADERS[3].format == HEADER_V3.format == container.HEADER.format
+    assert HEADER_V3.size == HEADER_V2.size + 8
 
 
 def test_version_1_container_decodes_as_version_2(codec, frames):
     comp = codec.compress(frames, stages=2, drop=0.25)  # native size: coded = input size
-    v2 = codec.to_bytes(comp)
+    v2 = as_version_2(codec.to_bytes(comp))
     v1 = as_version_1(v2)
     assert len(v1) == len(v2) - 4
     strings, shape, meta = container.from_bytes(v1)
@@ -58,7 +65,7 @@ def test_version_1_container_decodes_as_version_2(codec, frames):
 
 def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
     data = bytearray(codec.to_bytes(codec.compress(frames, stages=2)))
-    for version, words in ((3, "version 3 is newer"), (200, "version 200 is newer"),
+    for version, words in ((4, "version 4 is newer"), (200, "version 200 is newer"),
                            (0, "version 0 is not supported")):
         data[4] = version
         with pytest.raises(HelixError, match=words):
@@ -72,8 +79,8 @@ def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
 def test_direct_strands_with_a_version_1_header_decode(codec, frames):
     strands, _ = codec.encode_video(frames, coder="direct", stages=2, drop=0.25)
     digits = read_direct_strands(strands)
-    n_head = 4 * HEADER_V2.size
-    v1_head = as_version_1(digits_to_bytes(digits[:n_head]))
+    n_head = 4 * HEADER_V3.size
+    v1_head = as_version_1(as_version_2(digits_to_bytes(digits[:n_head])))
     old = direct_strands(np.concatenate([bytes_to_digits(v1_head), digits[n_head:]]))
     assert old != strands
     assert np.array_equal(codec.decode_video(old, coder="direct"),
@@ -93,13 +100,61 @@ def test_version_1_fixture_decodes_like_todays_container():
     assert meta["model_hash"] == record["model_hash"] == model.model_hash()
     frames = model.decode_bytes(data)
     assert frames_sha256(frames) == record["frames_sha256"]
-    # the version-2 container of the same streams decodes to the same frames
-    v2 = container.to_bytes(strings, shape, meta["model_hash"], meta["channels"],
+    # today's container (version 3) of the same streams decodes to the same frames
+    v3 = container.to_bytes(strings, shape, meta["model_hash"], meta["channels"],
                             meta["levels"], meta["coder"], meta["precision"])
-    assert container.from_bytes(v2)[2]["version"] == 2
-    assert np.array_equal(model.decode_bytes(v2), frames)
+    assert container.from_bytes(v3)[2]["version"] == 3
+    assert np.array_equal(model.decode_bytes(v3), frames)
     # and today's native-size encode of the same clip codes the same tokens
     today = model.compress(read_video(FIXTURES / "clip.mkv"))
     assert today["shape"] == shape and today["precision"] == 24
     assert torch.equal(model.decompress_tokens(strings, shape, precision=16), today["tokens"])
     assert np.array_equal(model.decode_bytes(model.to_bytes(today)), frames)
+
+
+# ---------------------------------------------------------------------- frame rate (v3)
+
+def test_version_3_stores_the_frame_rate_exactly(codec, frames):
+    comp = codec.compress(frames, stages=2, drop=0.25)
+    for fps in (Fraction(30000, 1001), Fraction(10), 29.97, Fraction(24000, 1001), 120):
+        data = container.to_bytes(comp["strings"], comp["shape"], codec.model_hash(),
+                                  codec.fsq.channels, codec.fsq.levels, "fsm", 24, fps=fps)
+        _, shape, meta = container.from_bytes(data)
+        assert meta["version"] == 3 and shape == comp["shape"]
+        assert meta["fps"] == (Fraction(2997, 100) if fps == 29.97 else Fraction(fps))
+    assert container.from_bytes(codec.to_bytes(comp))[2]["fps"] == 25  # the default
+    v2 = as_version_2(codec.to_bytes(comp))
+    assert container.from_bytes(v2)[2]["fps"] == container.DEFAULT_FPS == 25
+    assert np.array_equal(codec.decode_bytes(v2), codec.decode_bytes(codec.to_bytes(comp)))
+
+
+def test_frame_rates_the_header_cannot_hold_are_refused(codec, frames):
+    comp = codec.compress(frames, stages=2, drop=0.25)
+    args = (comp["strings"], comp["shape"], codec.model_hash(), codec.fsq.channels,
+            codec.fsq.levels, "fsm", 24)
+    for fps, words in ((0, "must be positive"), (-25, "must be positive"),
+                       (1e12, "does not fit"), (float("nan"), "finite")):
+        with pytest.raises(HelixError, match=words):
+            container.to_bytes(*args, fps=fps)
+    data = bytearray(container.to_bytes(*args))
+    data[HEADER_V3.size - 4:HEADER_V3.size] = bytes(4)  # denominator 0
+    with pytest.raises(HelixError, match="bad frame rate 25/0"):
+        container.from_bytes(bytes(data))
+
+
+def test_direct_strands_carry_the_frame_rate(codec, frames):
+    captured = []
+    strands, _ = codec.encode_video(frames, coder="direct", stages=2, drop=0.25,
+                                    fps=Fraction(30000, 1001))
+    dec = codec.decode_video(strands, on_header=lambda shape, meta: captured.append(meta))
+    assert captured[0]["fps"] == Fraction(30000, 1001) and captured[0]["coder"] == "direct"
+    assert dec.shape == frames.shape
+
+
+@pytest.mark.parametrize("name,version", [("video_mid", 2), ("video_mid_v3", 3)])
+def test_fixtures_of_version_2_and_3_read_as_25_fps(name, version):
+    strands = [s for _, s in read_sequences(FIXTURES / f"{name}.fasta")]
+    data, _ = decode_archive(strands)
+    shape, meta, _ = container.read_header(data)
+    assert (meta["version"], meta["fps"]) == (version, 25)
+    assert (shape.height, shape.width) == (64, 80)

@@ -5,6 +5,10 @@ on purpose) are a fixed synthetic clip encoded with the committed default model 
 point and coder, and a fixed byte file through `helix dna encode`. Encoding must stay
 byte-identical; decoding each fixture must give the recorded frames / bytes, whatever later
 changes the code goes through (archives made today must decode tomorrow).
+
+The video fixtures of `golden.json` hold video container version 2; since version 3 (the
+frame rate joined the header) encoding is pinned to `video_*_v3.fasta` (`golden_v3.json`,
+made by `make_fixtures_v3.py`), which decode to the same frames.
 """
 
 from __future__ import annotations
@@ -24,6 +28,8 @@ from helix_lightning.video.io import read_video
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden.json").read_text())
+#: Today's video encodes (container version 3) of the same clip and cases.
+GOLDEN_V3 = json.loads((FIXTURES / "golden_v3.json").read_text())
 #: The committed default model's hash, written into every video container it makes.
 DEFAULT_MODEL_HASH = "c18f1bd6c519d619"
 
@@ -50,13 +56,31 @@ def test_fixture_inputs_are_the_generated_ones():
     assert (FIXTURES / "bytes.bin").read_bytes() == fixed_bytes()
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN["video"]))
+@pytest.mark.parametrize("name", sorted(GOLDEN_V3["video"]))
 def test_video_encode_is_byte_identical(name, tmp_path):
-    case = GOLDEN["video"][name]
+    case = GOLDEN_V3["video"][name]
     out = tmp_path / f"{name}.fasta"
     assert helix(["encode", str(FIXTURES / "clip.mkv"), "-o", str(out), "-q", *case["args"]]) == 0
     assert sha256(out.read_bytes()) == case["fasta_sha256"]
-    assert out.read_bytes() == (FIXTURES / f"{name}.fasta").read_bytes()
+    assert out.read_bytes() == (FIXTURES / f"{name}_v3.fasta").read_bytes()
+
+
+def test_version_3_fixtures_are_todays_cases_of_the_same_clip():
+    assert GOLDEN_V3["model_hash"] == DEFAULT_MODEL_HASH
+    assert sorted(GOLDEN_V3["video"]) == sorted(GOLDEN["video"])
+    for name, case in GOLDEN_V3["video"].items():
+        assert case["args"] == GOLDEN["video"][name]["args"]
+        # only the container header changed: the same tokens, the same frames
+        assert case["frames_sha256"] == GOLDEN["video"][name]["frames_sha256"]
+        assert case["fasta_sha256"] != GOLDEN["video"][name]["fasta_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_V3["video"]))
+def test_version_3_fixture_decodes_to_the_version_2_frames(name, codec):
+    new = codec.decode_video([s for _, s in read_sequences(FIXTURES / f"{name}_v3.fasta")])
+    old = codec.decode_video([s for _, s in read_sequences(FIXTURES / f"{name}.fasta")])
+    assert np.array_equal(new, old)
+    assert frames_sha256(new) == GOLDEN_V3["video"][name]["frames_sha256"]
 
 
 @pytest.mark.parametrize("name", sorted(GOLDEN["video"]))

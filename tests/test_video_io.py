@@ -1,13 +1,15 @@
-"""PyAV video I/O: lossless and lossy round trips, read arguments, errors, default clips."""
+"""PyAV video I/O: lossless and lossy round trips, read arguments, errors, default clips,
+frame rates, truncated inputs, sizes an .mp4 cannot hold."""
 
 import importlib.util
+from fractions import Fraction
 
 import numpy as np
 import pytest
 
 from helix_lightning.errors import HelixError
-from helix_lightning.video.io import (default_clips, iter_frames, read_video, video_info,
-                                      write_video)
+from helix_lightning.video.io import (check_output_size, default_clips, frame_rate,
+                                      iter_frames, read_video, video_info, write_video)
 
 
 def moving_gradient(frames: int = 32, height: int = 48, width: int = 64) -> np.ndarray:
@@ -55,9 +57,83 @@ def test_mp4_round_trip_is_close(clip_dir):
     assert psnr(back, video) > 30
 
 
-def test_mp4_pads_odd_sizes(tmp_path):
-    write_video(tmp_path / "odd.mp4", moving_gradient(4, 47, 63))
-    assert read_video(tmp_path / "odd.mp4").shape == (4, 48, 64, 3)
+def test_mp4_refuses_odd_sizes_and_names_mkv(tmp_path):
+    for h, w in ((47, 63), (48, 63), (47, 64)):
+        with pytest.raises(HelixError, match=rf"odd.mp4: .*odd size {w}x{h}.*\.mkv"):
+            write_video(tmp_path / "odd.mp4", moving_gradient(2, h, w))
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(HelixError, match="cannot hold the odd size 640x421"):
+        check_output_size(tmp_path / "x.MP4", 421, 640)
+    check_output_size(tmp_path / "x.mkv", 421, 640)  # FFV1 holds any size
+    check_output_size(tmp_path / "x.mp4", 422, 640)
+
+
+@pytest.mark.parametrize("fps", [Fraction(10), Fraction(30000, 1001), Fraction(24000, 1001),
+                                 Fraction(50)])
+def test_frame_rate_is_read_exactly(tmp_path, fps):
+    for suffix in (".mkv", ".mp4"):
+        path = tmp_path / f"rate{suffix}"
+        write_video(path, moving_gradient(3), fps=fps)
+        assert frame_rate(path) == fps
+
+
+def _truncated_mkv(tmp_path, keep: float = 0.5):
+    whole = tmp_path / "whole.mkv"
+    write_video(whole, moving_gradient(30), fps=10)
+    cut = tmp_path / "cut.mkv"
+    data = whole.read_bytes()
+    cut.write_bytes(data[:int(len(data) * keep)])
+    return whole, cut
+
+
+def test_truncated_video_warns_with_the_frames_read(tmp_path):
+    whole, cut = _truncated_mkv(tmp_path)
+    messages = []
+    frames = read_video(cut, on_truncated=messages.append)
+    assert 0 < len(frames) < 30
+    assert np.array_equal(frames, moving_gradient(30)[:len(frames)])
+    assert len(messages) == 1
+    assert f"cut.mkv: video is truncated: its container states 30 frames, only {len(frames)}" \
+        in messages[0] and f"continuing with the {len(frames)} frames read" in messages[0]
+    assert len(read_video(cut)) == len(frames)  # without a callback: read as before
+    read_video(whole, on_truncated=messages.append)  # a whole file: no warning
+    read_video(cut, frames=3, on_truncated=messages.append)  # frames it has: no warning
+    assert len(messages) == 1
+
+
+def test_decode_error_mid_stream_warns_or_raises(tmp_path, monkeypatch):
+    import av
+
+    import helix_lightning.video.io as io
+
+    path = tmp_path / "clip.mkv"
+    write_video(path, moving_gradient(6))
+    real_open = io.av.open
+
+    class Broken:
+        """A container whose decoder fails after 4 frames."""
+
+        def __init__(self, target):
+            self.inner = real_open(target)
+            self.streams, self.duration = self.inner.streams, self.inner.duration
+
+        def decode(self, stream):
+            for i, frame in enumerate(self.inner.decode(stream)):
+                if i == 4:
+                    raise av.InvalidDataError(1094995529, "Invalid data found")
+                yield frame
+
+        def close(self):
+            self.inner.close()
+
+    monkeypatch.setattr(io.av, "open", Broken)
+    messages = []
+    frames = read_video(path, on_truncated=messages.append)
+    assert len(frames) == 4 and len(messages) == 1
+    assert "truncated or damaged (cannot decode frame 5" in messages[0]
+    assert "continuing with the 4 frames read" in messages[0]
+    with pytest.raises(HelixError, match="cannot decode frame 4"):
+        read_video(path)
 
 
 def test_video_info(clip_dir):

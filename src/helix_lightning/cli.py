@@ -42,10 +42,18 @@ def _console(stderr: bool = True):
 
 
 @contextmanager
-def progress_bar(enabled: bool = True) -> Iterator:
-    """A rich progress bar; yields a callback (stage, done, total)."""
+def progress_bar(enabled: bool = True, label: str = "helix") -> Iterator:
+    """A rich progress bar on a terminal, else plain "label: stage done/total, N s" lines at
+    least every 10 s (`progress.progress_lines`, for logs); yields a callback (stage, done,
+    total), or None when not enabled."""
     if not enabled:
         yield None
+        return
+    if not sys.stderr.isatty():
+        from .progress import progress_lines
+
+        with progress_lines(label) as lines:
+            yield lines
         return
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -118,7 +126,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
                    strand_len=args.strand_length)
     vendor_report = None
-    with progress_bar(not args.quiet) as update:
+    with progress_bar(not args.quiet, "dna encode") as update:
         if args.vendor:
             from .dna.vendors import encode_for_vendor
 
@@ -140,13 +148,12 @@ def _vendor_verdict(report) -> int:
     return 0 if report.passed else 1
 
 
-def _load_reads(path: str, show_progress: bool, quiet: bool):
+def _load_reads(path: str, show_progress: bool, quiet: bool, label: str = "dna decode"):
     """Candidate strands of a FASTA/FASTQ input (`dna.reads.load_strands`); a summary line
-    for reads, or for strands where some were junk.
-    The consensus progress bar is drawn on a terminal only (no stray lines in a log)."""
+    for reads, or for strands where some were junk."""
     from .dna.reads import load_strands
 
-    with progress_bar(show_progress and sys.stderr.isatty()) as update:
+    with progress_bar(show_progress, label) as update:
         loaded = load_strands(path, progress=update)
     if not quiet and (loaded.from_reads or loaded.ignored):
         print(loaded.summary(), file=sys.stderr)
@@ -160,7 +167,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     loaded = _load_reads(args.input, not args.quiet, args.quiet)
     cs = constraints_from_args(args) or loaded.constraint_hint
     try:
-        with progress_bar(not args.quiet) as update:
+        with progress_bar(not args.quiet, "dna decode") as update:
             data, report = decode_archive(loaded.strands, loaded.support,
                                           variants=loaded.variants, constraints=cs,
                                           progress=update)
@@ -212,8 +219,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     strands = [s for _, s in read_sequences(args.input)]
     params = ChannelParams(sub=args.sub, ins=args.ins, dele=args.dele, dropout=args.dropout,
                            coverage=args.coverage, dispersion=args.dispersion, seed=args.seed)
-    reads = simulate_reads(strands, params)
-    write_fastq(args.output, reads)
+    with progress_bar(not args.quiet, "dna simulate"):
+        reads = simulate_reads(strands, params)
+        write_fastq(args.output, reads)
     if not args.quiet:
         print(f"{len(reads)} reads from {len(strands)} strands -> {args.output}", file=sys.stderr)
     return 0
@@ -261,16 +269,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def _video_progress(args: argparse.Namespace) -> bool:
-    """Progress bars for the video commands: only on a terminal, and not with -q/--json."""
-    return (not getattr(args, "quiet", False) and not getattr(args, "json", False)
-            and sys.stderr.isatty())
+    """Progress (a bar on a terminal, else lines) for the video commands: not with -q/--json."""
+    return not getattr(args, "quiet", False) and not getattr(args, "json", False)
 
 
 def cmd_video_encode(args: argparse.Namespace) -> int:
     from .model.video_files import encode_video_file
 
     size = _parse_size(args.size)
-    with progress_bar(_video_progress(args)) as update:
+    with progress_bar(_video_progress(args), "encode") as update:
         # --scale and --drop override --rate (compress resolves them); stages fit the drop
         stats = encode_video_file(
             args.input, args.output, checkpoint=args.checkpoint, constraints=args.constraints,
@@ -285,7 +292,10 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
 
 
 def _video_rows(s) -> dict:
-    """The summary table of `helix encode` (a VideoStats, labelled for people)."""
+    """The summary table of `helix encode` (a VideoStats, labelled for people). The direct
+    mapping's violations are the reference arm's (its token body), written only with
+    --coder direct."""
+    arm = "reference arm, token body" if s.coder == "direct" else "reference arm, not written"
     return {
         "coder": s.coder, "constraints": s.constraints, "model": s.model_hash,
         "frames": s.frames, "size": f"{s.width}x{s.height}",
@@ -295,7 +305,8 @@ def _video_rows(s) -> dict:
         "nt/px": float(s.nt_per_px), "bits/px": float(s.bits_per_px),
         "payload bits": f"{s.actual_bits} (model estimate {s.estimated_bits:.0f})",
         "net density": float(s.net_density),
-        "violations": s.violations, "direct violations": s.direct_violations,
+        "violations": s.violations,
+        "direct violations": f"{s.direct_violations} ({arm})",
     }
 
 
@@ -304,8 +315,8 @@ def cmd_video_decode(args: argparse.Namespace) -> int:
 
     codec = open_decoder(args.output, args.checkpoint, args.reference)
     bars = _video_progress(args)
-    loaded = _load_reads(args.input, bars, args.quiet)
-    with progress_bar(bars) as update:
+    loaded = _load_reads(args.input, bars, args.quiet, "decode")
+    with progress_bar(bars, "decode") as update:
         frames = decode_to_video_file(codec, loaded.strands, args.output,
                                       support=loaded.support, variants=loaded.variants,
                                       constraints=args.constraints or loaded.constraint_hint,

@@ -174,7 +174,7 @@ def _add_video_commands(sub) -> None:
     p.add_argument("--redundancy", type=float, default=None,
                    help="parity strands / data strands of the outer code (fsm)")
     p.add_argument("--json", action="store_true", help="print the full stats as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     p.set_defaults(handler="encode")
 
     p = sub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to a video",
@@ -188,7 +188,9 @@ def _add_video_commands(sub) -> None:
                    help="constraint set (default: detect)")
     p.add_argument("--reference", default=None, help="original video to compare against "
                    "(its first N frames, resized to the decoded size)")
-    p.add_argument("--fps", type=float, default=25.0, help="frame rate of the output")
+    p.add_argument("--fps", type=float, default=None,
+                   help="frame rate of the output (default: the input's, as the archive "
+                   "stores it; 25 for archives of container version 1 or 2)")
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(handler="decode")

@@ -1,15 +1,18 @@
 """The video container: a fixed big-endian header, then the entropy-coded streams.
 
-Header (version 2): magic "HXVC", version, model hash (8 bytes), geometry (frames T, input
+Header (version 3): magic "HXVC", version, model hash (8 bytes), geometry (frames T, input
 size H x W, token grid h x w, padded grid hp x wp), FSQ channels and levels, stages, drop
 share, frames per stream (group), coder id, range-coder table precision (bits), number of
-streams, coded size (the size the tokenizer saw). Each stream follows, prefixed by its byte
-length (u32, big-endian). The "direct" coder writes the same header (no streams) as digits.
+streams, coded size (the size the tokenizer saw), frame rate as a fraction (numerator,
+denominator: 30000/1001 is exact). Each stream follows, prefixed by its byte length (u32,
+big-endian). The "direct" coder writes the same header (no streams) as digits.
 
 Version policy: this module writes VERSION and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
-`tests/fixtures/` keeps a decode fixture of every version.
+Version 2 (until 2026-11-29) is version 3 without the trailing frame rate: it is read as
+DEFAULT_FPS (25), the rate every decode wrote then. `tests/fixtures/` keeps a decode
+fixture of every version.
 
 Bounds: a header is checked before decoding allocates anything (`check_shape`, called by
 `from_bytes`; `check_model_fit` against the decoding model): the geometry must be one an
@@ -23,18 +26,23 @@ from __future__ import annotations
 import math
 import struct
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ..errors import HelixError
 
 MAGIC = b"HXVC"
-VERSION = 2  # 2: the coding size (resampling) joined the header
+VERSION = 3  # 2: the coding size (resampling) joined the header; 3: the frame rate
 CODERS = ("fsm", "direct")
+#: The frame rate of containers before version 3 (every decode wrote 25 fps then).
+DEFAULT_FPS = Fraction(25)
 
 # magic, version, model hash, T, H, W, h, w, hp, wp, channels, levels, stages, drop, group,
-# coder, precision, number of streams[, coded H, coded W (version 2)]
+# coder, precision, number of streams[, coded H, coded W (version 2)][, fps numerator,
+# fps denominator (version 3)]
 HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
-                                     2: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHH")}
+                                     2: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHH"),
+                                     3: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHII")}
 HEADER = HEADERS[VERSION]
 _PREFIX = 5  # magic + version: enough to know a header's size
 _LEN = struct.Struct(">I")
@@ -78,16 +86,35 @@ def check_coder(coder: str) -> None:
         raise HelixError(f"unknown coder {coder!r} (known: {', '.join(CODERS)})")
 
 
+def frame_rate_fraction(fps: float | Fraction) -> Fraction:
+    """A positive frame rate as the fraction the header stores (u32 numerator and
+    denominator; 29.97 -> 2997/100, Fraction(30000, 1001) kept as it is)."""
+    try:
+        rate = Fraction(fps)
+    except (ValueError, OverflowError):  # nan, inf
+        raise HelixError(f"frame rate must be a finite number, got {fps}") from None
+    if not rate > 0:
+        raise HelixError(f"frame rate must be positive, got {fps}")
+    if rate.denominator > 0xFFFFFFFF:
+        rate = rate.limit_denominator(1001)
+    if not 0 < rate.numerator <= 0xFFFFFFFF:
+        raise HelixError(f"frame rate {fps} does not fit the container header")
+    return rate
+
+
 def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, coder: str,
-                precision: int, n_streams: int) -> bytes:
-    """The header (current VERSION) of a container of `n_streams` streams."""
+                precision: int, n_streams: int, fps: float | Fraction = DEFAULT_FPS) -> bytes:
+    """The header (current VERSION) of a container of `n_streams` streams of a clip at
+    `fps` frames per second."""
     check_coder(coder)
     s = CodedShape(*shape)
     check_shape(s, coder)
+    rate = frame_rate_fraction(fps)
     try:
         return HEADER.pack(MAGIC, VERSION, bytes.fromhex(model_hash), s.frames, s.height,
                            s.width, s.h, s.w, s.hp, s.wp, channels, levels, s.stages, s.drop,
-                           s.group, CODERS.index(coder), precision, n_streams, *s.coded_size)
+                           s.group, CODERS.index(coder), precision, n_streams, *s.coded_size,
+                           rate.numerator, rate.denominator)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
 
@@ -158,11 +185,12 @@ def check_model_fit(shape: CodedShape, downsample: int, padded: tuple[int, int],
 
 
 def to_bytes(strings: Sequence[bytes], shape: CodedShape, model_hash: str, channels: int,
-             levels: int, coder: str, precision: int) -> bytes:
+             levels: int, coder: str, precision: int,
+             fps: float | Fraction = DEFAULT_FPS) -> bytes:
     """Container: header + each stream prefixed by its length (u32, big-endian)."""
     body = b"".join(_LEN.pack(len(s)) + bytes(s) for s in strings)
     return pack_header(shape, model_hash, channels, levels, coder, precision,
-                       len(strings)) + body
+                       len(strings), fps) + body
 
 
 def header_size(data: bytes) -> int:
@@ -183,7 +211,8 @@ def header_size(data: bytes) -> int:
 
 def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     """Header -> (shape, meta, number of streams), any released version. meta: version,
-    model_hash, channels, levels, coder, precision, header_size."""
+    model_hash, channels, levels, coder, precision, header_size, fps (a Fraction;
+    DEFAULT_FPS before version 3)."""
     data = bytes(data)
     size = header_size(data)
     if len(data) < size:
@@ -194,12 +223,15 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     coded = f[18:20] if f[1] >= 2 else (f[4], f[5])  # version 1 coded at the input size
     if 0 in coded:
         raise HelixError(f"video container header is corrupt: coded size {coded[0]}x{coded[1]}")
+    if f[1] >= 3 and not (f[20] and f[21]):
+        raise HelixError(f"bad frame rate {f[20]}/{f[21]} in the container header")
+    fps = Fraction(f[20], f[21]) if f[1] >= 3 else DEFAULT_FPS
     shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded)
     check_shape(shape, CODERS[f[15]])
     if CODERS[f[15]] == "direct" and f[17]:
         raise HelixError("video container header is corrupt: a direct container has streams")
     meta = {"version": f[1], "model_hash": f[2].hex(), "channels": f[10], "levels": f[11],
-            "coder": CODERS[f[15]], "precision": f[16], "header_size": size}
+            "coder": CODERS[f[15]], "precision": f[16], "header_size": size, "fps": fps}
     return shape, meta, f[17]
 
 

@@ -19,8 +19,9 @@ whatever the coding size.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
+from fractions import Fraction
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -36,12 +37,16 @@ from ..dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
-from .container import CODERS, CodedShape, check_coder
+from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, check_precision
 from .masked import StagePlan, stage_masks
 
 if TYPE_CHECKING:
     from .codec import HelixCodec
+
+#: Called with a container's (shape, meta) once its header is read, before any token is
+#: decoded: a caller may refuse the clip there (e.g. a size its output file cannot hold).
+OnHeader = Callable[[CodedShape, dict[str, Any]], None]
 
 
 def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
@@ -51,11 +56,13 @@ def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
     return d.numpy().astype(np.uint8)
 
 
-def container_bytes(codec: HelixCodec, compressed: dict[str, Any], coder: str = "fsm") -> bytes:
-    """`compress`'s result as a container written by `codec` (its hash and FSQ geometry)."""
+def container_bytes(codec: HelixCodec, compressed: dict[str, Any], coder: str = "fsm",
+                    fps: float | Fraction = DEFAULT_FPS) -> bytes:
+    """`compress`'s result as a container written by `codec` (its hash and FSQ geometry),
+    for a clip at `fps` frames per second."""
     return container.to_bytes(compressed["strings"], compressed["shape"], codec.model_hash(),
                               codec.fsq.channels, codec.fsq.levels, coder,
-                              compressed.get("precision", PRECISION))
+                              compressed.get("precision", PRECISION), fps)
 
 
 def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None = None
@@ -77,11 +84,13 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
                                   codec.token_model.max_tokens)
 
 
-def decode_container(codec: HelixCodec, data: bytes,
-                     progress: Progress | None = None) -> np.ndarray:
+def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
+                     on_header: OnHeader | None = None) -> np.ndarray:
     """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model."""
     strings, shape, meta = container.from_bytes(data)
     check_meta(codec, meta, shape)
+    if on_header:
+        on_header(shape, meta)
     return codec.decompress(strings, shape, progress, meta["precision"])
 
 
@@ -158,9 +167,11 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
                  coder: str = "fsm", stages: int | None = None, drop: float | None = None,
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
-                 scale: float | None = None) -> tuple[list[str], VideoStats]:
+                 scale: float | None = None,
+                 fps: float | Fraction = DEFAULT_FPS) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
-    `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in `encode_archive`."""
+    `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in `encode_archive`;
+    `fps`: the clip's frame rate, stored in the container for the decoder to write."""
     from .codec import rate_name
 
     check_coder(coder)
@@ -168,9 +179,9 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
     comp = codec.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
                           progress=progress, scale=scale)
     if coder == "fsm":
-        w = _fsm_strands(codec, comp, cs, redundancy, progress)
+        w = _fsm_strands(codec, comp, cs, redundancy, progress, fps)
     else:
-        w = _direct_strands(codec, comp)
+        w = _direct_strands(codec, comp, fps)
     shape, scale = comp["shape"], comp["scale"]
     t, h, wd = shape.frames, shape.height, shape.width
     stats = VideoStats(
@@ -195,20 +206,21 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
 
 
 def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
-                 redundancy: float | None, progress: Progress | None) -> _Written:
+                 redundancy: float | None, progress: Progress | None,
+                 fps: float | Fraction) -> _Written:
     """The container through the FSM archive."""
-    data = container_bytes(codec, comp, "fsm")
+    data = container_bytes(codec, comp, "fsm", fps)
     arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
     a = arch.stats
     return _Written(arch.strands, 8 * len(data), a.nt, a.nt_with_primers, len(data),
                     a.coding_density, a.redundancy, a)
 
 
-def _direct_strands(codec: HelixCodec, comp: dict[str, Any]) -> _Written:
+def _direct_strands(codec: HelixCodec, comp: dict[str, Any], fps: float | Fraction) -> _Written:
     """Header digits + stored token digits as bases, 2 bits per nt."""
     stored = stored_digits(comp)
     header = container.pack_header(comp["shape"], codec.model_hash(), codec.fsq.channels,
-                                   codec.fsq.levels, "direct", PRECISION, 0)
+                                   codec.fsq.levels, "direct", PRECISION, 0, fps)
     strands = direct_strands(np.concatenate([bytes_to_digits(header), stored.reshape(-1)]))
     nt_primers = sum(len(s) for s in strands)
     nt = nt_primers - len(strands) * (len(DEFAULT_PREFIX) + len(DEFAULT_SUFFIX))
@@ -221,11 +233,13 @@ def _direct_strands(codec: HelixCodec, comp: dict[str, Any]) -> _Written:
 def decode_video(codec: HelixCodec, strands: Sequence[str],
                  constraints: ConstraintSet | None = None, coder: str = "auto",
                  support: Sequence[int] | None = None, variants: Sequence[int] | None = None,
-                 progress: Progress | None = None) -> np.ndarray:
+                 progress: Progress | None = None,
+                 on_header: OnHeader | None = None) -> np.ndarray:
     """Strands (either coder; "auto" tries fsm, then direct) -> uint8 frames (T, H, W, 3).
 
     Without `constraints` the fsm archive's constraint set is found once: the model's own
-    set (`codec.config["constraints"]`) is tried first, then the DNA layer's guess."""
+    set (`codec.config["constraints"]`) is tried first, then the DNA layer's guess.
+    `on_header(shape, meta)` sees the container header before any token is decoded."""
     strands = list(strands)
     if coder not in ("auto", *CODERS):
         raise HelixError(f"unknown coder {coder!r} (known: auto, {', '.join(CODERS)})")
@@ -239,10 +253,10 @@ def decode_video(codec: HelixCodec, strands: Sequence[str],
                 raise
             coder = "direct"
     if coder == "direct":
-        return _decode_direct(codec, strands, progress)
+        return _decode_direct(codec, strands, progress, on_header)
     data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
                              progress=progress)
-    return decode_container(codec, data, progress)
+    return decode_container(codec, data, progress, on_header)
 
 
 def _find_header(codec: HelixCodec, strands: list[str],
@@ -256,8 +270,8 @@ def _find_header(codec: HelixCodec, strands: list[str],
     return find_header(strands, constraints)
 
 
-def _decode_direct(codec: HelixCodec, strands: list[str],
-                   progress: Progress | None) -> np.ndarray:
+def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | None,
+                   on_header: OnHeader | None = None) -> np.ndarray:
     """Direct strands -> frames: stored tokens read back, dropped ones predicted."""
     digits = read_direct_strands(strands)
     if digits.size < 20:
@@ -269,6 +283,8 @@ def _decode_direct(codec: HelixCodec, strands: list[str],
     if meta["coder"] != "direct":
         raise HelixError(f"container says coder {meta['coder']!r}, strands are direct")
     check_meta(codec, meta, shape)
+    if on_header:
+        on_header(shape, meta)
     ids = _stored_tokens(codec, digits[n_head:], shape)
     plan = StagePlan(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
     prev = None

@@ -1,20 +1,25 @@
 """Video files <-> strand files: what `helix encode` and `helix decode` do, as functions.
 
-- `encode_video_file(video, fasta, ...)`: read a video (optionally its first frames, resized),
-  encode it with a checkpoint's codec (`HelixCodec.encode_video`) and write the strands as
-  FASTA with HELIX record names (`dna.records`); returns the `VideoStats`. Cheap checks (the
-  output folder, the rate point, the scale) come before any model is loaded.
+- `encode_video_file(video, fasta, ...)`: read a video (optionally its first frames, resized;
+  a truncated file warns on stderr and is encoded as far as it reads), encode it with a
+  checkpoint's codec (`HelixCodec.encode_video`) at the input's frame rate and write the
+  strands as FASTA with HELIX record names (`dna.records`); returns the `VideoStats`. Cheap
+  checks (the output folder, the rate point, the scale) come before any model is loaded.
 - `open_decoder(output, checkpoint, reference)`: the checks before a decode (output suffix and
   folder, the reference exists) and the codec.
 - `decode_to_video_file(codec, strands, output, ...)`: strands or consensus candidates ->
-  frames -> a video file (.mkv lossless FFV1, .mp4 H.264).
+  frames -> a video file (.mkv lossless FFV1, .mp4 H.264) at the container's frame rate;
+  a size the output cannot hold (odd, for .mp4) is refused once the container header is
+  read, before any token is decoded.
 - `compare_to_reference(frames, reference)`: PSNR and MS-SSIM of decoded frames against the
   reference video's first frames, resized to the decoded size.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
+from fractions import Fraction
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,10 +33,17 @@ if TYPE_CHECKING:
     from .pipeline import VideoStats
 
 
+def warn_on_stderr(message: str) -> None:
+    """Print a one-line warning on stderr (what the video commands do with a truncated
+    input)."""
+    print(f"warning: {message}", file=sys.stderr)
+
+
 def read_input_video(path: str | Path, frames: int | None = None,
                      size: tuple[int, int] | None = None) -> np.ndarray:
     """uint8 frames (T, H, W, 3) of a video file; one-line errors for a missing file, a
-    folder or a frame count under 1."""
+    folder or a frame count under 1; a truncated file warns (`warn_on_stderr`) and gives
+    the frames it holds."""
     from ..video.io import read_video
 
     p = Path(path)
@@ -41,7 +53,7 @@ def read_input_video(path: str | Path, frames: int | None = None,
         raise HelixError(f"input is a directory, not a video: {p}")
     if frames is not None and frames < 1:
         raise HelixError(f"--frames must be positive, got {frames}")
-    return read_video(p, frames=frames, size=size)
+    return read_video(p, frames=frames, size=size, on_truncated=warn_on_stderr)
 
 
 def check_video_output(path: str | Path) -> None:
@@ -67,6 +79,7 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     the model's own set; `scale` and `drop` override `rate`; the rest as in `encode_video`."""
     from ..dna.fasta import write_fasta
     from ..dna.records import VIDEO_RECORD_VERSION, fasta_records
+    from ..video.io import frame_rate
     from .checkpoint import load_codec
     from .rates import check_scale, rate_point
 
@@ -81,7 +94,8 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     constraints = constraints or codec.config.get("constraints", "standard")
     strands, stats = codec.encode_video(clip, constraints=constraints, coder=coder,
                                         stages=stages, drop=drop, rate=rate, scale=scale,
-                                        redundancy=redundancy, progress=progress)
+                                        redundancy=redundancy, progress=progress,
+                                        fps=frame_rate(video))
     write_fasta(out, fasta_records(strands, stats.constraints, VIDEO_RECORD_VERSION, coder))
     return stats
 
@@ -100,15 +114,22 @@ def open_decoder(output: str | Path, checkpoint: str | Path | None = None,
 def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str | Path, *,
                          support: Sequence[int] | None = None,
                          variants: Sequence[int] | None = None,
-                         constraints: str | None = None, fps: float = 25.0,
+                         constraints: str | None = None, fps: float | None = None,
                          progress: Progress | None = None) -> np.ndarray:
     """Strands (clean, or consensus candidates with their read support) -> frames, written
-    to `output`; returns the frames (T, H, W, 3)."""
-    from ..video.io import write_video
+    to `output` at `fps` (None: the container's frame rate); returns the frames
+    (T, H, W, 3). A clip size `output` cannot hold is refused before any token is decoded."""
+    from ..video.io import check_output_size, write_video
+
+    rate: list[Fraction] = []
+
+    def check_header(shape: Any, meta: dict[str, Any]) -> None:
+        check_output_size(output, shape.height, shape.width)
+        rate.append(meta["fps"])
 
     frames = codec.decode_video(strands, constraints=constraints, support=support,
-                                variants=variants, progress=progress)
-    write_video(output, frames, fps=fps)
+                                variants=variants, progress=progress, on_header=check_header)
+    write_video(output, frames, fps=rate[0] if fps is None else fps)
     return frames
 
 

