@@ -27,7 +27,7 @@ $(VENV)/.pgtest: $(STAMP) pyproject.toml
 	$(BIN)/pip install --quiet -e ".[dev,pgtest]"
 	touch $(VENV)/.pgtest
 
-test-slow: $(STAMP) $(VENV)/.pgtest ## slow tests: 1 MB channel trials, long runs, sweeps on a local PostgreSQL
+test-slow: $(STAMP) $(VENV)/.pgtest data ## slow tests: 1 MB channel trials, long runs, sweeps on a local PostgreSQL, fuzzing, the fetched training data
 	$(PYTEST) -m slow -q
 
 bench: $(STAMP) ## benchmarks: FSM coder, archive, DNA codes, video codec (tables + CSV under bench-out/)
