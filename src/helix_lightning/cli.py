@@ -121,6 +121,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     from .dna.archive import encode_archive
     from .dna.fasta import write_fasta
 
+    _check_output(args.output, args.input)
     data = read_input_bytes(args.input)
     cs = constraints_from_args(args)
     options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
@@ -134,9 +135,18 @@ def cmd_encode(args: argparse.Namespace) -> int:
                                                        **options)
         else:
             archive = encode_archive(data, cs, progress=update, **options)
-    write_fasta(args.output, archive.fasta_records())
+    write_fasta(args.output, archive.fasta_records(), inputs=[args.input])
     _print_table("archive", archive.stats.to_dict(), args)
     return _vendor_verdict(vendor_report)
+
+
+def _check_output(output: str, *inputs: str | None) -> None:
+    """Refuse an output that is an input or cannot be written, before any work (`-` is
+    standard output)."""
+    from .files import check_output
+
+    if output != "-":
+        check_output(output, [i for i in inputs if i is not None])
 
 
 def _vendor_verdict(report) -> int:
@@ -164,6 +174,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.archive import DecodeFailure, decode_archive
     from .dna.fasta import atomic_output
 
+    _check_output(args.output, args.input)
     loaded = _load_reads(args.input, not args.quiet, args.quiet)
     cs = constraints_from_args(args) or loaded.constraint_hint
     try:
@@ -176,7 +187,7 @@ def cmd_decode(args: argparse.Namespace) -> int:
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
                   f" strands, {s['lost']} lost, {s['source']} needed", file=sys.stderr)
         raise
-    with atomic_output(args.output, "wb", allow_stdout=True) as out:
+    with atomic_output(args.output, "wb", allow_stdout=True, inputs=[args.input]) as out:
         out.write(data)
     if not args.quiet:
         print(f"decoded {len(data)} bytes ({report.constraints}; {report.valid_data_strands} "
@@ -216,12 +227,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from .dna.channel import ChannelParams, simulate_reads
     from .dna.fasta import read_sequences, write_fastq
 
+    _check_output(args.output, args.input)
     strands = [s for _, s in read_sequences(args.input)]
     params = ChannelParams(sub=args.sub, ins=args.ins, dele=args.dele, dropout=args.dropout,
                            coverage=args.coverage, dispersion=args.dispersion, seed=args.seed)
     with progress_bar(not args.quiet, "dna simulate"):
         reads = simulate_reads(strands, params)
-        write_fastq(args.output, reads)
+        write_fastq(args.output, reads, inputs=[args.input])
     if not args.quiet:
         print(f"{len(reads)} reads from {len(strands)} strands -> {args.output}", file=sys.stderr)
     return 0
@@ -313,14 +325,15 @@ def _video_rows(s) -> dict:
 def cmd_video_decode(args: argparse.Namespace) -> int:
     from .model.video_files import compare_to_reference, decode_to_video_file, open_decoder
 
-    codec = open_decoder(args.output, args.checkpoint, args.reference)
+    codec = open_decoder(args.output, args.checkpoint, args.reference, inputs=[args.input])
     bars = _video_progress(args)
     loaded = _load_reads(args.input, bars, args.quiet, "decode")
     with progress_bar(bars, "decode") as update:
         frames = decode_to_video_file(codec, loaded.strands, args.output,
                                       support=loaded.support, variants=loaded.variants,
                                       constraints=args.constraints or loaded.constraint_hint,
-                                      fps=args.fps, progress=update)
+                                      fps=args.fps, progress=update,
+                                      inputs=[args.input, args.reference])
     t, h, w = frames.shape[:3]
     if not args.quiet:
         print(f"decoded {t} frames of {w}x{h} -> {args.output}", file=sys.stderr)

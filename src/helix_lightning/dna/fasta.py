@@ -12,14 +12,13 @@ import bz2
 import contextlib
 import gzip
 import lzma
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterable, Iterator
 
 from ..errors import HelixError
+from ..files import atomic_write
 
 VALID = set("ACGT")
 STDIO = "-"
@@ -97,8 +96,11 @@ def read_sequences(path: str | Path, *, allow_n: bool = False) -> list[tuple[str
 
 
 @contextlib.contextmanager
-def atomic_output(path: str | Path, mode: str = "w", *, allow_stdout: bool = False) -> Iterator:
-    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds.
+def atomic_output(path: str | Path, mode: str = "w", *, allow_stdout: bool = False,
+                  inputs: Iterable[str | Path] = ()) -> Iterator:
+    """Open a temporary file beside `path`; rename it onto `path` only if the block succeeds
+    (`files.atomic_write`: umask permissions, refused if it is one of `inputs`, removed on
+    error and on SIGINT/SIGTERM, OSError as one line).
 
     With `allow_stdout`, `-` writes standard output instead (text or binary as `mode` says).
     """
@@ -107,23 +109,15 @@ def atomic_output(path: str | Path, mode: str = "w", *, allow_stdout: bool = Fal
         yield out
         out.flush()
         return
-    path = Path(path)
-    if path.parent and not path.parent.exists():
-        raise HelixError(f"output directory does not exist: {path.parent}")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, mode) as handle:
-            yield handle
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, mode, inputs) as handle:
+        yield handle
 
 
-def write_fasta(path: str | Path, records: Iterable[tuple[str, str]], width: int = 0) -> None:
-    """Write (name, sequence) records; one line per sequence unless `width` is given."""
-    with atomic_output(path) as out:
+def write_fasta(path: str | Path, records: Iterable[tuple[str, str]], width: int = 0, *,
+                inputs: Iterable[str | Path] = ()) -> None:
+    """Write (name, sequence) records; one line per sequence unless `width` is given;
+    refused if `path` is one of `inputs`."""
+    with atomic_output(path, inputs=inputs) as out:
         for name, seq in records:
             out.write(f">{name}\n")
             if width:
@@ -133,8 +127,10 @@ def write_fasta(path: str | Path, records: Iterable[tuple[str, str]], width: int
                 out.write(seq + "\n")
 
 
-def write_fastq(path: str | Path, records: Iterable[tuple[str, str, str]]) -> None:
-    """Write (name, sequence, qualities) records; `-` writes standard output."""
-    with atomic_output(path, allow_stdout=True) as out:
+def write_fastq(path: str | Path, records: Iterable[tuple[str, str, str]], *,
+                inputs: Iterable[str | Path] = ()) -> None:
+    """Write (name, sequence, qualities) records; `-` writes standard output; refused if
+    `path` is one of `inputs`."""
+    with atomic_output(path, allow_stdout=True, inputs=inputs) as out:
         for name, seq, qual in records:
             out.write(f"@{name}\n{seq}\n+\n{qual}\n")

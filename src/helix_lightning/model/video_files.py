@@ -56,16 +56,17 @@ def read_input_video(path: str | Path, frames: int | None = None,
     return read_video(p, frames=frames, size=size, on_truncated=warn_on_stderr)
 
 
-def check_video_output(path: str | Path) -> None:
-    """Refuse an output video this package cannot write (suffix) or place (folder)."""
+def check_video_output(path: str | Path, inputs: Sequence[str | Path | None] = ()) -> None:
+    """Refuse, before any work, an output video this package cannot write (suffix), place
+    (missing or read-only folder, a folder itself) or must not write (one of `inputs`)."""
+    from ..files import check_output
     from ..video.io import WRITERS
 
     p = Path(path)
     if p.suffix.lower() not in WRITERS:
         raise HelixError(f"{p}: cannot write {p.suffix or 'a file without suffix'} video; "
                          "use .mkv (lossless FFV1) or .mp4 (H.264)")
-    if not p.parent.exists():
-        raise HelixError(f"output directory does not exist: {p.parent}")
+    check_output(p, [i for i in inputs if i is not None])
 
 
 def encode_video_file(video: str | Path, output: str | Path, *,
@@ -83,9 +84,9 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     from .checkpoint import load_codec
     from .rates import check_scale, rate_point
 
-    out = Path(output)
-    if not out.parent.exists():
-        raise HelixError(f"output directory does not exist: {out.parent}")
+    from ..files import check_output
+
+    out = check_output(output, [video])
     rate_point(rate)  # an unknown name or scale is refused before any work
     if scale is not None:
         check_scale(scale)
@@ -96,18 +97,24 @@ def encode_video_file(video: str | Path, output: str | Path, *,
                                         stages=stages, drop=drop, rate=rate, scale=scale,
                                         redundancy=redundancy, progress=progress,
                                         fps=frame_rate(video))
-    write_fasta(out, fasta_records(strands, stats.constraints, VIDEO_RECORD_VERSION, coder))
+    write_fasta(out, fasta_records(strands, stats.constraints, VIDEO_RECORD_VERSION, coder),
+                inputs=[video])
     return stats
 
 
 def open_decoder(output: str | Path, checkpoint: str | Path | None = None,
-                 reference: str | Path | None = None) -> HelixCodec:
-    """The codec for a decode into `output`, after the checks that need no strands."""
+                 reference: str | Path | None = None,
+                 inputs: Sequence[str | Path] = ()) -> HelixCodec:
+    """The codec for a decode of `inputs` into `output`, after the checks that need no
+    strands (the output's place, the reference readable), so nothing fails after writing."""
+    from ..video.io import read_video
     from .checkpoint import load_codec
 
-    check_video_output(output)
-    if reference is not None and not Path(reference).is_file():
-        raise HelixError(f"reference video not found: {reference}")
+    check_video_output(output, [*inputs, reference])
+    if reference is not None:
+        if not Path(reference).is_file():
+            raise HelixError(f"reference video not found: {reference}")
+        read_video(reference, frames=1)
     return load_codec(checkpoint)
 
 
@@ -115,7 +122,8 @@ def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str 
                          support: Sequence[int] | None = None,
                          variants: Sequence[int] | None = None,
                          constraints: str | None = None, fps: float | None = None,
-                         progress: Progress | None = None) -> np.ndarray:
+                         progress: Progress | None = None,
+                         inputs: Sequence[str | Path | None] = ()) -> np.ndarray:
     """Strands (clean, or consensus candidates with their read support) -> frames, written
     to `output` at `fps` (None: the container's frame rate); returns the frames
     (T, H, W, 3). A clip size `output` cannot hold is refused before any token is decoded."""
@@ -129,7 +137,8 @@ def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str 
 
     frames = codec.decode_video(strands, constraints=constraints, support=support,
                                 variants=variants, progress=progress, on_header=check_header)
-    write_video(output, frames, fps=rate[0] if fps is None else fps)
+    write_video(output, frames, fps=rate[0] if fps is None else fps,
+                inputs=[i for i in inputs if i is not None])
     return frames
 
 
