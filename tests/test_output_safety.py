@@ -69,3 +69,15 @@ def test_outputs_follow_the_umask(tmp_path):
         assert out.stat().st_mode & 0o777 == 0o644
     finally:
         os.umask(old)
+
+
+def test_a_closed_pipe_is_not_a_traceback(monkeypatch, capsys):
+    """`helix dna check ... | head`: the reader leaves early; exit 141, no traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    pipe = os.fdopen(write_end, "w", buffering=1)
+    with capsys.disabled():
+        monkeypatch.setattr("sys.stdout", pipe)
+        assert main(["dna", "check", str(FIXTURES / "bytes_standard.fasta")]) == 141
+    monkeypatch.undo()
+    pipe.close()

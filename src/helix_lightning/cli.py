@@ -1,30 +1,15 @@
 """The `helix` command: parse (`cli_args.py`), call one library function, print.
 
-    helix dna capacity --constraints standard --length 160
-    helix dna encode FILE -o OUT.fasta [--constraints standard] [--redundancy R]
-    helix dna decode OUT.fasta|READS.fastq[.gz]|- -o FILE|-
-    helix dna check OUT.fasta
-    helix dna simulate OUT.fasta -o READS.fastq|- --coverage 10 --seed 1
-    helix dna bench [--size 200000] [--csv bench.csv]
-
-    helix train --config experiments/tiny.yaml [--set key=value ...] [--out PATH]
-    helix encode VIDEO -o OUT.fasta [--checkpoint C] [--coder fsm|direct] [--rate high|mid|low]
-                 [--scale S] [--drop D]
-                 [--frames N] [--size WxH]
-    helix decode OUT.fasta|READS.fastq -o OUT.mkv|OUT.mp4 [--checkpoint C] [--reference VIDEO]
-
-    helix report [NAME ...] [--storage URL] [--out reports]   (markdown + figures per study)
-    helix sweep NAME [--budget smoke|default] [--storage URL] [--workers N] [--trials N]
-    helix bench rd [--clips DIR_OR_FILES] [--frames N] [--size WxH] [--out reports/rd]
-    helix demo [--out runs/demo] [--frames N] [--rate mid] [--bytes N]
-
-Errors a user can cause (`HelixError`) print one line and exit 2.
+`helix --help` lists the commands (dna capacity/encode/decode/check/simulate/bench, train,
+encode, decode, report, sweep, bench rd, demo); README.md shows them at work. Errors a user
+can cause (`HelixError`, and the operating system's refusals) print one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -420,6 +405,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `helix dna check ... | head`: the reader left, nothing to say
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except OSError as exc:  # what the file layer did not name: one line all the same
+        print(f"error: {exc.strerror or exc}"
+              + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
+        return 2
 
 
 def _fill_defaults(args: argparse.Namespace) -> None:
