@@ -1,6 +1,7 @@
 """The video container's version policy: every released version decodes, a newer one is
 refused by name; the version-1 decode fixture (tests/fixtures/make_container_v1.py); the
-frame rate of version 3 (versions 1 and 2 read as 25 fps)."""
+frame rate of version 3 (versions 1 and 2 read as 25 fps); the digits kept of version 4
+(versions 1 to 3 kept every digit)."""
 
 import json
 import sys
@@ -30,7 +31,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
 from make_container_v1 import HEADER_V1, HEADER_V2, as_version_1  # noqa: E402
 from make_fixtures import frames_sha256, sha256  # noqa: E402
-from make_fixtures_v3 import HEADER_V3, as_version_2  # noqa: E402
+from make_fixtures_v3 import HEADER_V3  # noqa: E402
+from make_fixtures_v3 import as_version_2 as _v3_as_version_2  # noqa: E402
+from make_fixtures_v4c import HEADER_V4, as_version_3  # noqa: E402
+
+
+def as_version_2(data: bytes) -> bytes:
+    """Today's (version 4) container or direct header in the version-2 layout."""
+    return _v3_as_version_2(as_version_3(data))
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +52,12 @@ def frames():
 
 
 def test_released_layouts_are_the_ones_the_decoder_knows():
-    assert container.VERSION == 3
+    assert container.VERSION == 4
     assert container.HEADERS[1].format == HEADER_V1.format
     assert container.HEADERS[2].format == HEADER_V2.format
-    assert container.HEADERS[3].format == HEADER_V3.format == container.HEADER.format
-    assert HEADER_V3.size == HEADER_V2.size + 8
+    assert container.HEADERS[3].format == HEADER_V3.format
+    assert container.HEADERS[4].format == HEADER_V4.format == container.HEADER.format
+    assert HEADER_V3.size == HEADER_V2.size + 8 and HEADER_V4.size == HEADER_V3.size + 1
 
 
 def test_version_1_container_decodes_as_version_2(codec, frames):
@@ -65,7 +74,7 @@ def test_version_1_container_decodes_as_version_2(codec, frames):
 
 def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
     data = bytearray(codec.to_bytes(codec.compress(frames, stages=2)))
-    for version, words in ((4, "version 4 is newer"), (200, "version 200 is newer"),
+    for version, words in ((5, "version 5 is newer"), (200, "version 200 is newer"),
                            (0, "version 0 is not supported")):
         data[4] = version
         with pytest.raises(HelixError, match=words):
@@ -79,7 +88,7 @@ def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
 def test_direct_strands_with_a_version_1_header_decode(codec, frames):
     strands, _ = codec.encode_video(frames, coder="direct", stages=2, drop=0.25)
     digits = read_direct_strands(strands)
-    n_head = 4 * HEADER_V3.size
+    n_head = 4 * HEADER_V4.size
     v1_head = as_version_1(as_version_2(digits_to_bytes(digits[:n_head])))
     old = direct_strands(np.concatenate([bytes_to_digits(v1_head), digits[n_head:]]))
     assert old != strands
@@ -100,10 +109,10 @@ def test_version_1_fixture_decodes_like_todays_container():
     assert meta["model_hash"] == record["model_hash"] == model.model_hash()
     frames = model.decode_bytes(data)
     assert frames_sha256(frames) == record["frames_sha256"]
-    # today's container (version 3) of the same streams decodes to the same frames
+    # today's container (version 4) of the same streams decodes to the same frames
     v3 = container.to_bytes(strings, shape, meta["model_hash"], meta["channels"],
                             meta["levels"], meta["coder"], meta["precision"])
-    assert container.from_bytes(v3)[2]["version"] == 3
+    assert container.from_bytes(v3)[2]["version"] == 4
     assert np.array_equal(model.decode_bytes(v3), frames)
     # and today's native-size encode of the same clip codes the same tokens
     today = model.compress(read_video(FIXTURES / "clip.mkv"))
@@ -120,7 +129,7 @@ def test_version_3_stores_the_frame_rate_exactly(codec, frames):
         data = container.to_bytes(comp["strings"], comp["shape"], codec.model_hash(),
                                   codec.fsq.channels, codec.fsq.levels, "fsm", 24, fps=fps)
         _, shape, meta = container.from_bytes(data)
-        assert meta["version"] == 3 and shape == comp["shape"]
+        assert meta["version"] == 4 and shape == comp["shape"]
         assert meta["fps"] == (Fraction(2997, 100) if fps == 29.97 else Fraction(fps))
     assert container.from_bytes(codec.to_bytes(comp))[2]["fps"] == 25  # the default
     v2 = as_version_2(codec.to_bytes(comp))
@@ -137,7 +146,7 @@ def test_frame_rates_the_header_cannot_hold_are_refused(codec, frames):
         with pytest.raises(HelixError, match=words):
             container.to_bytes(*args, fps=fps)
     data = bytearray(container.to_bytes(*args))
-    data[HEADER_V3.size - 4:HEADER_V3.size] = bytes(4)  # denominator 0
+    data[HEADER_V3.size - 4:HEADER_V3.size] = bytes(4)  # denominator 0 (before the digits)
     with pytest.raises(HelixError, match="bad frame rate 25/0"):
         container.from_bytes(bytes(data))
 
@@ -158,3 +167,30 @@ def test_fixtures_of_version_2_and_3_read_as_25_fps(name, version):
     shape, meta, _ = container.read_header(data)
     assert (meta["version"], meta["fps"]) == (version, 25)
     assert (shape.height, shape.width) == (64, 80)
+
+
+# ---------------------------------------------------------------------- digits kept (v4)
+
+def test_version_4_records_the_digits_kept_and_older_versions_keep_every_digit(codec, frames):
+    k = codec.fsq.channels
+    full = codec.compress(frames, stages=2)
+    _, shape, meta = container.from_bytes(codec.to_bytes(full))
+    assert (meta["version"], shape.digits) == (4, k)
+    _, old, meta = container.from_bytes(as_version_3(codec.to_bytes(full)))
+    assert (meta["version"], old.digits) == (3, k) and old == shape
+    part = codec.compress(frames, stages=2, digits=k - 1)
+    data = codec.to_bytes(part)
+    strings, shape, _ = container.from_bytes(data)
+    assert shape.digits == k - 1 and shape == part["shape"]
+    assert np.array_equal(codec.decode_bytes(data),
+                          codec.decompress(part["strings"], part["shape"]))
+    with pytest.raises(ValueError, match="kept every digit"):
+        as_version_3(data)  # a version-3 reader would read them as every digit
+
+
+@pytest.mark.parametrize("digits", [0, 3, 255])
+def test_digits_kept_outside_the_channels_are_refused(codec, frames, digits):
+    data = bytearray(codec.to_bytes(codec.compress(frames, stages=2)))
+    data[HEADER_V4.size - 1] = digits
+    with pytest.raises(HelixError, match=f"corrupt: {digits} digits kept of 2 channels"):
+        container.from_bytes(bytes(data))

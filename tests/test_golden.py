@@ -6,9 +6,10 @@ point and coder, and a fixed byte file through `helix dna encode`. Encoding must
 byte-identical; decoding each fixture must give the recorded frames / bytes, whatever later
 changes the code goes through (archives made today must decode tomorrow).
 
-The video fixtures of `golden.json` hold video container version 2; since version 3 (the
-frame rate joined the header) encoding is pinned to `video_*_v3.fasta` (`golden_v3.json`,
-made by `make_fixtures_v3.py`), which decode to the same frames.
+The video fixtures of `golden.json` hold video container version 2, those of
+`golden_v3.json` (`make_fixtures_v3.py`) version 3 (the frame rate joined the header); since
+version 4 (the digits kept per token joined it) encoding is pinned to `video_*_v4c.fasta`
+(`golden_v4c.json`, made by `make_fixtures_v4c.py`). All of them decode to the same frames.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from helix_lightning.video.io import read_video
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden.json").read_text())
-#: Today's video encodes (container version 3) of the same clip and cases.
+#: The video encodes of container version 3 of the same clip and cases.
 GOLDEN_V3 = json.loads((FIXTURES / "golden_v3.json").read_text())
+#: Today's video encodes (container version 4) of the same clip and cases.
+GOLDEN_V4 = json.loads((FIXTURES / "golden_v4c.json").read_text())
 #: The committed default model's hash, written into every video container it makes.
 DEFAULT_MODEL_HASH = "c18f1bd6c519d619"
 
@@ -56,13 +59,44 @@ def test_fixture_inputs_are_the_generated_ones():
     assert (FIXTURES / "bytes.bin").read_bytes() == fixed_bytes()
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN_V3["video"]))
+@pytest.mark.parametrize("name", sorted(GOLDEN_V4["video"]))
 def test_video_encode_is_byte_identical(name, tmp_path):
-    case = GOLDEN_V3["video"][name]
+    case = GOLDEN_V4["video"][name]
     out = tmp_path / f"{name}.fasta"
     assert helix(["encode", str(FIXTURES / "clip.mkv"), "-o", str(out), "-q", *case["args"]]) == 0
     assert sha256(out.read_bytes()) == case["fasta_sha256"]
-    assert out.read_bytes() == (FIXTURES / f"{name}_v3.fasta").read_bytes()
+    assert out.read_bytes() == (FIXTURES / f"{name}_v4c.fasta").read_bytes()
+
+
+def test_version_4_fixtures_are_todays_cases_of_the_same_clip():
+    assert GOLDEN_V4["model_hash"] == DEFAULT_MODEL_HASH
+    assert (GOLDEN_V4["container_version"], GOLDEN_V4["fps"]) == (4, "25/1")
+    assert sorted(GOLDEN_V4["video"]) == sorted(GOLDEN_V3["video"])
+    for name, case in GOLDEN_V4["video"].items():
+        assert case["args"] == GOLDEN_V3["video"][name]["args"]
+        assert case["frames_sha256"] == GOLDEN_V3["video"][name]["frames_sha256"]
+        assert case["fasta_sha256"] != GOLDEN_V3["video"][name]["fasta_sha256"]
+
+
+@pytest.mark.parametrize("name", ["video_high", "video_mid", "video_low"])
+def test_version_4_container_is_the_version_3_container_plus_the_digits_kept(name):
+    from helix_lightning.dna.archive import decode_archive
+    from make_fixtures_v4c import as_version_3
+
+    def container(suffix):
+        return decode_archive([s for _, s in read_sequences(FIXTURES / f"{name}{suffix}")])[0]
+
+    new, old = container("_v4c.fasta"), container("_v3.fasta")
+    assert (new[4], old[4]) == (4, 3)
+    assert as_version_3(new) == old  # every other byte, the streams included, unchanged
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_V4["video"]))
+def test_version_4_fixture_decodes_to_the_version_3_frames(name, codec):
+    new = codec.decode_video([s for _, s in read_sequences(FIXTURES / f"{name}_v4c.fasta")])
+    old = codec.decode_video([s for _, s in read_sequences(FIXTURES / f"{name}_v3.fasta")])
+    assert np.array_equal(new, old)
+    assert frames_sha256(new) == GOLDEN_V4["video"][name]["frames_sha256"]
 
 
 def test_version_3_fixtures_are_todays_cases_of_the_same_clip():

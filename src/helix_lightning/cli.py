@@ -279,7 +279,8 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
         stats = encode_video_file(
             args.input, args.output, checkpoint=args.checkpoint, constraints=args.constraints,
             coder=args.coder, frames=args.frames, size=size, rate=args.rate, scale=args.scale,
-            drop=args.drop, stages=args.stages, redundancy=args.redundancy, progress=update)
+            drop=args.drop, stages=args.stages, redundancy=args.redundancy, progress=update,
+            nt_budget=args.nt_budget)
     if args.json:
         print(json.dumps({k: v for k, v in stats.to_dict().items() if k != "archive"},
                          indent=2, default=str))

@@ -158,10 +158,13 @@ def _add_video_commands(sub) -> None:
                    "token digit (reference arm, violations reported)")
     p.add_argument("--frames", type=int, default=None, help="encode only the first N frames")
     p.add_argument("--size", default=None, metavar="WxH", help="resize frames to WxH first")
-    p.add_argument("--rate", default="mid", metavar="high|mid|low",
-                   help="rate point (model.codec.RATE_POINTS): coding scale and stages, "
-                   "high 1.25 (1 stage), mid 1 (default, 2 stages), low 0.75 (2 stages); "
-                   "no tokens dropped")
+    p.add_argument("--rate", default=None, metavar="high|mid|low|NAME",
+                   help="rate point of the model's ladder (default model: high 1.25, 1 stage; "
+                   "mid 1, 2 stages; low 0.75, 2 stages; a model may declare its own, "
+                   "model.ladder); default: the ladder's middle point (mid)")
+    p.add_argument("--nt-budget", type=int, default=None, metavar="N",
+                   help="instead of --rate: the best rate point whose strands fit N nt in all "
+                   "(primers included), to size a synthesis order")
     p.add_argument("--scale", type=float, default=None,
                    help="coding scale: frames are resampled to this times their size, "
                    "rounded up to whole token blocks, and back after decoding; overrides "

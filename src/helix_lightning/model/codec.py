@@ -47,6 +47,7 @@ from ..errors import HelixError
 from . import container, pipeline
 from .container import CODERS, CodedShape, check_coder  # noqa: F401 (CODERS: re-exported)
 from .entropy import PRECISION, Progress, TokenEntropyCoder
+from .nested import keep_latent, truncate
 # rate points live in `rates`; re-exported here, where callers have always found them
 from .rates import (MAX_SCALE, RATE_POINTS, RatePoint, check_scale,  # noqa: F401
                     coding_parameters, fit_stages, rate_name, rate_point)
@@ -124,14 +125,16 @@ class HelixCodec(nn.Module):
         return state_hash(self.state_dict())
 
     # ------------------------------------------------------------------ training face
-    def forward(self, x: Tensor, prior: Any = None, temperature: float = 0.5
-                ) -> dict[str, Any]:
+    def forward(self, x: Tensor, prior: Any = None, temperature: float = 0.5,
+                kept: Tensor | None = None) -> dict[str, Any]:
         """Frames (N, 3, H, W) or clips (B, T, 3, H, W) in [0, 1] -> the training face:
         `x_hat` (shape of x, through FSQ's straight-through rounding), `digits` (N, k, hp, wp),
         `tokens` (N, hp, wp), `z_mixed` (pre-FSQ), `z_q`, `prev` (each frame's previous
         frame's tokens in its clip; a frame alone is a clip of one), and with a `prior`
         (`rate.py`) `likelihoods`: {"tokens": log2 p of each stored token (N, n), straight
-        through the soft assignment at `temperature`}; bits = -their sum."""
+        through the soft assignment at `temperature`}; bits = -their sum. `kept` (N,):
+        digits kept per frame (`nested`): the latent's dropped channels are 0, `tokens`
+        truncated, `ids` the full ids, likelihoods the prefixes' marginals."""
         from .rate import log2_likelihoods, previous_tokens
 
         frames = x.flatten(0, 1) if x.dim() == 5 else x
@@ -139,14 +142,19 @@ class HelixCodec(nn.Module):
         lat = self.tokenizer.encode(frames)
         z_mixed = self.mixer(lat)
         z_q, digits = self.fsq(z_mixed)
+        ids = tokens = self.fsq.indices(digits)
+        if kept is not None:
+            z_q = keep_latent(z_q, kept)
+            tokens = truncate(ids, self.fsq.levels ** (self.fsq.channels - kept))
         z = self.mixer.inverse(z_q, size=tuple(lat.shape[-2:]))
         x_hat = self.tokenizer.decode(z, size)
-        tokens = self.fsq.indices(digits)
         out: dict[str, Any] = {
             "x_hat": x_hat.reshape(x.shape), "digits": digits, "tokens": tokens,
             "z_mixed": z_mixed, "z_q": z_q,
             "prev": previous_tokens(tokens, x.shape[1] if x.dim() == 5 else 1,
                                     self.token_model.mask_id)}
+        if kept is not None:
+            out.update(kept=kept, ids=ids)
         if prior is not None:
             out["likelihoods"] = {"tokens": log2_likelihoods(self.fsq, out, prior, temperature)}
         return out
@@ -195,9 +203,11 @@ class HelixCodec(nn.Module):
 
     @torch.no_grad()
     def _reconstruct_chunk(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
-                           out_size: tuple[int, int] | None = None) -> np.ndarray:
+                           out_size: tuple[int, int] | None = None, kept: int = 0) -> np.ndarray:
         dev = next(self.tokenizer.parameters()).device
         z = self.fsq.digits_to_latent(digits.to(dev))
+        if 0 < kept < self.fsq.channels:
+            z = keep_latent(z, kept)
         x = self.tokenizer.decode(self.mixer.inverse(z, size=tuple(grid)), tuple(size))
         if out_size:
             x = resample(x.clamp(0, 1), out_size)
@@ -205,14 +215,15 @@ class HelixCodec(nn.Module):
 
     def reconstruct(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
                     progress: Progress | None = None,
-                    out_size: tuple[int, int] | None = None) -> np.ndarray:
+                    out_size: tuple[int, int] | None = None, kept: int = 0) -> np.ndarray:
         """Digits (T, k, hp, wp) -> uint8 frames (T, H, W, 3): the model's forward pass at
-        the coding size `size`, resampled to `out_size` when given."""
+        the coding size `size`, resampled to `out_size` when given; only the first `kept`
+        digits read (0: all; the rest neutral, `nested.keep_latent`)."""
         t_count = digits.shape[0]
         out = np.empty((t_count, *(out_size or size), 3), dtype=np.uint8)
         for i in range(0, t_count, DECODE_CHUNK):
             out[i:i + DECODE_CHUNK] = self._reconstruct_chunk(digits[i:i + DECODE_CHUNK], grid,
-                                                              size, out_size)
+                                                              size, out_size, kept)
             if progress:
                 progress("reconstruct", min(t_count, i + DECODE_CHUNK), t_count)
         return out
@@ -221,55 +232,47 @@ class HelixCodec(nn.Module):
     def compress(self, frames: np.ndarray | Tensor, stages: int | None = None,
                  drop: float | None = None, group: int | None = None, rate: str | None = None,
                  progress: Progress | None = None, scale: float | None = None, *,
-                 precision: int = PRECISION) -> dict[str, Any]:
+                 precision: int = PRECISION, digits: int | None = None) -> dict[str, Any]:
         """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
         "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
         "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted),
         "scale" the coding scale used (None: the input size), "precision" the tables' bits}.
 
-        `rate` picks a RATE_POINTS scale, drop share and stage count (an explicit `scale`,
-        `drop` or `stages` overrides it; a rate point's stages yield to an explicit drop,
-        which fits its own); without `stages`, the model's stages are reduced as far as the
-        drop needs (`fit_stages`). `group`: frames per stream (default all).
+        `rate` picks a point of the model's ladder (`rates.ladder`): scale, drop share, stage
+        count, digits kept (an explicit `scale`, `drop`, `stages` or `digits` overrides it;
+        a rate point's stages yield to an explicit drop, which fits its own); without
+        `stages`, the model's stages are reduced as far as the drop needs (`fit_stages`).
+        `digits`: each token's first digits coded (`nested`; default all). `group`: frames
+        per stream (default all).
         `progress(stage, done, total)` is called per frame (per chunk of ENCODE_CHUNK frames
         for "tokenise"). A helper thread may tokenise ahead (`_Helper`); results do not
         depend on it."""
         stages_given = stages is not None or (rate is not None and drop is None)
-        stages, drop, coding_scale = coding_parameters(self.config, stages, drop, rate, scale)
+        stages, drop, coding_scale, digits = coding_parameters(self.config, stages, drop, rate,
+                                                               scale, digits)
+        kept = digits or self.fsq.channels
         arr = check_frames(frames)
         t_count, coded = len(arr), self.coding_size(arr.shape[1], arr.shape[2], coding_scale)
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
         with _Helper() as helper:
-            chunks = self._token_chunks(arr, coded, progress, helper)
+            chunks = _token_chunks(self, arr, coded, progress, helper)
             first, (h, w) = chunks[0].result()
             hp, wp = first.shape[-2:]
             if not stages_given:
                 stages = fit_stages(hp, wp, stages, drop)
-            coder = TokenEntropyCoder(self.token_model, hp, wp, stages, drop, precision)
+            coder = TokenEntropyCoder(self.token_model, hp, wp, stages, drop, precision, kept)
             ahead = helper.pool is not None  # report "tokenise" as the helper's chunks arrive
             frames_in = _chunk_frames(chunks, t_count, progress if ahead else None)
             out = coder.encode(frames_in, t_count, group, progress)
         return {"strings": out.strings,
                 "shape": CodedShape(t_count, arr.shape[1], arr.shape[2], h, w, hp, wp, stages,
-                                    drop, group, *coded),
+                                    drop, group, *coded, kept),
                 "estimated_bits": out.estimated_bits, "table_bits": out.table_bits,
                 "actual_bits": 8 * sum(len(s) for s in out.strings), "tokens": out.tokens,
                 "digits": self.fsq.digits_from_indices(out.tokens),
                 "stored_mask": coder.stored_mask, "scale": coding_scale, "precision": precision}
-
-    def _token_chunks(self, arr: np.ndarray, coded: tuple[int, int], progress: Progress | None,
-                      helper: _Helper) -> list[Any]:
-        """Futures of (token ids, grid) per ENCODE_CHUNK frames: on the helper thread when
-        there is one (tokenising ahead of the coder), else computed now."""
-        t_count = len(arr)
-        if helper.pool is None:
-            all_ids, grid = self.tokenize(arr, progress, coded)
-            return [_Done((all_ids[i:i + ENCODE_CHUNK], grid))
-                    for i in range(0, t_count, ENCODE_CHUNK)]
-        return [helper.pool.submit(self.tokenize, arr[i:i + ENCODE_CHUNK], None, coded)
-                for i in range(0, t_count, ENCODE_CHUNK)]
 
     def decompress_tokens(self, strings: Sequence[bytes], shape: CodedShape,
                           progress: Progress | None = None, precision: int = PRECISION, *,
@@ -280,7 +283,7 @@ class HelixCodec(nn.Module):
         `on_frame(t, tokens)` is called as each frame's tokens (hp, wp) are decoded."""
         shape = CodedShape(*shape)
         coder = TokenEntropyCoder(self.token_model, shape.hp, shape.wp, shape.stages,
-                                  shape.drop, precision)
+                                  shape.drop, precision, shape.digits or None)
         out = torch.empty(shape.frames, shape.hp, shape.wp, dtype=torch.long)
         for t, tok in enumerate(coder.decode(strings, shape.frames, shape.group, progress)):
             out[t] = tok
@@ -297,7 +300,8 @@ class HelixCodec(nn.Module):
             if helper.pool is None:
                 tokens = self.decompress_tokens(strings, shape, progress, precision)
                 return self.reconstruct(self.fsq.digits_from_indices(tokens), (shape.h, shape.w),
-                                        shape.coded_size, progress, (shape.height, shape.width))
+                                        shape.coded_size, progress, (shape.height, shape.width),
+                                        shape.digits)
             return _decompress_overlapped(self, helper.pool, strings, shape, progress, precision)
 
     # ------------------------------------------------------------------ container and DNA
@@ -371,6 +375,19 @@ class _Helper:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _token_chunks(codec: HelixCodec, arr: np.ndarray, coded: tuple[int, int],
+                  progress: Progress | None, helper: _Helper) -> list[Any]:
+    """Futures of (token ids, grid) per ENCODE_CHUNK frames: on the helper thread when
+    there is one (tokenising ahead of the coder), else computed now."""
+    t_count = len(arr)
+    if helper.pool is None:
+        all_ids, grid = codec.tokenize(arr, progress, coded)
+        return [_Done((all_ids[i:i + ENCODE_CHUNK], grid))
+                for i in range(0, t_count, ENCODE_CHUNK)]
+    return [helper.pool.submit(codec.tokenize, arr[i:i + ENCODE_CHUNK], None, coded)
+            for i in range(0, t_count, ENCODE_CHUNK)]
+
+
 def _chunk_frames(chunks: list[Any], count: int, progress: Progress | None) -> Iterator[Tensor]:
     """Each frame's token ids (hp, wp) from the chunk futures, in order; progress("tokenise")
     as each chunk arrives (when given: the helper thread tokenised it)."""
@@ -397,7 +414,8 @@ def _decompress_overlapped(codec: HelixCodec, pool: ThreadPoolExecutor,
         if len(chunk) == DECODE_CHUNK or t + 1 == shape.frames:
             digits = codec.fsq.digits_from_indices(torch.stack(chunk))
             done.append((t + 1 - len(chunk),
-                         pool.submit(codec.reconstruct, digits, grid, size, None, out_size)))
+                         pool.submit(codec.reconstruct, digits, grid, size, None, out_size,
+                                     shape.digits)))
             chunk.clear()
 
     codec.decompress_tokens(strings, shape, progress, precision, on_frame=on_frame)

@@ -9,6 +9,9 @@ keys and their defaults where it is registered (`register(kind, name, defaults=.
 new mixer with a parameter of its own needs no edit here; a key the named part does not
 take raises HelixError naming it and the keys it does take.
 
+Optional sections: `model.nested` (nested digits, `nested`) and `model.ladder` (the model's
+own rate points, `rates`) exist only in configs that state them.
+
 - `resolve(cfg)`: `cfg` laid over the defaults of the parts it names (the only merge).
 - `load_config(path)`: a YAML file, which may say `extends: other.yaml` (relative to the
   file; chains allowed, cycles refused) and state only what differs. Mappings merge key by
@@ -151,10 +154,29 @@ def _get(cfg: Any, path: tuple[str, ...]) -> Any:
     return cfg
 
 
+def _optional_sections(cfg: Any) -> dict[str, Any]:
+    """The defaults of the optional `model` sections `cfg` states (absent from every other
+    config, so those resolve as before): `model.nested` (`nested.NESTED_DEFAULTS`) and
+    `model.ladder` (each point it names: `rates.LADDER_POINT_DEFAULTS`)."""
+    from .nested import NESTED_DEFAULTS
+    from .rates import LADDER_POINT_DEFAULTS
+
+    model = _get(cfg, ("model",))
+    out: dict[str, Any] = {}
+    if isinstance(model, dict) and "nested" in model:
+        out["nested"] = dict(NESTED_DEFAULTS)
+    if isinstance(model, dict) and "ladder" in model:
+        points = model["ladder"] if isinstance(model["ladder"], dict) else {}
+        out["ladder"] = {name: dict(LADDER_POINT_DEFAULTS) for name in points}
+    return out
+
+
 def defaults_for(cfg: dict | None = None) -> dict[str, Any]:
     """The full default config for the parts `cfg` names (the default parts where it names
-    none); HelixError if it names a part that is not registered."""
+    none) and the optional sections it states; HelixError if it names a part that is not
+    registered."""
     out = copy.deepcopy(_TEMPLATE)
+    out["model"].update(_optional_sections(cfg))
     for section in PART_SECTIONS.values():
         *parents, last = section.path
         node = out

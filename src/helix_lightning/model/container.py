@@ -1,17 +1,19 @@
 """The video container: a fixed big-endian header, then the entropy-coded streams.
 
-Header (version 3): magic "HXVC", version, model hash (8 bytes), geometry (frames T, input
+Header (version 4): magic "HXVC", version, model hash (8 bytes), geometry (frames T, input
 size H x W, token grid h x w, padded grid hp x wp), FSQ channels and levels, stages, drop
 share, frames per stream (group), coder id, range-coder table precision (bits), number of
 streams, coded size (the size the tokenizer saw), frame rate as a fraction (numerator,
-denominator: 30000/1001 is exact). Each stream follows, prefixed by its byte length (u32,
+denominator: 30000/1001 is exact), digits kept per token (the first k' of the FSQ
+channels, `nested`). Each stream follows, prefixed by its byte length (u32,
 big-endian). The "direct" coder writes the same header (no streams) as digits.
 
 Version policy: this module writes VERSION and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
 Version 2 (until 2026-11-29) is version 3 without the trailing frame rate: it is read as
-DEFAULT_FPS (25), the rate every decode wrote then. `tests/fixtures/` keeps a decode
+DEFAULT_FPS (25), the rate every decode wrote then. Version 3 (until 2026-11-29) is version
+4 without the trailing digits kept: it kept every digit. `tests/fixtures/` keeps a decode
 fixture of every version.
 
 Bounds: a header is checked before decoding allocates anything (`check_shape`, called by
@@ -32,17 +34,18 @@ from typing import Any, NamedTuple
 from ..errors import HelixError
 
 MAGIC = b"HXVC"
-VERSION = 3  # 2: the coding size (resampling) joined the header; 3: the frame rate
+VERSION = 4  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept
 CODERS = ("fsm", "direct")
 #: The frame rate of containers before version 3 (every decode wrote 25 fps then).
 DEFAULT_FPS = Fraction(25)
 
 # magic, version, model hash, T, H, W, h, w, hp, wp, channels, levels, stages, drop, group,
 # coder, precision, number of streams[, coded H, coded W (version 2)][, fps numerator,
-# fps denominator (version 3)]
+# fps denominator (version 3)][, digits kept (version 4)]
 HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
                                      2: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHH"),
-                                     3: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHII")}
+                                     3: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHII"),
+                                     4: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHIIB")}
 HEADER = HEADERS[VERSION]
 _PREFIX = 5  # magic + version: enough to know a header's size
 _LEN = struct.Struct(">I")
@@ -73,6 +76,7 @@ class CodedShape(NamedTuple):
     group: int  # frames per entropy-coded stream
     coded_height: int = 0  # the size the tokenizer sees (0: the input size, no resampling)
     coded_width: int = 0
+    digits: int = 0  # each token's first digits coded (`nested`); 0: all (before version 4)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -114,7 +118,7 @@ def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, 
         return HEADER.pack(MAGIC, VERSION, bytes.fromhex(model_hash), s.frames, s.height,
                            s.width, s.h, s.w, s.hp, s.wp, channels, levels, s.stages, s.drop,
                            s.group, CODERS.index(coder), precision, n_streams, *s.coded_size,
-                           rate.numerator, rate.denominator)
+                           rate.numerator, rate.denominator, s.digits or channels)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
 
@@ -226,7 +230,12 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     if f[1] >= 3 and not (f[20] and f[21]):
         raise HelixError(f"bad frame rate {f[20]}/{f[21]} in the container header")
     fps = Fraction(f[20], f[21]) if f[1] >= 3 else DEFAULT_FPS
-    shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded)
+    digits = f[22] if f[1] >= 4 else f[10]  # before version 4: every digit
+    if not 1 <= digits <= f[10]:
+        raise HelixError(f"video container header is corrupt: {digits} digits kept of "
+                         f"{f[10]} channels")
+    shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded,
+                       digits)
     check_shape(shape, CODERS[f[15]])
     if CODERS[f[15]] == "direct" and f[17]:
         raise HelixError("video container header is corrupt: a direct container has streams")

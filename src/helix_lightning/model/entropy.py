@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import HelixError
-from .masked import StagePlan, coding_context
+from .masked import StagePlan, coding_context, coding_logits
 
 #: Range-coder table precision (bits) this build writes; decoders use the recorded one.
 PRECISION = 24
@@ -83,6 +83,25 @@ def integer_frequencies(probs: np.ndarray, precision: int = 16) -> np.ndarray:
     return freq.reshape(p.shape)
 
 
+def digit_step(codebook_size: int, digits: int | None, levels: int = 4) -> int:
+    """Full token ids per coded symbol when each token keeps its first `digits` digits
+    (`nested`): levels ** (K - digits) for a codebook of levels ** K; 1 for all digits."""
+    channels = round(math.log(codebook_size, levels))
+    if digits is None or digits == channels:
+        return 1
+    if isinstance(digits, bool) or int(digits) != digits or not 1 <= digits <= channels:
+        raise HelixError(f"digits kept must be an integer in 1..{channels}, got {digits}")
+    return levels ** (channels - int(digits))
+
+
+def marginal_np(probs: np.ndarray, step: int) -> np.ndarray:
+    """Probabilities over full ids (..., K) -> over the coded prefixes (..., K / step): the
+    sum over each prefix's `step` completions (ids prefix * step .. prefix * step + step-1)."""
+    if step == 1:
+        return probs
+    return probs.reshape(*probs.shape[:-1], -1, step).sum(-1)
+
+
 def _constriction() -> Any:
     """The constriction package (its submodules are attributes of its compiled extension)."""
     try:
@@ -109,8 +128,10 @@ class TokenEntropyCoder:
     """
 
     def __init__(self, token_model: nn.Module, hp: int, wp: int, stages: int,
-                 drop: float = 0.0, precision: int = PRECISION) -> None:
-        check_precision(precision, token_model.codebook_size)
+                 drop: float = 0.0, precision: int = PRECISION, digits: int | None = None
+                 ) -> None:
+        self.step = digit_step(token_model.codebook_size, digits)
+        check_precision(precision, token_model.codebook_size // self.step)
         self.plan = StagePlan(token_model, hp, wp, stages, drop)
         self.shape, self.stages, self.precision = (hp, wp), stages, precision
         self._scale = float(1 << precision)
@@ -125,25 +146,38 @@ class TokenEntropyCoder:
     def _tables(self, tokens: Tensor, prev: Tensor | None, stage: int
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(float64 probabilities, integer frequencies) of stage `stage`'s coded positions."""
-        probs = self.plan.probabilities(tokens, prev, stage)[0]
+        probs = marginal_np(self.plan.probabilities(tokens, prev, stage)[0], self.step)
         return probs, integer_frequencies(probs, self.precision)
+
+    def fill(self, tokens: Tensor, prev: Tensor | None) -> Tensor:
+        """The grid with dropped positions filled: the model's argmax (`StagePlan.fill`);
+        with digits dropped, the argmax of the prefix marginal, truncated."""
+        if self.step == 1 or not len(self.plan.drop_rows):
+            return self.plan.fill(tokens, prev)
+        plan, flat = self.plan, tokens.reshape(1, -1).clone()
+        inp = torch.where(plan.dropped, plan.net.mask_id, flat)
+        with coding_context():
+            logits = coding_logits(plan.net, inp, plan._flat(prev), plan.shape, plan.drop_rows)
+            probs = marginal_np(torch.softmax(logits, dim=-1)[0].numpy(), self.step)
+        flat[0, plan.drop_rows] = torch.from_numpy(probs.argmax(-1)) * self.step
+        return flat.view(*self.shape)
 
     def _encode_frame(self, enc: Any, tokens: Tensor, prev: Tensor | None,
                       bits: list[float]) -> Tensor:
         """Code one grid's stored tokens into `enc`; adds to bits [estimated, table]; the
         decoded grid (dropped positions filled)."""
-        flat = tokens.reshape(-1)
+        flat = tokens.reshape(-1) // self.step * self.step  # the kept digits only
         for s in range(self.stages):
             rows = self.plan.rows[s]
             if not len(rows):
                 continue
             probs, freq = self._tables(flat, prev, s)
-            sym = flat[rows].numpy()
+            sym = flat[rows].numpy() // self.step
             at = np.arange(len(sym))
             bits[0] -= float(np.log2(np.maximum(probs[at, sym], 1e-300)).sum())
             bits[1] -= float(np.log2(freq[at, sym] / self._scale).sum())
             enc.encode(sym.astype(np.int32), self._cat, freq / self._scale)
-        return self.plan.fill(tokens, prev)
+        return self.fill(flat.view(*self.shape), prev)
 
     def encode(self, frames: Iterable[Tensor], count: int, group: int | None = None,
                progress: Progress | None = None) -> EncodedTokens:
@@ -176,8 +210,8 @@ class TokenEntropyCoder:
                     continue
                 _, freq = self._tables(flat, prev, s)
                 sym = dec.decode(self._cat, freq / self._scale)
-                flat[rows] = torch.from_numpy(np.asarray(sym, dtype=np.int64))
-            return self.plan.fill(flat.view(*self.shape), prev)
+                flat[rows] = torch.from_numpy(np.asarray(sym, dtype=np.int64)) * self.step
+            return self.fill(flat.view(*self.shape), prev)
 
     def decode(self, strings: Sequence[bytes], count: int, group: int | None = None,
                progress: Progress | None = None) -> Iterator[Tensor]:

@@ -66,7 +66,10 @@ from ..errors import HelixError
 from . import build
 from .codec import HelixCodec
 from .config import MODULE_SECTIONS, PART_SECTIONS, resolve
+from .nested import check_digits, sample_kept
+from .nested import masking_loss as nested_masking_loss
 from .rate import PriorContext, soft_tokens
+from .rates import check_ladder
 
 __all__ = ["HelixModule", "build_codec", "constraint_density", "cosine_factor", "soft_tokens",
            "TimedCosine"]
@@ -86,7 +89,8 @@ def constraint_density(name: str) -> float:
 def build_codec(model_cfg: dict[str, Any]) -> HelixCodec:
     """The HelixCodec of a resolved `model` section: tokenizer, mixer, FSQ and token model
     built by name from the registry, `model.rate` stages and drop and `model.constraints`
-    as its coding defaults."""
+    as its coding defaults, and `model.nested` and `model.ladder` where the model states
+    them (`nested`, `rates.ladder`)."""
     m = model_cfg
     name, kwargs = PART_SECTIONS["tokenizer"].part_kwargs(m["tokenizer"])
     tokenizer = build("tokenizer", name, **kwargs)
@@ -98,6 +102,13 @@ def build_codec(model_cfg: dict[str, Any]) -> HelixCodec:
     token_model = build("token_model", name, codebook_size=fsq.codebook_size, **kwargs)
     config = {"stages": int(m["rate"]["stages"]), "drop": float(m["rate"]["drop"]),
               "constraints": m["constraints"]}
+    for key in ("nested", "ladder"):  # optional sections: only a model that states them
+        if key in m:
+            config[key] = m[key]
+    if "ladder" in m:
+        check_ladder(m["ladder"], k)
+    if "nested" in m:
+        check_digits(m["nested"]["min_digits"], k)
     return HelixCodec(tokenizer, mixer, fsq, token_model, config)
 
 
@@ -164,12 +175,26 @@ class HelixModule(L.LightningModule):
     token_model = property(lambda self: self.codec.token_model)
 
     # ------------------------------------------------------------------ codec path
-    def forward(self, x: Tensor, rate: bool = False) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, rate: bool = False, kept: Tensor | None = None
+                ) -> dict[str, Tensor]:
         """The codec's forward (`HelixCodec.forward`): frames (N, 3, H, W) or clips
         (B, T, 3, H, W) in [0, 1] -> `x_hat` (shape of x), `digits`, `tokens`, `z_mixed`,
-        `z_q`, `prev`, and with `rate` the `likelihoods` under the module's prior."""
+        `z_q`, `prev`, and with `rate` the `likelihoods` under the module's prior; `kept`
+        (N,) the digits kept per frame (`nested`)."""
         return self.codec(x, prior=self.prior if rate else None,
-                          temperature=self.cfg["model"]["soft_temperature"])
+                          temperature=self.cfg["model"]["soft_temperature"], kept=kept)
+
+    def digits_kept(self, clips: int, frames: int, kept: int | None = None
+                    ) -> Tensor | None:
+        """Digits kept per frame of `clips` clips of `frames` frames: `kept` for all when
+        given; in training a nested model (`model.nested`) draws one per clip
+        (`nested.sample_kept`); else None (every digit)."""
+        if kept is not None:
+            return torch.full((clips * frames,), check_digits(kept, self.fsq.channels))
+        nested = self.cfg["model"].get("nested")
+        if nested is None or not self.training:
+            return None
+        return sample_kept(clips, frames, int(nested["min_digits"]), self.fsq.channels)
 
     def estimated_bits(self, out: dict[str, Tensor]) -> Tensor:
         """Estimated bits of all stored tokens of a forward dict made with `rate=True`."""
@@ -189,18 +214,21 @@ class HelixModule(L.LightningModule):
 
     # ------------------------------------------------------------------ loss
     def losses(self, clips: Tensor, everything: bool = False,
-               generator: torch.Generator | None = None) -> dict[str, Tensor]:
+               generator: torch.Generator | None = None, kept: int | None = None
+               ) -> dict[str, Tensor]:
         """Loss terms and the weighted `loss` for clips (B, T, 3, H, W) (or frames (N, 3, H, W)).
 
         Terms with weight 0 are skipped unless `everything` (validation computes them all).
         Keys: loss, mse, ms_ssim, rate_nt_per_px, bits_per_px, mask, mask_acc, synthesis, plus
-        `out` (the forward dict) for the caller's metrics.
+        `out` (the forward dict) for the caller's metrics. `kept`: every frame keeps its
+        first `kept` digits (default: `digits_kept`'s draw for a nested model in training).
         """
         if clips.dim() == 4:
             clips = clips.unsqueeze(1)
         b, t, _, h, w = clips.shape
         wt = self.weights
-        out = self.forward(clips, rate=bool(wt["lambda_rate"] or everything))
+        out = self.forward(clips, rate=bool(wt["lambda_rate"] or everything),
+                           kept=self.digits_kept(b, t, kept))
         terms: dict[str, Tensor] = {"mse": F.mse_loss(out["x_hat"], clips)}
         loss = terms["mse"]
         x, x_hat = clips.flatten(0, 1), out["x_hat"].flatten(0, 1)
@@ -214,8 +242,12 @@ class HelixModule(L.LightningModule):
             terms["rate_nt_per_px"] = terms["bits_per_px"] / self.density
             loss = loss + wt["lambda_rate"] * terms["rate_nt_per_px"]
         if wt["mask"] or everything:
-            terms["mask"], terms["mask_acc"] = self.token_model.masking_loss(
-                out["tokens"], prev, generator=generator)
+            if "kept" in out:  # truncated context, full ids predicted: `nested`
+                terms["mask"], terms["mask_acc"] = nested_masking_loss(
+                    self.token_model, out["tokens"], out["ids"], prev, generator)
+            else:
+                terms["mask"], terms["mask_acc"] = self.token_model.masking_loss(
+                    out["tokens"], prev, generator=generator)
             loss = loss + wt["mask"] * terms["mask"]
         if wt["synthesis"] or everything:
             terms["synthesis"] = self.soft_synthesis(out["z_mixed"])

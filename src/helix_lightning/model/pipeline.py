@@ -38,8 +38,8 @@ from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
-from .entropy import PRECISION, Progress, check_precision
-from .masked import StagePlan, stage_masks
+from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
+from .masked import stage_masks
 
 if TYPE_CHECKING:
     from .codec import HelixCodec
@@ -51,8 +51,9 @@ OnHeader = Callable[[CodedShape, dict[str, Any]], None]
 
 def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
     """The stored tokens' digits in direct-mapping order: (T, n_stored, k) uint8, C order
-    (token by token, as the synthesis term reads them)."""
-    d = compressed["digits"][:, :, compressed["stored_mask"]].transpose(1, 2)
+    (token by token, as the synthesis term reads them); k: the digits kept."""
+    kept = CodedShape(*compressed["shape"]).digits or compressed["digits"].shape[1]
+    d = compressed["digits"][:, :kept, compressed["stored_mask"]].transpose(1, 2)
     return d.numpy().astype(np.uint8)
 
 
@@ -167,17 +168,16 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
                  coder: str = "fsm", stages: int | None = None, drop: float | None = None,
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
-                 scale: float | None = None,
-                 fps: float | Fraction = DEFAULT_FPS) -> tuple[list[str], VideoStats]:
+                 scale: float | None = None, fps: float | Fraction = DEFAULT_FPS,
+                 digits: int | None = None) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
-    `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in `encode_archive`;
-    `fps`: the clip's frame rate, stored in the container for the decoder to write."""
-    from .codec import rate_name
-
+    `digits`, `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in
+    `encode_archive`; `fps`: the clip's frame rate, stored in the container for the decoder
+    to write."""
     check_coder(coder)
     cs = constraints
     comp = codec.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
-                          progress=progress, scale=scale)
+                          progress=progress, scale=scale, digits=digits)
     if coder == "fsm":
         w = _fsm_strands(codec, comp, cs, redundancy, progress, fps)
     else:
@@ -186,7 +186,7 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
     t, h, wd = shape.frames, shape.height, shape.width
     stats = VideoStats(
         coder=coder, constraints=cs.name, model_hash=codec.model_hash(),
-        frames=t, height=h, width=wd, rate=rate_name(scale, shape.drop, shape.stages),
+        frames=t, height=h, width=wd, rate=_point_name(codec, shape, scale),
         scale=scale, coded_height=shape.coded_size[0], coded_width=shape.coded_size[1],
         stages=shape.stages, drop=shape.drop,
         tokens_stored=int(comp["stored_mask"].sum()) * t,
@@ -203,6 +203,14 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
         net_density_with_primers=net_density(w.source_bits, w.nt_with_primers, empty=0.0),
         violations=check_strands(w.strands, cs).total)
     return w.strands, stats
+
+
+def _point_name(codec: HelixCodec, shape: CodedShape, scale: float | None) -> str:
+    """The name of the rate point coded (`rates.rate_name`, in the model's ladder)."""
+    from .rates import rate_name
+
+    digits = None if shape.digits in (0, codec.fsq.channels) else shape.digits
+    return rate_name(scale, shape.drop, shape.stages, digits, codec.config)
 
 
 def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
@@ -286,25 +294,27 @@ def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | N
     if on_header:
         on_header(shape, meta)
     ids = _stored_tokens(codec, digits[n_head:], shape)
-    plan = StagePlan(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
+    coder = TokenEntropyCoder(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop,
+                              digits=shape.digits or None)
     prev = None
     for t in range(shape.frames):
-        ids[t] = plan.fill(ids[t], prev)
+        ids[t] = coder.fill(ids[t], prev)
         prev = ids[t]
         if progress:
             progress("fill", t + 1, shape.frames)
     return codec.reconstruct(codec.fsq.digits_from_indices(ids), (shape.h, shape.w),
-                             shape.coded_size, progress, (shape.height, shape.width))
+                             shape.coded_size, progress, (shape.height, shape.width),
+                             shape.digits)
 
 
 def _stored_tokens(codec: HelixCodec, body: np.ndarray, shape: CodedShape) -> torch.Tensor:
     """Token ids (T, hp, wp) from the direct body digits; dropped positions 0 (unfilled)."""
     stored_mask = ~stage_masks(shape.hp, shape.wp, shape.stages, shape.drop)[-1]
-    k = codec.fsq.channels
+    k = shape.digits or codec.fsq.channels  # the digits kept; the rest stay 0
     n = shape.frames * k * int(stored_mask.sum())
     if body.size < n:
         raise HelixError(f"direct strands hold {body.size} token digits, {n} needed")
-    full = torch.zeros(shape.frames, k, shape.hp, shape.wp, dtype=torch.long)
-    full[:, :, stored_mask] = (torch.from_numpy(body[:n].astype(np.int64))
+    full = torch.zeros(shape.frames, codec.fsq.channels, shape.hp, shape.wp, dtype=torch.long)
+    full[:, :k, stored_mask] = (torch.from_numpy(body[:n].astype(np.int64))
                                .view(shape.frames, -1, k).transpose(1, 2))
     return codec.fsq.indices(full)

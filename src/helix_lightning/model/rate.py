@@ -29,6 +29,7 @@ from torch import Tensor, nn
 
 from . import register
 from .masked import stage_masks
+from .nested import marginal_log2_per_item
 
 LN2 = math.log(2.0)
 
@@ -112,9 +113,14 @@ def previous_tokens(tokens: Tensor, frames_per_clip: int, mask_id: int) -> Tenso
 def log2_likelihoods(fsq: nn.Module, out: dict[str, Tensor], prior: TokenPrior,
                      temperature: float) -> Tensor:
     """log2 p of each stored token (N, stored positions), straight through the soft
-    assignment; `out` is the codec's forward dict (tokens, prev, z_mixed)."""
+    assignment; `out` is the codec's forward dict (tokens, prev, z_mixed; with `kept`, the
+    digits kept per frame, the log2 marginal of each token's kept prefix: the hard value is
+    the truncated token's, and the dropped digits get no gradient, their soft assignments
+    summing to 1 over the prefix's completions)."""
     tokens = out["tokens"]
     log2p, stored = prior.log2_probs(tokens, out["prev"])
+    if out.get("kept") is not None:  # nested digits: each frame pays its prefixes' marginal
+        log2p = marginal_log2_per_item(log2p, out["kept"], fsq.channels, fsq.levels)
     q = soft_tokens(fsq.soft_digits(out["z_mixed"], temperature)).flatten(1, 2)  # (N, n, K)
     hard = F.one_hot(tokens.flatten(1), q.shape[-1]).to(q.dtype)
     q = hard + q - q.detach()  # value: the hard token; gradient: its soft assignment

@@ -4,7 +4,8 @@
   a truncated file warns on stderr and is encoded as far as it reads), encode it with a
   checkpoint's codec (`HelixCodec.encode_video`) at the input's frame rate and write the
   strands as FASTA with HELIX record names (`dna.records`); returns the `VideoStats`. Cheap
-  checks (the output folder, the rate point, the scale) come before any model is loaded.
+  checks (the output folder, the scale) come before any model is loaded, the rate point's
+  name (the model's ladder) before the video is read.
 - `open_decoder(output, checkpoint, reference)`: the checks before a decode (output suffix and
   folder, the reference exists) and the codec.
 - `decode_to_video_file(codec, strands, output, ...)`: strands or consensus candidates ->
@@ -72,31 +73,42 @@ def check_video_output(path: str | Path, inputs: Sequence[str | Path | None] = (
 def encode_video_file(video: str | Path, output: str | Path, *,
                       checkpoint: str | Path | None = None, constraints: str | None = None,
                       coder: str = "fsm", frames: int | None = None,
-                      size: tuple[int, int] | None = None, rate: str = "mid",
+                      size: tuple[int, int] | None = None, rate: str | None = None,
                       scale: float | None = None, drop: float | None = None,
                       stages: int | None = None, redundancy: float | None = None,
-                      progress: Progress | None = None) -> VideoStats:
+                      progress: Progress | None = None,
+                      nt_budget: int | None = None) -> VideoStats:
     """Video file -> FASTA of strands (see the module docstring). `constraints` defaults to
-    the model's own set; `scale` and `drop` override `rate`; the rest as in `encode_video`."""
+    the model's own set; `rate` to the middle point of the model's ladder
+    (`rates.default_rate`: mid for the default model); `scale` and `drop` override `rate`;
+    `nt_budget` (instead of `rate`): the best point whose strands fit that many nt
+    (`budget.encode_within_budget`); the rest as in `encode_video`."""
     from ..dna.fasta import write_fasta
     from ..dna.records import VIDEO_RECORD_VERSION, fasta_records
+    from ..files import check_output
     from ..video.io import frame_rate
     from .checkpoint import load_codec
-    from .rates import check_scale, rate_point
-
-    from ..files import check_output
+    from .rates import check_scale, default_rate, rate_point
 
     out = check_output(output, [video])
-    rate_point(rate)  # an unknown name or scale is refused before any work
+    if nt_budget is not None and rate is not None:
+        raise HelixError("give either a rate point or an nt budget, not both")
     if scale is not None:
         check_scale(scale)
     codec = load_codec(checkpoint)
+    if nt_budget is None:  # the rate point's name is the model's: checked before reading
+        rate = rate or default_rate(codec.config)
+        rate_point(rate, codec.config)
     clip = read_input_video(video, frames, size)
-    constraints = constraints or codec.config.get("constraints", "standard")
-    strands, stats = codec.encode_video(clip, constraints=constraints, coder=coder,
-                                        stages=stages, drop=drop, rate=rate, scale=scale,
-                                        redundancy=redundancy, progress=progress,
-                                        fps=frame_rate(video))
+    options = dict(constraints=constraints or codec.config.get("constraints", "standard"),
+                   coder=coder, stages=stages, drop=drop, scale=scale, redundancy=redundancy,
+                   progress=progress, fps=frame_rate(video))
+    if nt_budget is None:
+        strands, stats = codec.encode_video(clip, rate=rate, **options)
+    else:
+        from .budget import encode_within_budget
+
+        strands, stats = encode_within_budget(codec, clip, nt_budget, **options)
     write_fasta(out, fasta_records(strands, stats.constraints, VIDEO_RECORD_VERSION, coder),
                 inputs=[video])
     return stats
