@@ -4,6 +4,7 @@
     helix dna encode FILE -o OUT.fasta [--constraints standard] [--redundancy R]
     helix dna decode OUT.fasta|READS.fastq[.gz]|- -o FILE|-
     helix dna check OUT.fasta
+    helix dna ls POOL.fasta|READS.fastq [--json]   (decode one: --archive ID; every one: --all)
     helix dna simulate OUT.fasta -o READS.fastq|- --coverage 10 --seed 1
     helix dna bench [--size 200000] [--csv bench.csv]
 
@@ -124,7 +125,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     data = read_input_bytes(args.input)
     cs = constraints_from_args(args)
     options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
-                   strand_len=args.strand_length)
+                   strand_len=args.strand_length, archive_id=args.archive_id)
     vendor_report = None
     with progress_bar(not args.quiet, "dna encode") as update:
         if args.vendor:
@@ -166,11 +167,20 @@ def cmd_decode(args: argparse.Namespace) -> int:
 
     loaded = _load_reads(args.input, not args.quiet, args.quiet)
     cs = constraints_from_args(args) or loaded.constraint_hint
+    if args.all or Path(args.output).is_dir():  # every archive of the pool into the directory
+        from .dna.pool import decode_pool
+
+        with progress_bar(not args.quiet, "dna decode") as update:
+            lines = decode_pool(loaded.strands, args.output, loaded.support,
+                                variants=loaded.variants, constraints=cs, progress=update)
+        if not args.quiet:
+            print("\n".join(lines), file=sys.stderr)
+        return 0
     try:
         with progress_bar(not args.quiet, "dna decode") as update:
             data, report = decode_archive(loaded.strands, loaded.support,
                                           variants=loaded.variants, constraints=cs,
-                                          progress=update)
+                                          progress=update, archive_id=args.archive)
     except DecodeFailure as exc:
         for s in (s for s in exc.report.segments if not s["decoded"]):
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
@@ -182,6 +192,15 @@ def cmd_decode(args: argparse.Namespace) -> int:
         print(f"decoded {len(data)} bytes ({report.constraints}; {report.valid_data_strands} "
               f"valid strands of {report.candidates} candidates) -> {args.output}",
               file=sys.stderr)
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .dna.pool import format_archives, list_archives
+
+    loaded = _load_reads(args.input, not args.quiet, args.quiet or args.json, "dna ls")
+    infos = list_archives(loaded.strands, constraints_from_args(args) or loaded.constraint_hint)
+    print(format_archives(infos, as_json=args.json))
     return 0
 
 
@@ -320,7 +339,7 @@ def cmd_video_decode(args: argparse.Namespace) -> int:
         frames = decode_to_video_file(codec, loaded.strands, args.output,
                                       support=loaded.support, variants=loaded.variants,
                                       constraints=args.constraints or loaded.constraint_hint,
-                                      fps=args.fps, progress=update)
+                                      fps=args.fps, progress=update, archive_id=args.archive)
     t, h, w = frames.shape[:3]
     if not args.quiet:
         print(f"decoded {t} frames of {w}x{h} -> {args.output}", file=sys.stderr)
@@ -389,8 +408,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- entry point
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dna capacity": cmd_capacity, "dna encode": cmd_encode, "dna decode": cmd_decode,
-    "dna check": cmd_check, "dna simulate": cmd_simulate, "dna bench": cmd_bench,
-    "train": cmd_train, "encode": cmd_video_encode, "decode": cmd_video_decode,
+    "dna check": cmd_check, "dna ls": cmd_ls, "dna simulate": cmd_simulate,
+    "dna bench": cmd_bench, "train": cmd_train, "encode": cmd_video_encode, "decode": cmd_video_decode,
     "report": cmd_report, "sweep": cmd_sweep, "bench rd": cmd_bench_rd, "demo": cmd_demo,
 }
 
