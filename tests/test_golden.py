@@ -8,7 +8,11 @@ changes the code goes through (archives made today must decode tomorrow).
 
 The video fixtures of `golden.json` hold video container version 2; since version 3 (the
 frame rate joined the header) encoding is pinned to `video_*_v3.fasta` (`golden_v3.json`,
-made by `make_fixtures_v3.py`), which decode to the same frames.
+made by `make_fixtures_v3.py`), which decode to the same frames. Since archive header
+version 3 (every archive carries an ID) the fsm video encodes are pinned to
+`video_*_v4.fasta` (`golden_v4.json`) and the byte encodes to `bytes_*_v3.fasta`
+(`format_v3.json`), both made by `make_format_v3_fixtures.py`; every older fixture stays a
+decode fixture.
 """
 
 from __future__ import annotations
@@ -30,6 +34,14 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 GOLDEN = json.loads((FIXTURES / "golden.json").read_text())
 #: Today's video encodes (container version 3) of the same clip and cases.
 GOLDEN_V3 = json.loads((FIXTURES / "golden_v3.json").read_text())
+#: Today's fsm video encodes (archive header version 3, container version 3).
+GOLDEN_V4 = json.loads((FIXTURES / "golden_v4.json").read_text())
+#: Today's byte encodes (archive header version 3).
+FORMAT_V3 = json.loads((FIXTURES / "format_v3.json").read_text())
+#: Each video case's newest encode fixture: (its golden record, its file).
+NEWEST_VIDEO = {name: (GOLDEN_V4["video"][name], f"{name}_v4.fasta")
+                if name in GOLDEN_V4["video"] else (case, f"{name}_v3.fasta")
+                for name, case in GOLDEN_V3["video"].items()}
 #: The committed default model's hash, written into every video container it makes.
 DEFAULT_MODEL_HASH = "c18f1bd6c519d619"
 
@@ -56,13 +68,30 @@ def test_fixture_inputs_are_the_generated_ones():
     assert (FIXTURES / "bytes.bin").read_bytes() == fixed_bytes()
 
 
-@pytest.mark.parametrize("name", sorted(GOLDEN_V3["video"]))
+@pytest.mark.parametrize("name", sorted(NEWEST_VIDEO))
 def test_video_encode_is_byte_identical(name, tmp_path):
-    case = GOLDEN_V3["video"][name]
+    case, fixture = NEWEST_VIDEO[name]
     out = tmp_path / f"{name}.fasta"
     assert helix(["encode", str(FIXTURES / "clip.mkv"), "-o", str(out), "-q", *case["args"]]) == 0
     assert sha256(out.read_bytes()) == case["fasta_sha256"]
-    assert out.read_bytes() == (FIXTURES / f"{name}_v3.fasta").read_bytes()
+    assert out.read_bytes() == (FIXTURES / fixture).read_bytes()
+
+
+def test_archive_v3_video_fixtures_are_the_fsm_cases_of_the_same_clip():
+    assert GOLDEN_V4["model_hash"] == DEFAULT_MODEL_HASH
+    assert sorted(GOLDEN_V4["video"]) == sorted(n for n, c in GOLDEN["video"].items()
+                                                if "direct" not in c["args"])
+    for name, case in GOLDEN_V4["video"].items():
+        assert case["args"] == GOLDEN_V3["video"][name]["args"]
+        # only the archive layer changed: the same container, the same frames
+        assert case["frames_sha256"] == GOLDEN_V3["video"][name]["frames_sha256"]
+        assert case["fasta_sha256"] != GOLDEN_V3["video"][name]["fasta_sha256"]
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN_V4["video"]))
+def test_archive_v3_video_fixture_decodes_to_the_same_frames(name, codec):
+    frames = codec.decode_video([s for _, s in read_sequences(FIXTURES / f"{name}_v4.fasta")])
+    assert frames_sha256(frames) == GOLDEN_V4["video"][name]["frames_sha256"]
 
 
 def test_version_3_fixtures_are_todays_cases_of_the_same_clip():
@@ -99,11 +128,16 @@ def test_video_fixture_decodes_through_the_cli(tmp_path):
 
 @pytest.mark.parametrize("name", sorted(GOLDEN["bytes"]))
 def test_bytes_encode_is_byte_identical_and_decodes(name, tmp_path):
-    case = GOLDEN["bytes"][name]
+    """Today's encode gives the header-version-3 fixture; it and the version-1 fixture of
+    the same file and flags decode to the file."""
+    case, new = GOLDEN["bytes"][name], FORMAT_V3[f"{name}_v3"]
+    assert new["args"] == case["args"] and new["data_sha256"] == case["data_sha256"]
     out = tmp_path / f"{name}.fasta"
     assert helix(["dna", "encode", str(FIXTURES / "bytes.bin"), "-o", str(out), "-q",
                   *case["args"]]) == 0
-    assert sha256(out.read_bytes()) == case["fasta_sha256"]
-    back = tmp_path / "back.bin"
-    assert helix(["dna", "decode", str(FIXTURES / f"{name}.fasta"), "-o", str(back), "-q"]) == 0
-    assert sha256(back.read_bytes()) == case["data_sha256"]
+    assert sha256(out.read_bytes()) == new["fasta_sha256"]
+    assert out.read_bytes() == (FIXTURES / f"{name}_v3.fasta").read_bytes()
+    for fixture in (f"{name}.fasta", f"{name}_v3.fasta"):
+        back = tmp_path / "back.bin"
+        assert helix(["dna", "decode", str(FIXTURES / fixture), "-o", str(back), "-q"]) == 0
+        assert sha256(back.read_bytes()) == case["data_sha256"]
