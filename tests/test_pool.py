@@ -5,6 +5,7 @@ them (`--all`), and refuses a mixed pool without either, never writing only one.
 import json
 import math
 import random
+import sys
 from pathlib import Path
 
 import pytest
@@ -83,11 +84,14 @@ def test_id_costs_no_net_density(pool):
     old_strands = a.stats.strands - 8 * id_parts + 8 * old_parts
     old_density = 8 * len(a_data) / (old_strands * layout.coded_nt)
     assert a.stats.net_density >= old_density * (1 - 1e-12)
-    for name in coded_names():  # every registered set, at its default geometry
-        lay = StrandLayout(CONSTRAINT_SETS[name](), 200)
-        extra = 8 * (math.ceil(48 / lay.header_chunk_of(0)) - math.ceil(44 / lay.header_chunk))
-        data_strands_1mb = math.ceil(1_000_000 / ((lay.bits - 8 - 16) // 8))
-        assert extra / data_strands_1mb <= 0.005, name
+    for name in coded_names():
+        for length in (200, 260):  # the default length: no extra strand; elsewhere at most 8
+            lay = StrandLayout(CONSTRAINT_SETS[name](), length)
+            extra = 8 * (math.ceil(48 / lay.header_chunk_of(0))
+                         - math.ceil(44 / lay.header_chunk))
+            data_strands_1mb = math.ceil(1_000_000 / ((lay.bits - 15 - 16) // 8))
+            assert extra == 0 if length == 200 else extra <= 8, (name, length)
+            assert extra / data_strands_1mb <= 0.005, (name, length)
 
 
 def test_data_strands_of_one_archive_fail_the_other_ones_check(pool):
@@ -251,3 +255,26 @@ def test_cli_encode_archive_id(tmp_path, capsys):
     assert helix(["dna", "ls", str(fa), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)[0]["archive_id"] == "c0ffee00"
     assert helix(["dna", "encode", str(src), "-o", str(fa), "-q", "--archive-id", "nope"]) == 2
+
+
+def test_cli_video_decode_of_a_mixed_pool_needs_archive(tmp_path, capsys):
+    from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT
+    from helix_lightning.video.io import read_video
+
+    if not DEFAULT_CHECKPOINT.is_file():
+        pytest.skip("no default model")
+    sys.path.insert(0, str(FIXTURES))
+    from make_fixtures import frames_sha256
+
+    golden = json.loads((FIXTURES / "golden_v4.json").read_text())["video"]
+    mid = [s for _, s in read_sequences(FIXTURES / "video_mid_v4.fasta")]
+    low = [s for _, s in read_sequences(FIXTURES / "video_low_v4.fasta")]
+    pool = tmp_path / "videos.fasta"
+    write_fasta(pool, [(f"helix:v1:standard:{i:07d}", s) for i, s in enumerate(mid + low)])
+    out = tmp_path / "clip.mkv"
+    assert helix(["decode", str(pool), "-o", str(out), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    low_id = format_id(find_header(low).header.archive_id)
+    assert len(err) == 1 and low_id in err[0] and not out.exists()
+    assert helix(["decode", str(pool), "-o", str(out), "-q", "--archive", low_id]) == 0
+    assert frames_sha256(read_video(out)) == golden["video_low"]["frames_sha256"]
