@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
-from ..dna.archive import (ArchiveStats, FoundHeader, MixedPool, decode_found,
+from ..dna.archive import (ArchiveStats, FoundHeader, MixedPool, decode_archive,
                            encode_archive, find_header)
 from ..dna.constraints import ConstraintSet, check_strands, get_constraints
 from ..dna.direct import (DIRECT_BODY, bytes_to_digits, digits_to_bytes, direct_strands,
@@ -256,7 +256,8 @@ def decode_video(codec: HelixCodec, strands: Sequence[str],
             coder = "direct"
     if coder == "direct":
         return _decode_direct(codec, strands, progress, on_header)
-    data, _ = decode_found(found, len(strands), support, variants, progress)
+    data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
+                             progress=progress, archive_id=archive_id)
     return decode_container(codec, data, progress, on_header)
 
 
