@@ -169,7 +169,6 @@ def cmd_decode(args: argparse.Namespace) -> int:
     cs = constraints_from_args(args) or loaded.constraint_hint
     if args.all or Path(args.output).is_dir():  # every archive of the pool into the directory
         from .dna.pool import decode_pool
-
         with progress_bar(not args.quiet, "dna decode") as update:
             lines = decode_pool(loaded.strands, args.output, loaded.support,
                                 variants=loaded.variants, constraints=cs, progress=update)
@@ -409,8 +408,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dna capacity": cmd_capacity, "dna encode": cmd_encode, "dna decode": cmd_decode,
     "dna check": cmd_check, "dna ls": cmd_ls, "dna simulate": cmd_simulate,
-    "dna bench": cmd_bench, "train": cmd_train, "encode": cmd_video_encode, "decode": cmd_video_decode,
-    "report": cmd_report, "sweep": cmd_sweep, "bench rd": cmd_bench_rd, "demo": cmd_demo,
+    "dna bench": cmd_bench, "train": cmd_train, "encode": cmd_video_encode,
+    "decode": cmd_video_decode, "report": cmd_report, "sweep": cmd_sweep,
+    "bench rd": cmd_bench_rd, "demo": cmd_demo,
 }
 
 

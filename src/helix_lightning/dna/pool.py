@@ -35,8 +35,6 @@ from .strands import MIN_CHECK_BITS, StrandLayout
 HEADER_COPIES = 8  # copies of each header part an encoder writes
 NO_ID = "none"     # how an archive without an ID (header versions 1 and 2) is named
 
-ArchiveId = "int | None"
-
 
 def format_id(archive_id: int | None) -> str:
     """An archive ID as `helix dna ls` prints it: 8 hex digits ("none" without an ID)."""
