@@ -97,7 +97,7 @@ def _forge(archive, index: int, seed: int) -> str:
     h = archive.header
     layout = StrandLayout(archive.cs, h.strand_len)
     junk = np.random.default_rng(seed).integers(0, 256, (1, h.symbol_size), dtype=np.uint8)
-    return layout.data_strands(np.array([index]), junk, h.index_bits)[0]
+    return layout.data_strands(np.array([index]), junk, h.index_bits, h.archive_id)[0]
 
 
 def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
@@ -161,6 +161,14 @@ def test_header_versions_pack_and_unpack():
     forged = raw[:-1] + b"G"  # definition no longer matches the fingerprint
     with pytest.raises(HelixError, match="fingerprint"):
         Header.unpack(forged)
-    future = raw[:2] + bytes([3]) + raw[3:]
-    with pytest.raises(HelixError, match="version 3 is not supported"):
+    # version 3: version 1's fields, the archive ID, then (code 255) version 2's extension
+    v3 = Header(3, 2, **fields, constraints_fp=v1.constraints_fp, archive_id=0xDEADBEEF)
+    assert v3.pack()[44:] == bytes.fromhex("deadbeef") and Header.unpack(v3.pack()) == v3
+    v3c = Header(3, 255, **fields, constraints_fp=constraint_fingerprint(custom), header_code=2,
+                 definition=custom, archive_id=7)
+    raw3 = v3c.pack()
+    assert raw3[48:] == raw[44:] and Header.bytes_needed(raw3[:44]) == 51
+    assert Header.bytes_needed(raw3[:51]) == len(raw3) and Header.unpack(raw3) == v3c
+    future = raw[:2] + bytes([4]) + raw[3:]
+    with pytest.raises(HelixError, match="version 4 is not supported"):
         Header.unpack(future)

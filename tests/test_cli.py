@@ -92,14 +92,15 @@ def test_newer_format_version_is_refused(tmp_path, small_file, capsys, monkeypat
     """The version policy: a header version newer than this build reads is refused by name."""
     from helix_lightning.dna import archive
 
-    monkeypatch.setattr(archive, "FORMAT_VERSION", 3)
-    fasta = tmp_path / "v3.fasta"
+    monkeypatch.setattr(archive, "FORMAT_VERSION", 4)
+    fasta = tmp_path / "v4.fasta"
     assert run("dna", "encode", str(small_file), "-o", str(fasta), "--constraints", "rl3",
                "-q") == 0
-    assert fasta.read_text().startswith(">helix:v3:rl3:")
+    assert fasta.read_text().startswith(">helix:v4:rl3:")
     monkeypatch.undo()
     assert run("dna", "decode", str(fasta), "-o", str(tmp_path / "o.bin"), "-q") == 2
-    assert "version 3 is not supported (this build reads versions 1, 2)" in capsys.readouterr().err
+    assert ("version 4 is not supported (this build reads versions 1, 2, 3)"
+            in capsys.readouterr().err)
 
 
 def test_flags_without_a_set_mean_the_same_at_encode_and_decode(tmp_path, small_file, capsys):

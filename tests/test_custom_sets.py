@@ -66,13 +66,13 @@ def _cli_roundtrip(tmp_path, data: bytes, encode_flags: list[str], decode_flags:
 
 def test_registered_set_library_roundtrip(toy, rng_bytes):
     archive, report = _library_roundtrip(rng_bytes(4000, seed=1), "toy", None, seed=1)
-    assert archive.header.version == 1 and archive.header.constraints_code == TOY_CODE
+    assert archive.header.version == 3 and archive.header.constraints_code == TOY_CODE
     assert report.constraints == "toy"
 
 
 def test_registered_set_cli_roundtrip(toy, tmp_path, rng_bytes, capsys):
     fa = _cli_roundtrip(tmp_path, rng_bytes(4000, seed=2), ["--constraints", "toy"], [])
-    assert fa.read_text().startswith(">helix:v1:toy:")
+    assert fa.read_text().startswith(">helix:v3:toy:")
     assert helix(["dna", "check", str(fa)]) == 0
     assert '"constraints": "toy"' in capsys.readouterr().out
 
@@ -84,7 +84,7 @@ def test_set_registered_without_code_is_written_as_custom(rng_bytes):
         archive, report = _library_roundtrip(rng_bytes(3000, seed=3), "plain", None, seed=2)
     finally:
         unregister_constraints("plain")
-    assert (archive.header.version, archive.header.constraints_code) == (2, 255)
+    assert (archive.header.version, archive.header.constraints_code) == (3, 255)
     assert report.constraints == "plain"
     # the definition travels in the header: it decodes once the set is unregistered too
     assert decode_archive(archive.strands)[1].constraints == "plain"
@@ -93,7 +93,7 @@ def test_set_registered_without_code_is_written_as_custom(rng_bytes):
 def test_flag_defined_set_library_roundtrip(rng_bytes):
     for hint in (None, FLAG_SET):
         archive, report = _library_roundtrip(rng_bytes(4000, seed=4), FLAG_SET, hint, seed=3)
-        assert archive.header.version == 2 and archive.header.header_code == 1  # fountain
+        assert archive.header.version == 3 and archive.header.header_code == 1  # fountain
         assert archive.header.definition == FLAG_SET and report.constraints == "custom"
     found = find_header(archive.strands)
     assert found.cs == FLAG_SET and found.header_cs.name == "fountain"
@@ -102,7 +102,7 @@ def test_flag_defined_set_library_roundtrip(rng_bytes):
 def test_flag_defined_set_cli_roundtrip(tmp_path, rng_bytes, capsys):
     data = rng_bytes(4000, seed=5)
     fa = _cli_roundtrip(tmp_path, data, FLAGS, [])  # no hint: the header defines the set
-    assert fa.read_text().startswith(">helix:v2:custom:")
+    assert fa.read_text().startswith(">helix:v3:custom:")
     _cli_roundtrip(tmp_path, data, FLAGS, FLAGS)  # and with the encode flags
     capsys.readouterr()
     assert helix(["dna", "check", str(fa)]) == 0
@@ -123,6 +123,6 @@ def test_set_no_registered_set_covers_decodes_with_its_flags(tmp_path, rng_bytes
     assert not out.exists()
     motif_set = ConstraintSet("custom", max_run=2, motifs=("GAATTC",))
     archive, _ = _library_roundtrip(data, motif_set, motif_set, seed=5)
-    assert archive.header.version == 2 and archive.header.header_code == 255
+    assert archive.header.version == 3 and archive.header.header_code == 255
     with pytest.raises(HelixError, match="no valid header strand"):
         decode_archive(archive.strands)

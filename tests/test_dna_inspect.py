@@ -58,7 +58,7 @@ def test_record_names():
     assert parse_record_name("helix-direct:v1:rl3:0000012") == ("direct", 1, "rl3", 12)
     assert parse_record_name("read_17") is None and parse_record_name("helix:x1:a:1") is None
     archive = encode_archive(b"x" * 100, "rl3")
-    assert archive.fasta_records()[0] == (record_name("rl3", 0), archive.strands[0])
+    assert archive.fasta_records()[0] == (record_name("rl3", 0, 3), archive.strands[0])
 
 
 def test_bench_random_has_fsm_arms():

@@ -110,7 +110,7 @@ def cmd_encode(args: argparse.Namespace) -> int:
     data = read_input_bytes(args.input)
     cs = constraints_from_args(args)
     options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
-                   strand_len=args.strand_length)
+                   strand_len=args.strand_length, archive_id=args.archive_id)
     vendor_report = None
     with progress_bar(not args.quiet, "dna encode") as update:
         if args.vendor:
@@ -159,14 +159,24 @@ def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.archive import DecodeFailure, decode_archive
     from .dna.fasta import atomic_output
 
-    _check_output(args.output, args.input)
+    to_folder = args.all or Path(args.output).is_dir()  # every archive of the pool
+    if not to_folder:
+        _check_output(args.output, args.input)
     loaded = _load_reads(args.input, not args.quiet, args.quiet)
     cs = constraints_from_args(args) or loaded.constraint_hint
+    if to_folder:
+        from .dna.pool import decode_pool
+        with progress_bar(not args.quiet, "dna decode") as update:
+            lines = decode_pool(loaded.strands, args.output, loaded.support,
+                                variants=loaded.variants, constraints=cs, progress=update)
+        if not args.quiet:
+            print("\n".join(lines), file=sys.stderr)
+        return 0
     try:
         with progress_bar(not args.quiet, "dna decode") as update:
             data, report = decode_archive(loaded.strands, loaded.support,
                                           variants=loaded.variants, constraints=cs,
-                                          progress=update)
+                                          progress=update, archive_id=args.archive)
     except DecodeFailure as exc:
         for s in (s for s in exc.report.segments if not s["decoded"]):
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"
@@ -181,28 +191,29 @@ def cmd_decode(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_ls(args: argparse.Namespace) -> int:
+    from .dna.pool import format_archives, list_archives
+
+    loaded = _load_reads(args.input, not args.quiet, args.quiet or args.json, "dna ls")
+    infos = list_archives(loaded.strands, constraints_from_args(args) or loaded.constraint_hint)
+    print(format_archives(infos, as_json=args.json))
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .dna.fasta import read_sequences
     from .dna.inspect import check_archive
     from .dna.reads import constraint_hint
 
     records = read_sequences(args.input)
-    seqs = [s for _, s in records]
     cs = constraints_from_args(args) or constraint_hint(records[0][0])
     vendor_report = None
     if args.vendor:
-        from .dna.vendors import check_vendor, get_vendor
+        from .dna.vendor_check import check_pool_for_vendor
 
-        get_vendor(args.vendor)  # an unknown vendor fails before any work
-    try:
-        summary = check_archive(seqs, cs)
-    except HelixError:
-        if not args.vendor:
-            raise
-        summary = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
-    if args.vendor:
-        vendor_report = check_vendor(seqs, args.vendor, names=[n for n, _ in records])
-        summary["vendor"] = vendor_report.to_dict()
+        summary, vendor_report = check_pool_for_vendor(records, cs, args.vendor)
+    else:
+        summary = check_archive([s for _, s in records], cs)
     print(json.dumps(summary, indent=2))
     verdict = _vendor_verdict(vendor_report)
     return 0 if summary.get("violations", 0) == 0 and verdict == 0 else 1
@@ -318,7 +329,7 @@ def cmd_video_decode(args: argparse.Namespace) -> int:
         frames = decode_to_video_file(codec, loaded.strands, args.output,
                                       support=loaded.support, variants=loaded.variants,
                                       constraints=args.constraints or loaded.constraint_hint,
-                                      fps=args.fps, progress=update,
+                                      fps=args.fps, progress=update, archive_id=args.archive,
                                       inputs=[args.input, args.reference])
     t, h, w = frames.shape[:3]
     if not args.quiet:
@@ -388,9 +399,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- entry point
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dna capacity": cmd_capacity, "dna encode": cmd_encode, "dna decode": cmd_decode,
-    "dna check": cmd_check, "dna simulate": cmd_simulate, "dna bench": cmd_bench,
-    "train": cmd_train, "encode": cmd_video_encode, "decode": cmd_video_decode,
-    "report": cmd_report, "sweep": cmd_sweep, "bench rd": cmd_bench_rd, "demo": cmd_demo,
+    "dna check": cmd_check, "dna ls": cmd_ls, "dna simulate": cmd_simulate,
+    "dna bench": cmd_bench, "train": cmd_train, "encode": cmd_video_encode,
+    "decode": cmd_video_decode, "report": cmd_report, "sweep": cmd_sweep,
+    "bench rd": cmd_bench_rd, "demo": cmd_demo,
 }
 
 

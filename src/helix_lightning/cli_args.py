@@ -69,6 +69,9 @@ def _add_dna_archive_commands(dsub) -> None:
                    help="strand-erasure rate the default redundancy is sized for "
                    "(default: the default channel's measured rate)")
     p.add_argument("--strand-length", type=int, default=200, help="nt per strand incl. primers")
+    p.add_argument("--archive-id", default=None, metavar="HEX",
+                   help="the archive's ID in a pool of several (8 hex digits; default: derived "
+                   "from the file and the settings, so the same encode gives the same ID)")
     _add_vendor_arg(p, "write strands that satisfy the vendor's local rules (runs, GC "
                     "windows) by construction and check the rest; exit 1 if a rule fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -79,10 +82,30 @@ def _add_dna_archive_commands(dsub) -> None:
                         description="Decode an archive from its strands or from sequencing reads "
                         "(orientation, primers, clustering, consensus, outer code).")
     p.add_argument("input", help=READS_HELP)
-    p.add_argument("-o", "--output", required=True, help="file to write (- for stdout)")
+    p.add_argument("-o", "--output", required=True, help="file to write (- for stdout); with "
+                   "--all, or when it is a directory, the directory to write every archive to")
+    _add_archive_arg(p)
+    p.add_argument("--all", action="store_true", help="decode every archive of the pool into "
+                   "the directory -o (files named ID.bin)")
     add_constraint_args(p, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler="dna decode")
+
+    p = dsub.add_parser("ls", help="list the archives in a pool of strands or reads",
+                        description="One row per archive found in a pool: ID, file size, "
+                        "constraint set, header version, strand length, header strands and "
+                        "data strands seen (of those written).")
+    p.add_argument("input", help=READS_HELP)
+    add_constraint_args(p, default=None)
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler="dna ls")
+
+
+def _add_archive_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--archive", default=None, metavar="ID",
+                   help="the archive to decode in a pool of several (an ID `helix dna ls` "
+                   "prints; none: the one written without an ID)")
 
 
 def _add_vendor_arg(p: argparse.ArgumentParser, what: str) -> None:
@@ -194,6 +217,7 @@ def _add_video_commands(sub) -> None:
     p.add_argument("--fps", type=float, default=None,
                    help="frame rate of the output (default: the input's, as the archive "
                    "stores it; 25 for archives of container version 1 or 2)")
+    _add_archive_arg(p)
     p.add_argument("--json", action="store_true", help="print the comparison as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary line")
     p.set_defaults(handler="decode")

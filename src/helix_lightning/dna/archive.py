@@ -1,8 +1,10 @@
 """Any bytes <-> an archive of constraint-safe strands, and back from clean or noisy strands.
 
-encode_archive: bytes -> RaptorQ symbols (outer code) -> data strands + header strands.
+encode_archive: bytes -> RaptorQ symbols (outer code) -> data strands + header strands, all
+carrying the archive's ID (header version 3).
 decode_archive: candidate strands (from FASTA, or consensus of reads) -> FSM -> checks ->
-header -> RaptorQ -> bytes, verified against the file hash in the header.
+header (of the pool's one archive, or the one asked for: `pool.py`) -> RaptorQ -> bytes,
+verified against the file hash in the header.
 """
 
 from __future__ import annotations
@@ -10,27 +12,16 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass, fields
-from typing import Callable, Iterator, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from ..errors import HelixError
-from .capacity import constraint_capacity
-from .constraints import (
-    CONSTRAINT_CODES,
-    CONSTRAINT_SETS,
-    CUSTOM_CODE,
-    ConstraintSet,
-    coded_names,
-    format_code,
-    get_constraints,
-    registered_names,
-    valid_strands,
-)
+from .constraints import CONSTRAINT_CODES, CUSTOM_CODE, ConstraintSet, format_code, get_constraints
 from .density import coding_density, net_density
-from .header import (  # the header's names stay importable from here
-    BASE as _HEADER,
+from .header import (  # noqa: F401 (the header's names stay importable from here)
     CUSTOM_VERSION,
+    ID_VERSION,
     MAGIC,
     NAMED_VERSION,
     READABLE_VERSIONS,
@@ -48,18 +39,42 @@ from .outer import (
     verified_chunk,
 )
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
+from .pool import (  # noqa: F401 (finding headers lived here: the names stay importable)
+    _ANY,
+    HEADER_COPIES,
+    FoundHeader,
+    MixedPool,
+    choose_archive,
+    decode_order,
+    find_archives,
+    header_sets,
+    parse_id,
+)
 from .records import fasta_records
-from .strands import DEFAULT_STRAND_LEN, MIN_CHECK_BITS, StrandLayout
+from .strands import DEFAULT_STRAND_LEN, StrandLayout
 
-FORMAT_VERSION = NAMED_VERSION  # written for registered sets with a code (byte-identical to v1)
+FORMAT_VERSION = ID_VERSION  # written for every archive since archive IDs
 DEFAULT_ERASURE_RATE = 0.07  # strand-erasure rate of the default channel (see benchmarks/)
-HEADER_COPIES = 8
+ID_DOMAIN = b"helix-archive-id"
 
 Progress = Callable[[str, int, int], None]
 
 
 def _file_hash(data: bytes) -> bytes:
     return hashlib.blake2b(data, digest_size=8).digest()
+
+
+def derived_id(header: Header, prefix: str, suffix: str) -> int:
+    """The default archive ID: BLAKE2b-32 of a domain tag, the primers and every other header
+    field (file hash, size, constraint set, geometry, redundancy). Encoding the same file the
+    same way gives the same ID (the same archive); any change that alters the strands gives
+    another."""
+    fields_ = Header(**{**header.__dict__, "version": NAMED_VERSION, "definition": None,
+                        "archive_id": None}).pack()
+    tag = ID_DOMAIN + prefix.encode() + b"|" + suffix.encode() + b"|" + fields_
+    if header.definition is not None:
+        tag += constraint_fingerprint(header.definition).to_bytes(4, "big")
+    return int.from_bytes(hashlib.blake2b(tag, digest_size=4).digest(), "big")
 
 
 @dataclass
@@ -106,8 +121,11 @@ class Archive:
 def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *,
                    redundancy: float | None = None, erasure_rate: float = DEFAULT_ERASURE_RATE,
                    strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
-                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None) -> Archive:
-    """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule."""
+                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None,
+                   archive_id: int | str | None = None) -> Archive:
+    """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule.
+    `archive_id` (32 bits, or 8 hex digits) names the archive in a pool of several; by default
+    it is derived from the file and the settings (`derived_id`)."""
     cs = get_constraints(constraints)
     if redundancy is not None and not 0 <= redundancy <= 10:
         raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
@@ -123,11 +141,12 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
             break
         index_bits += 1
     code = format_code(cs)
-    header = Header(FORMAT_VERSION if code is not None else CUSTOM_VERSION,
-                    CUSTOM_CODE if code is None else code,
+    header = Header(FORMAT_VERSION, CUSTOM_CODE if code is None else code,
                     strand_len, len(prefix), len(suffix), layout.bits, index_bits, T, len(data),
                     seg.max_symbols, repairs[0], repairs[-1], constraint_fingerprint(cs),
                     _file_hash(data), definition=None if code is not None else cs)
+    header.archive_id = (derived_id(header, prefix, suffix) if archive_id is None
+                         else parse_id(archive_id))
     strands = _header_strands(header, layout)
     base = 0
     for s in range(seg.count):
@@ -136,7 +155,8 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
         payload = np.frombuffer(b"".join(symbols), dtype=np.uint8).reshape(len(symbols), T)
         for start in range(0, len(symbols), 4096):
             idx = np.arange(base + start, base + min(len(symbols), start + 4096), dtype=np.int64)
-            strands += layout.data_strands(idx, payload[start:start + 4096], index_bits)
+            strands += layout.data_strands(idx, payload[start:start + 4096], index_bits,
+                                           header.archive_id)
             if progress:
                 progress("encode", base + start + len(idx), total)
         base += len(symbols)
@@ -159,27 +179,19 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     return Archive(strands, header, cs, stats)
 
 
-def header_sets(cs: ConstraintSet) -> list[ConstraintSet]:
-    """Registered sets with a code whose strands all satisfy the custom set `cs`, in code
-    order: the encoder writes a custom archive's header strands under the first that fits, so
-    the archive decodes without being told its set."""
-    return [r for r in (CONSTRAINT_SETS[n]() for n in coded_names())
-            if r.implies(cs) and constraint_fingerprint(r) != constraint_fingerprint(cs)]
-
-
 def _header_strands(header: Header, layout: StrandLayout) -> list[str]:
-    """The header strands: under the archive's own set (version 1), or for a custom set
-    (version 2) under the first registered set of `header_sets` that fits this geometry."""
-    if header.version == CUSTOM_VERSION:
+    """The header strands: under the archive's own set (a registered set), or for a custom
+    set under the first registered set of `header_sets` that fits this geometry."""
+    if header.defines_set:
         for r in header_sets(layout.cs):
             try:
                 r_layout = StrandLayout(r, layout.strand_len, layout.prefix, layout.suffix)
                 header.header_code = CONSTRAINT_CODES[r.name]
-                return r_layout.header_strands(header.pack(), HEADER_COPIES)
+                return r_layout.header_strands(header.pack(), HEADER_COPIES, header.archive_id)
             except HelixError:
                 continue
         header.header_code = CUSTOM_CODE
-    return layout.header_strands(header.pack(), HEADER_COPIES)
+    return layout.header_strands(header.pack(), HEADER_COPIES, header.archive_id)
 
 
 def _repair(k: int, redundancy: float | None, erasure_rate: float) -> int:
@@ -198,129 +210,15 @@ class DecodeReport:
     ok: bool
 
 
-def decode_order(names: Sequence[str] | None = None) -> list[str]:
-    """Registered sets (or `names`) from the tightest to the loosest: by capacity, then by GC
-    range width (a whole-strand GC range makes `fountain` tighter than `rl3` at equal
-    capacity), then by format code. A strand valid under a tight set is often valid under
-    looser ones, so the tight sets are tried first."""
-    names = registered_names() if names is None else list(names)
-
-    def key(name: str) -> tuple:
-        cs = CONSTRAINT_SETS[name]()
-        return (round(constraint_capacity(cs), 9), cs.gc_max - cs.gc_min,
-                CONSTRAINT_CODES.get(name, CUSTOM_CODE), name)
-
-    return sorted(names, key=key)
-
-
-Candidate = tuple[ConstraintSet, "np.ndarray | None"]  # a set, and the strands worth reading
-
-
-def _header_candidates(strands: Sequence[str], hint: ConstraintSet | None) -> Iterator[Candidate]:
-    """Constraint sets that may hold the header strands, most likely first.
-
-    With a hint: the hint, then (for a custom set) the registered sets its header may be
-    written under. Without: the registered sets most strands satisfy (tightest first), then the
-    others that some strands satisfy, reading only those strands."""
-    if hint is not None:
-        yield hint, None
-        if format_code(hint) is None:
-            for r in header_sets(hint):
-                yield r, valid_strands(strands, r)
-        return
-    sample = list(strands[:300])
-    likely = [n for n in registered_names()
-              if valid_strands(sample, CONSTRAINT_SETS[n]()).sum() >= 0.5 * len(sample)]
-    for name in decode_order(likely):
-        yield CONSTRAINT_SETS[name](), None
-    masks = {n: valid_strands(strands, CONSTRAINT_SETS[n]())
-             for n in registered_names() if n not in likely}
-    masks = {n: m for n, m in masks.items() if m.any()}
-    for name in decode_order(masks):
-        yield CONSTRAINT_SETS[name](), masks[name]
-
-
-@dataclass
-class FoundHeader:
-    """An archive's header and its strands decoded to bits under the archive's constraint set
-    (`cs`; the header strands may be written under another set, `header_cs`)."""
-
-    cs: ConstraintSet
-    layout: StrandLayout
-    header: Header
-    parts_found: int
-    bits: np.ndarray
-    ok: np.ndarray
-    header_cs: ConstraintSet | None = None
-
-
-def _header_bytes(parts: dict[int, bytes], chunk: int) -> bytes:
-    """Join header parts until the header's own length fields say it is complete."""
-    need, raw = _HEADER.size, b""
-    while len(raw) < need:
-        nparts = math.ceil(need / chunk)
-        missing = [p for p in range(nparts) if p not in parts]
-        if missing:
-            raise HelixError(f"header parts {missing} lost in every copy: cannot decode")
-        raw = b"".join(parts[p] for p in range(nparts))
-        need = Header.bytes_needed(raw)
-    return raw
-
-
-def _archive_set(header: Header, found: ConstraintSet, hint: ConstraintSet | None
-                 ) -> ConstraintSet:
-    """The archive's constraint set: the set its header strands decoded under (version 1) or
-    the header's definition (version 2); checked against the hint and the header."""
-    if header.version == CUSTOM_VERSION:
-        cs = header.definition
-        if header.header_code == CUSTOM_CODE:
-            found_ok = constraint_fingerprint(found) == header.constraints_fp
-        else:
-            found_ok = format_code(found) == header.header_code
-        if not found_ok:
-            raise HelixError(f"archive header says its strands use set code "
-                             f"{header.header_code}, but they decode under {found.name!r}")
-    else:
-        cs = found
-    if header.constraints_fp != constraint_fingerprint(hint or cs):
-        raise HelixError(f"archive was written with a different constraint set than "
-                         f"{(hint or cs).name!r}")
-    return cs
-
-
 def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None = None,
-                prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> FoundHeader:
-    """Decode the strands under the given (or each plausible) constraint set until a complete
-    header turns up; returns it with the strands read under the archive's set (the header's
-    definition for a custom set), checked against the strands' geometry."""
-    strands = list(strands)
-    strand_len = int(np.bincount([len(s) for s in strands]).argmax())
-    hint = None if constraints is None else get_constraints(constraints)
-    tried = []
-    for cs, mask in _header_candidates(strands, hint):
-        tried.append(cs.name)
-        try:
-            layout = StrandLayout(cs, strand_len, prefix, suffix)
-        except HelixError:
-            continue
-        chosen = strands if mask is None else [s for s, m in zip(strands, mask) if m]
-        bits, ok = layout.read_bits(chosen)
-        parts = layout.parse_header_bits(bits[ok])
-        if 0 in parts:
-            break
-    else:
-        advice = "" if hint else (" (an archive of a custom constraint set needs the same "
-                                  "--constraints/flags as at encode)")
-        raise HelixError("no valid header strand found (tried constraint sets: "
-                         f"{', '.join(tried) or 'none'}); is this a HELIX archive?{advice}")
-    header = Header.unpack(_header_bytes(parts, layout.header_chunk))
-    data_cs = _archive_set(header, cs, hint)
-    if constraint_fingerprint(data_cs) != constraint_fingerprint(cs):
-        layout = StrandLayout(data_cs, strand_len, prefix, suffix)  # data strands' own set
-    if layout.cs is not cs or mask is not None:
-        bits, ok = layout.read_bits(strands)  # every strand, under the data strands' set
-    header.check_geometry(layout.bits, strand_len, len(prefix), len(suffix), MIN_CHECK_BITS)
-    return FoundHeader(data_cs, layout, header, len(parts), bits, ok, header_cs=cs)
+                prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX, *,
+                archive_id: int | str | None = None) -> FoundHeader:
+    """The header of the pool's archive (under the given or each plausible constraint set),
+    with the strands read under the archive's set, checked against the strands' geometry.
+    A pool of several archives needs `archive_id` (an ID, or "none" for the one archive
+    without an ID): `pool.MixedPool` otherwise, naming the IDs found."""
+    want: Any = _ANY if archive_id is None else parse_id(archive_id)
+    return choose_archive(find_archives(strands, constraints, prefix, suffix, want=want), want)
 
 
 CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first
@@ -330,9 +228,10 @@ MAX_ATTEMPTS = 24      # decodes per segment while hunting a corrupted symbol
 def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None, *,
                    variants: Sequence[int] | None = None,
                    constraints: str | ConstraintSet | None = None, prefix: str = DEFAULT_PREFIX,
-                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None
-                   ) -> tuple[bytes, DecodeReport]:
-    """Decode candidate strands back to the file.
+                   suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None,
+                   archive_id: int | str | None = None) -> tuple[bytes, DecodeReport]:
+    """Decode candidate strands back to the file (of the archive `archive_id` in a pool of
+    several: `find_header`).
 
     `support` (reads behind each candidate, default: trusted) and `variants` (candidates its
     read cluster gave, default 1) rank candidates: per index the valid one with the most support
@@ -344,14 +243,23 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     strands = list(strands)
     if not strands:
         raise HelixError("no strands to decode")
+    found = find_header(strands, constraints, prefix, suffix, archive_id=archive_id)
+    return decode_found(found, len(strands), support, variants, progress)
+
+
+def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | None = None,
+                 variants: Sequence[int] | None = None, progress: Progress | None = None
+                 ) -> tuple[bytes, DecodeReport]:
+    """Decode the archive whose header `found` holds (`find_header`, or one of a pool's
+    `pool.find_archives`) from the `candidates` strands it was found among, with their
+    `support` and `variants` (see `decode_archive`)."""
     if support is None:
-        support = np.full(len(strands), CONFIDENT_SUPPORT, dtype=np.int64)
+        support = np.full(candidates, CONFIDENT_SUPPORT, dtype=np.int64)
     support = np.asarray(support)
-    variants = np.ones(len(strands), np.int64) if variants is None else np.asarray(variants)
-    found = find_header(strands, constraints, prefix, suffix)
-    cs, layout, header, bits, ok = found.cs, found.layout, found.header, found.bits, found.ok
-    idx, payload, valid = layout.parse_data_bits(bits, header.index_bits, header.symbol_size)
-    valid &= ok
+    variants = np.ones(candidates, np.int64) if variants is None else np.asarray(variants)
+    cs, header = found.cs, found.header
+    idx, payload, valid = found.data  # of the strands read under the archive's set
+    support, variants = support[found.rows], variants[found.rows]
     # one payload per index: the valid candidate with the most read support
     order = np.lexsort((-support, idx))
     best: dict[int, np.ndarray] = {}
@@ -379,7 +287,7 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
             progress("decode", s + 1, seg.count)
         if got is None:
             lost = [i for i in range(base, base + k + r) if i not in best]
-            report = DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, False)
+            report = DecodeReport(cs.name, candidates, len(best), found.parts_found, seg_reports, False)
             reason = (f"{info['received']} of {k + r} strands recovered, {k} needed "
                       f"(lost {len(lost)} strands, e.g. indices {lost[:5]})"
                       if info["received"] < k + 2 else
@@ -389,10 +297,10 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
         base += k + r
     data = bytes(out)
     if _file_hash(data) != header.file_hash:
-        report = DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, False)
+        report = DecodeReport(cs.name, candidates, len(best), found.parts_found, seg_reports, False)
         raise DecodeFailure("decoded bytes do not match the archive's file hash; nothing written",
                             report)
-    return data, DecodeReport(cs.name, len(strands), len(best), found.parts_found, seg_reports, True)
+    return data, DecodeReport(cs.name, candidates, len(best), found.parts_found, seg_reports, True)
 
 
 class DecodeFailure(HelixError):

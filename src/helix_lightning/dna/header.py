@@ -4,7 +4,11 @@ Version 1 (archives of a registered set with a format code): 44 bytes of fixed f
 Version 2 (archives of any other set: YAML, CLI flags, a set registered without a code): the
 same 44 bytes (constraint code 255), then which registered set the header strands are written
 under (255: the archive's own set) and the set's full definition, so that the archive carries
-everything needed to decode it. docs/FORMAT.md, section 7, is the normative description.
+everything needed to decode it.
+Version 3 (every archive written since archive IDs): version 1's 44 bytes, the archive's
+32-bit ID, then (constraint code 255 only) version 2's extension. The ID also sits in every
+header strand and keys every data strand's check and whitening (`strands.py`), so archives
+sharing a pool are told apart. docs/FORMAT.md, section 7, is the normative description.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ from .outer import MAX_SOURCE_BLOCK, SEGMENT_HASH, Segmentation, max_repair
 MAGIC = b"HX"
 NAMED_VERSION = 1   # a registered set with a format code
 CUSTOM_VERSION = 2  # any other set: version 1's fields + header set code + definition
-READABLE_VERSIONS = (1, 2)
+ID_VERSION = 3      # any set: version 1's fields + archive ID (+ version 2's extension)
+READABLE_VERSIONS = (1, 2, 3)
 BASE = struct.Struct(">2sBBHBBHBBQIIII8s")
+ARCHIVE_ID = struct.Struct(">I")
 EXTENSION = struct.Struct(">BH")  # header strands' set code, definition length
 _DEF_FIXED = struct.Struct(">BHdd")  # max_run, gc_window (0 = whole strand), gc_min, gc_max
 
@@ -92,18 +98,29 @@ class Header:
     repair_last: int
     constraints_fp: int
     file_hash: bytes
-    header_code: int = CUSTOM_CODE  # version 2: set of the header strands (255 = the archive's)
-    definition: ConstraintSet | None = None  # version 2: the archive's constraint set
+    header_code: int = CUSTOM_CODE  # with a definition: set of the header strands (255: own)
+    definition: ConstraintSet | None = None  # version 2, or 3 with code 255: the archive's set
+    archive_id: int | None = None  # version 3: the ID in its strands (None before)
+
+    @property
+    def defines_set(self) -> bool:
+        """Whether the header carries its constraint set's definition (a custom set)."""
+        return self.version == CUSTOM_VERSION or (
+            self.version == ID_VERSION and self.constraints_code == CUSTOM_CODE)
 
     def pack(self) -> bytes:
         base = BASE.pack(MAGIC, self.version, self.constraints_code, self.strand_len,
                          self.prefix_len, self.suffix_len, self.bits_per_strand, self.index_bits,
                          self.symbol_size, self.file_size, self.segment_symbols,
                          self.repair_full, self.repair_last, self.constraints_fp, self.file_hash)
-        if self.version != CUSTOM_VERSION:
+        if self.version == ID_VERSION:
+            if self.archive_id is None:
+                raise HelixError("a version 3 header needs its archive ID")
+            base += ARCHIVE_ID.pack(self.archive_id)
+        if not self.defines_set:
             return base
         if self.definition is None:
-            raise HelixError("a version 2 header needs its constraint-set definition")
+            raise HelixError("a custom set's header needs its constraint-set definition")
         definition = pack_definition(self.definition)
         return base + EXTENSION.pack(self.header_code, len(definition)) + definition
 
@@ -116,11 +133,12 @@ class Header:
         if raw[:2] != MAGIC:
             raise HelixError("not a HELIX archive header")
         _check_version(raw[2])
-        if raw[2] != CUSTOM_VERSION:
-            return BASE.size
-        if len(raw) < BASE.size + EXTENSION.size:
-            return BASE.size + EXTENSION.size
-        return BASE.size + EXTENSION.size + EXTENSION.unpack_from(raw, BASE.size)[1]
+        fixed = BASE.size + (ARCHIVE_ID.size if raw[2] == ID_VERSION else 0)
+        if raw[2] == NAMED_VERSION or (raw[2] == ID_VERSION and raw[3] != CUSTOM_CODE):
+            return fixed
+        if len(raw) < fixed + EXTENSION.size:
+            return fixed + EXTENSION.size
+        return fixed + EXTENSION.size + EXTENSION.unpack_from(raw, fixed)[1]
 
     @classmethod
     def unpack(cls, raw: bytes) -> "Header":
@@ -131,9 +149,13 @@ class Header:
             raise HelixError("archive header is truncated")
         f = BASE.unpack_from(raw)
         header = cls(*f[1:])
-        if header.version == CUSTOM_VERSION:
-            header.header_code = raw[BASE.size]
-            header.definition = unpack_definition(raw[BASE.size + EXTENSION.size:need])
+        fixed = BASE.size
+        if header.version == ID_VERSION:
+            header.archive_id = ARCHIVE_ID.unpack_from(raw, fixed)[0]
+            fixed += ARCHIVE_ID.size
+        if header.defines_set:
+            header.header_code = raw[fixed]
+            header.definition = unpack_definition(raw[fixed + EXTENSION.size:need])
             if constraint_fingerprint(header.definition) != header.constraints_fp:
                 raise HelixError("archive header's constraint-set definition does not match "
                                  "its fingerprint")

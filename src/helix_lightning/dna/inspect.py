@@ -6,7 +6,7 @@ and `helix dna check` print, as functions a Python user can call.
 - `capacity_report(cs, length)`: the set's capacity with its bounds and, for a strand length,
   log2 of the exact count of valid strands between the default primers.
 - `check_archive(strands, constraints)`: violations of the strands, and the densities the
-  archive header implies (docs/DESIGN.md, "Definitions").
+  archive header implies (docs/DESIGN.md, "Definitions"); per archive in a mixed pool.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .constraints import (DEFAULT_CONSTRAINTS, ConstraintSet, check_strands,
                           constraints_from_dict, encode_bases, get_constraints)
 from .density import coding_density, net_density
 from .graph import build_graph
+from .pool import format_id
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 
 OVERRIDABLE = ("max_run", "gc_window", "gc_min", "gc_max", "motifs")
@@ -81,18 +82,35 @@ def check_archive(strands: Sequence[str], constraints: str | ConstraintSet | Non
     """Violations of `strands` under their archive's constraint set (found from the header
     strands, or `constraints` when no header is found) and, with a header, the archive's nt,
     coding and net density (rounded to 4 places). `violations` == 0 means the strands are
-    valid."""
-    from .archive import find_header
+    valid. A pool of several archives gets one such summary per archive, over that archive's
+    own strands (`archives`), and the total of their violations."""
+    from .pool import find_archives
 
     seqs = list(strands)
-    summary: dict[str, Any] = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
     try:
-        found = find_header(seqs, constraints)
+        found = [a for a in find_archives(seqs, constraints) if a.found is not None]
     except HelixError:
-        found = None
-        if constraints is None:
-            raise HelixError("no archive header found and no --constraints given") from None
-    cs = found.cs if found else get_constraints(constraints)
+        found = []
+    if not found and constraints is None:
+        raise HelixError("no archive header found and no --constraints given")
+    if len(found) < 2:
+        return _summary(seqs, found[0].found.cs if found else get_constraints(constraints),
+                        found[0].found.header if found else None)
+    archives = []
+    for a in found:
+        own = sorted(set(a.header_rows) | set(a.found.rows[a.found.data[2]].tolist()))
+        archives.append({"archive_id": format_id(a.archive_id),
+                         **_summary([seqs[i] for i in own], a.found.cs, a.found.header)})
+    return {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs)),
+            "archives": archives, "unassigned_strands": len(seqs) - sum(
+                x["strands"] for x in archives),
+            "violations": sum(x["violations"] for x in archives)}
+
+
+def _summary(seqs: list[str], cs: ConstraintSet, header: Any) -> dict[str, Any]:
+    """`check_archive`'s summary of one archive's strands under its set (densities only
+    with its header)."""
+    summary: dict[str, Any] = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
     rep = check_strands(seqs, cs)
     summary.update({
         "constraints": cs.name, "max_run": rep.max_run, "run_violations": rep.run_violations,
@@ -101,8 +119,8 @@ def check_archive(strands: Sequence[str], constraints: str | ConstraintSet | Non
         "motif_violations": rep.motif_violations, "violations": rep.total,
         "gc_range": [round(rep.gc_min_seen, 4), round(rep.gc_max_seen, 4)],
     })
-    if found:
-        h = found.header
+    if header is not None:
+        h = header
         coded = h.strand_len - h.prefix_len - h.suffix_len
         nt = len(seqs) * coded
         source_bits = 8 * h.file_size

@@ -9,10 +9,11 @@ in plain Python (positions and what was found there).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
+from ..errors import HelixError
 from .constraints import GC_OF_CODE, strings_to_codes
 
 if TYPE_CHECKING:
@@ -379,3 +380,22 @@ def check_vendor(strands: Sequence[str], vendor: "str | Path | VendorRules",
         results.append(RuleResult(rule.key, rule.description, len(failing),
                                   int(count[r].sum()), seen, examples))
     return VendorReport(v.name, v.provider, v.source, v.date, len(strands), results)
+
+
+def check_pool_for_vendor(records: Sequence[tuple[str, str]], constraints: Any,
+                          vendor: Any) -> tuple[dict[str, Any], "VendorReport"]:
+    """`helix dna check --vendor`: the pool's constraint summary (`dna.inspect.check_archive`;
+    only the strand counts when no archive header is found, so any pool can be checked) with
+    the vendor's report under the key `vendor`, and the report itself."""
+    from .inspect import check_archive
+    from .vendors import get_vendor
+
+    rules = get_vendor(vendor)  # an unknown vendor fails before any work
+    seqs = [s for _, s in records]
+    try:
+        summary = check_archive(seqs, constraints)
+    except HelixError:
+        summary = {"strands": len(seqs), "nt_with_primers": sum(map(len, seqs))}
+    report = check_vendor(seqs, rules, names=[n for n, _ in records])
+    summary["vendor"] = report.to_dict()
+    return summary, report

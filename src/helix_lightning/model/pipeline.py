@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import torch
 
-from ..dna.archive import (ArchiveStats, FoundHeader, decode_archive, encode_archive,
-                           find_header)
+from ..dna.archive import (ArchiveStats, FoundHeader, MixedPool, decode_archive,
+                           encode_archive, find_header)
 from ..dna.constraints import ConstraintSet, check_strands, get_constraints
 from ..dna.direct import (DIRECT_BODY, bytes_to_digits, digits_to_bytes, direct_strands,
                           read_direct_strands)
@@ -242,40 +242,45 @@ def decode_video(codec: HelixCodec, strands: Sequence[str],
                  constraints: ConstraintSet | None = None, coder: str = "auto",
                  support: Sequence[int] | None = None, variants: Sequence[int] | None = None,
                  progress: Progress | None = None,
-                 on_header: OnHeader | None = None) -> np.ndarray:
+                 on_header: OnHeader | None = None,
+                 archive_id: str | None = None) -> np.ndarray:
     """Strands (either coder; "auto" tries fsm, then direct) -> uint8 frames (T, H, W, 3).
 
     Without `constraints` the fsm archive's constraint set is found once: the model's own
     set (`codec.config["constraints"]`) is tried first, then the DNA layer's guess.
-    `on_header(shape, meta)` sees the container header before any token is decoded."""
+    `on_header(shape, meta)` sees the container header before any token is decoded.
+    A pool of several fsm archives needs `archive_id` (`dna.pool`)."""
     strands = list(strands)
     if coder not in ("auto", *CODERS):
         raise HelixError(f"unknown coder {coder!r} (known: auto, {', '.join(CODERS)})")
     found = None
     if coder in ("auto", "fsm"):
         try:
-            found = _find_header(codec, strands, constraints)
+            found = _find_header(codec, strands, constraints, archive_id)
             coder = "fsm"
-        except HelixError:
-            if coder == "fsm":
+        except HelixError as exc:
+            if coder == "fsm" or archive_id is not None or isinstance(exc, MixedPool):
                 raise
             coder = "direct"
     if coder == "direct":
         return _decode_direct(codec, strands, progress, on_header)
     data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
-                             progress=progress)
+                             progress=progress, archive_id=archive_id)
     return decode_container(codec, data, progress, on_header)
 
 
-def _find_header(codec: HelixCodec, strands: list[str],
-                 constraints: ConstraintSet | None) -> FoundHeader:
+def _find_header(codec: HelixCodec, strands: list[str], constraints: ConstraintSet | None,
+                 archive_id: str | None = None) -> FoundHeader:
     """The fsm archive's header; the model's constraint set tried first when none given."""
     if constraints is None and codec.config.get("constraints"):
         try:
-            return find_header(strands, get_constraints(codec.config["constraints"]))
+            return find_header(strands, get_constraints(codec.config["constraints"]),
+                               archive_id=archive_id)
+        except MixedPool:
+            raise
         except HelixError:
             pass
-    return find_header(strands, constraints)
+    return find_header(strands, constraints, archive_id=archive_id)
 
 
 def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | None,

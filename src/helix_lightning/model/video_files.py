@@ -135,10 +135,12 @@ def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str 
                          variants: Sequence[int] | None = None,
                          constraints: str | None = None, fps: float | None = None,
                          progress: Progress | None = None,
-                         inputs: Sequence[str | Path | None] = ()) -> np.ndarray:
+                         inputs: Sequence[str | Path | None] = (),
+                         archive_id: str | None = None) -> np.ndarray:
     """Strands (clean, or consensus candidates with their read support) -> frames, written
     to `output` at `fps` (None: the container's frame rate); returns the frames
-    (T, H, W, 3). A clip size `output` cannot hold is refused before any token is decoded."""
+    (T, H, W, 3). A clip size `output` cannot hold is refused before any token is decoded;
+    `archive_id` picks the archive in a pool of several."""
     from ..video.io import check_output_size, write_video
 
     rate: list[Fraction] = []
@@ -148,7 +150,8 @@ def decode_to_video_file(codec: HelixCodec, strands: Sequence[str], output: str 
         rate.append(meta["fps"])
 
     frames = codec.decode_video(strands, constraints=constraints, support=support,
-                                variants=variants, progress=progress, on_header=check_header)
+                                variants=variants, progress=progress, on_header=check_header,
+                                archive_id=archive_id)
     write_video(output, frames, fps=rate[0] if fps is None else fps,
                 inputs=[i for i in inputs if i is not None])
     return frames
