@@ -38,7 +38,7 @@ from torch import Tensor, nn
 
 from ..errors import HelixError
 from . import register
-from .masked import MaskedTokenModel
+from .masked import MaskedTokenModel, flatten_grid
 
 
 def _relative_index(window: int) -> Tensor:
@@ -172,15 +172,7 @@ class LocalMaskedTokenModel(nn.Module):
 
     def forward(self, tokens: Tensor, prev: Tensor | None = None,
                 shape: tuple[int, int] | None = None) -> Tensor:
-        if tokens.dim() == 3:
-            shape = shape or (tokens.shape[1], tokens.shape[2])
-            tokens = tokens.flatten(1)
-        if prev is not None and prev.dim() == 3:
-            prev = prev.flatten(1)
-        _, n = tokens.shape
-        h, w = shape or (1, n)
-        if h * w != n:
-            raise HelixError(f"grid shape {(h, w)} does not hold {n} tokens")
+        tokens, prev, (h, w) = flatten_grid(tokens, prev, shape)
         if prev is not None and prev.shape != tokens.shape:
             raise HelixError(f"prev shape {tuple(prev.shape)} != tokens {tuple(tokens.shape)}")
         return self.coding_logits(tokens, prev, (h, w))

@@ -81,6 +81,22 @@ def cosine_mask_ratio(batch: int, generator: torch.Generator | None = None) -> T
 
 @register("token_model", "masked", defaults={"dim": 64, "depth": 2, "heads": 4, "max_tokens": 4096,
                                            "dropout": 0.0})
+def flatten_grid(tokens: Tensor, prev: Tensor | None, shape: tuple[int, int] | None
+                 ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
+    """A token model's inputs as (B, N) with their grid (h, w): tokens (B, N) or (B, H, W),
+    prev the same or None, `shape` defaulting to the tokens' own 2-D shape, else (1, N)."""
+    if tokens.dim() == 3:
+        shape = shape or (tokens.shape[1], tokens.shape[2])
+        tokens = tokens.flatten(1)
+    if prev is not None and prev.dim() == 3:
+        prev = prev.flatten(1)
+    n = tokens.shape[1]
+    h, w = shape or (1, n)
+    if h * w != n:
+        raise HelixError(f"grid shape {(h, w)} does not hold {n} tokens")
+    return tokens, prev, (h, w)
+
+
 class MaskedTokenModel(nn.Module):
     """Bidirectional transformer predicting a frame's tokens from the visible ones + prev frame.
 
@@ -110,15 +126,8 @@ class MaskedTokenModel(nn.Module):
 
     def forward(self, tokens: Tensor, prev: Tensor | None = None,
                 shape: tuple[int, int] | None = None) -> Tensor:
-        if tokens.dim() == 3:
-            shape = shape or (tokens.shape[1], tokens.shape[2])
-            tokens = tokens.flatten(1)
-        if prev is not None and prev.dim() == 3:
-            prev = prev.flatten(1)
-        _, n = tokens.shape
-        h, w = shape or (1, n)
-        if h * w != n:
-            raise HelixError(f"grid shape {(h, w)} does not hold {n} tokens")
+        tokens, prev, (h, w) = flatten_grid(tokens, prev, shape)
+        n = tokens.shape[1]
         if n > self.max_tokens:
             raise HelixError(f"{n} tokens exceed max_tokens={self.max_tokens}")
         if prev is None:
