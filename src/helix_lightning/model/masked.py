@@ -79,8 +79,6 @@ def cosine_mask_ratio(batch: int, generator: torch.Generator | None = None) -> T
     return torch.cos(0.5 * math.pi * u)
 
 
-@register("token_model", "masked", defaults={"dim": 64, "depth": 2, "heads": 4, "max_tokens": 4096,
-                                           "dropout": 0.0})
 def flatten_grid(tokens: Tensor, prev: Tensor | None, shape: tuple[int, int] | None
                  ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
     """A token model's inputs as (B, N) with their grid (h, w): tokens (B, N) or (B, H, W),
@@ -97,6 +95,8 @@ def flatten_grid(tokens: Tensor, prev: Tensor | None, shape: tuple[int, int] | N
     return tokens, prev, (h, w)
 
 
+@register("token_model", "masked", defaults={"dim": 64, "depth": 2, "heads": 4, "max_tokens": 4096,
+                                           "dropout": 0.0})
 class MaskedTokenModel(nn.Module):
     """Bidirectional transformer predicting a frame's tokens from the visible ones + prev frame.
 
