@@ -389,6 +389,24 @@ def test_pruning_single_objective(tmp_path, monkeypatch):
     assert t.user_attrs["curve"][0]["step"] == 1 and "config" in t.user_attrs
 
 
+def test_time_cap_record_and_message():
+    """Lightning's max_time spellings in seconds; a run is capped only when it had a cap and
+    ended before max_steps."""
+    from helix_lightning.sweep.time_cap import max_time_seconds, message, time_capped
+
+    assert max_time_seconds("00:00:01:30") == 90 and max_time_seconds("01:02:03:04") == 93784
+    assert max_time_seconds({"minutes": 2}) == 120 and max_time_seconds(None) is None
+    cfg = {"trainer": {"max_steps": 120, "max_time": "00:00:01:00"}}
+    record = time_capped(cfg, {"steps": 57, "seconds": 61.2})
+    assert record == {"steps": 57, "max_steps": 120, "max_time": "00:00:01:00",
+                      "max_time_s": 60.0, "seconds": 61.2}
+    assert message("pretraining", record) == ("pretraining stopped at 57 of 120 steps: time "
+                                              "cap 60 s reached (after 61 s)")
+    assert time_capped(cfg, {"steps": 120, "seconds": 70.0}) is None
+    assert time_capped({"trainer": {"max_steps": 120, "max_time": None}},
+                       {"steps": 57, "seconds": 9.0}) is None
+
+
 def test_time_cap_is_said_recorded_and_reported(tmp_path, monkeypatch, capsys):
     """A pretraining and two of four trials stopped by a (zero) time cap before max_steps:
     a line on stderr for each, the attributes `helix:pretrain_time_capped` (study) and
