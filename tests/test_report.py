@@ -92,8 +92,10 @@ def trial_data(i: int, mode: str, block: int, cs: str, lam: float, seed: int,
 
 
 def make_study(sweeps: Path, name: str, n: int = 12, failed: int = 1, running: int = 1,
-               strip: tuple[str, ...] = (), frames: bool = True) -> Path:
-    """A study in sweeps/NAME/study.journal: n complete trials plus failed and running ones."""
+               strip: tuple[str, ...] = (), frames: bool = True,
+               extra: dict[int, dict] | None = None) -> Path:
+    """A study in sweeps/NAME/study.journal: n complete trials plus failed and running ones;
+    `extra` = more user attrs of trial i."""
     folder = sweeps / name
     folder.mkdir(parents=True, exist_ok=True)
     frames_dir = None
@@ -119,6 +121,7 @@ def make_study(sweeps: Path, name: str, n: int = 12, failed: int = 1, running: i
         params, values, attrs = trial_data(i, mode, block, cs, lam, seed, frames_dir)
         for key in strip:
             attrs.pop(key, None)
+        attrs.update((extra or {}).get(i, {}))
         study.add_trial(create_trial(params=params, distributions=DIST, values=values,
                                      user_attrs=attrs))
     for _ in range(failed):
@@ -214,6 +217,31 @@ def test_empty_and_sparse_studies_still_report(reports):
     assert "No frame grid" in sparse
     assert "no `command` recorded" in sparse
     assert (out / "sparse" / "rate_distortion.png").is_file()
+
+
+def test_time_cap_named_beside_the_budget(reports, tmp_path):
+    """A study whose pretraining and some trials were cut by the time cap says so on the line
+    after its budget; one that was never cut (kron_ablation here) has no such line."""
+    from helix_lightning.sweep.time_cap import PRETRAIN_TIME_CAPPED_ATTR, TIME_CAPPED_ATTR
+
+    out, _ = reports
+    assert "time cap" not in (out / "kron_ablation" / "report.md").read_text()
+    capped = {i: {TIME_CAPPED_ATTR: {"steps": 20 + i, "max_steps": 30}} for i in (1, 2)}
+    path = make_study(tmp_path / "sweeps", "capped", n=4, failed=0, running=0, frames=False,
+                      extra=capped)
+    study = optuna.load_study(study_name="capped",
+                              storage=JournalStorage(JournalFileBackend(str(path))))
+    study.set_user_attr(PRETRAIN_TIME_CAPPED_ATTR, {"steps": 57, "max_steps": 120,
+                                                    "max_time": "00:00:01:00"})
+    assert main(["report", "capped", "--sweeps", str(tmp_path / "sweeps"), "--out",
+                 str(tmp_path / "r"), "-q"]) == 0
+    lines = (tmp_path / "r" / "capped" / "report.md").read_text().splitlines()
+    at = next(i for i, ln in enumerate(lines) if ln.startswith("- **budget**"))
+    assert lines[at + 1] == (
+        "- **time cap**: the shared pretraining stopped at 57 of 120 steps; 2 of 4 trials' "
+        "training was cut by the time cap (trial 1 at 21 of 30 steps, 2 at 22 of 30 steps) "
+        "(the results are those of shorter training than planned)")
+    assert not any(PRETRAIN_TIME_CAPPED_ATTR in ln for ln in lines)  # not listed twice
 
 
 def test_second_run_is_byte_identical(reports, sweeps):

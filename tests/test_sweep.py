@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -386,6 +387,85 @@ def test_pruning_single_objective(tmp_path, monkeypatch):
     (t,) = study.get_trials()
     assert t.state == TrialState.PRUNED and t.intermediate_values
     assert t.user_attrs["curve"][0]["step"] == 1 and "config" in t.user_attrs
+
+
+def test_time_cap_record_and_message():
+    """Lightning's max_time spellings in seconds; a run is capped only when it had a cap and
+    ended before max_steps."""
+    from helix_lightning.sweep.time_cap import max_time_seconds, message, time_capped
+
+    assert max_time_seconds("00:00:01:30") == 90 and max_time_seconds("01:02:03:04") == 93784
+    assert max_time_seconds({"minutes": 2}) == 120 and max_time_seconds(None) is None
+    cfg = {"trainer": {"max_steps": 120, "max_time": "00:00:01:00"}}
+    record = time_capped(cfg, {"steps": 57, "seconds": 61.2})
+    assert record == {"steps": 57, "max_steps": 120, "max_time": "00:00:01:00",
+                      "max_time_s": 60.0, "seconds": 61.2}
+    assert message("pretraining", record) == ("pretraining stopped at 57 of 120 steps: time "
+                                              "cap 60 s reached (after 61 s)")
+    assert time_capped(cfg, {"steps": 120, "seconds": 70.0}) is None
+    assert time_capped({"trainer": {"max_steps": 120, "max_time": None}},
+                       {"steps": 57, "seconds": 9.0}) is None
+
+
+def test_time_cap_is_said_recorded_and_reported(tmp_path, monkeypatch, capsys):
+    """A pretraining and two of four trials stopped by a (zero) time cap before max_steps:
+    a line on stderr for each, the attributes `helix:pretrain_time_capped` (study) and
+    `helix:time_capped` (trial, absent on the uncapped one), and the report's time-cap line."""
+    from optuna.trial import TrialState
+
+    from helix_lightning.report import make_reports
+    from helix_lightning.sweep.runner import run_sweep
+    from helix_lightning.sweep.time_cap import PRETRAIN_TIME_CAPPED_ATTR, TIME_CAPPED_ATTR
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    zero = "00:00:00:00"
+    spec = sweep_spec(tmp_path / "train.yaml",
+                      pretrain={"overrides": {"trainer.max_steps": 4, "trainer.max_time": zero}},
+                      arms={"capped": {"model.mixer.mode": "none", "trainer.max_time": zero},
+                            "free": {"model.mixer.mode": "learned"}},
+                      trial={"overrides": {"trainer.max_steps": 3,
+                                           "trainer.val_check_interval": 1}},
+                      budgets={"smoke": {}})
+    path = write_spec(tmp_path, spec)
+    runs = tmp_path / "runs"
+    summary = run_sweep(C.load_sweep(path, "smoke", runs), show_progress=False)
+    err = capsys.readouterr().err
+    assert summary["trials"]["complete"] == 4
+    pre_line = re.search(r"pretraining stopped at (\d+) of 4 steps: time cap 0 s reached", err)
+    trial_lines = re.findall(r"trial_\d+: training stopped at (\d+) of 3 steps: time cap 0 s",
+                             err)
+    assert pre_line and len(trial_lines) == 2
+    assert "time cap: 2 of 4 trials' training was cut short" in err
+    sweep, study = _study(path, runs)
+    pre = study.user_attrs[PRETRAIN_TIME_CAPPED_ATTR]
+    assert pre["steps"] == int(pre_line[1]) < 4 and pre["max_steps"] == 4
+    assert pre["max_time_s"] == 0 and pre["max_time"] == zero
+    record = json.loads((sweep.run_dir / "pretrained.json").read_text())
+    assert record["time_capped"] == pre and record["steps"] == pre["steps"]
+    trials = sorted((t for t in study.get_trials() if t.state == TrialState.COMPLETE),
+                    key=lambda t: t.number)
+    capped = [t for t in trials if t.params["arm"] == "capped"]
+    for t in trials:
+        ua = t.user_attrs
+        if t.params["arm"] == "capped":
+            assert ua[TIME_CAPPED_ATTR]["steps"] == ua["steps"] < 3
+            assert ua[TIME_CAPPED_ATTR]["max_steps"] == 3
+        else:
+            assert TIME_CAPPED_ATTR not in ua and ua["steps"] == 3
+    assert summary["time_capped_trials"] == [t.number for t in capped]
+
+    # resumed: the reused pretrained model says it was cut short
+    run_sweep(C.load_sweep(path, "smoke", runs), show_progress=False)
+    assert f"(reused; its pretraining stopped at {pre['steps']} of 4 steps" in \
+        capsys.readouterr().err
+
+    out = tmp_path / "reports"
+    make_reports(["tiny-smoke"], sweeps=runs, out=out)
+    text = (out / "tiny-smoke" / "report.md").read_text()
+    line = next(ln for ln in text.splitlines() if ln.startswith("- **time cap**"))
+    assert f"the shared pretraining stopped at {pre['steps']} of 4 steps" in line
+    each = ", ".join(f"{t.number} at {t.user_attrs['steps']} of 3 steps" for t in capped)
+    assert f"2 of 4 trials' training was cut by the time cap (trial {each})" in line
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])

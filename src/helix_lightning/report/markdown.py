@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HelixError
+from ..sweep.time_cap import PRETRAIN_TIME_CAPPED_ATTR, TIME_CAPPED_ATTR
 from .figures import FigureResult, all_figures, markdown_table, number
 from .load import StudyData, StudySource, find_sources, load_study, sort_key
 
@@ -96,11 +97,14 @@ def _header(study: StudyData) -> list[str]:
                  + (f"; excluded: {not_shown}" if not_shown else "; none failed or running"))
     if ua.get("budget") is not None:
         lines.append(f"- **budget**: {_fmt_attr(ua['budget'])}")
+    capped = time_cap_line(study)
+    if capped:
+        lines.append(f"- **time cap**: {capped}")
     if ua.get("command"):
         lines.append(f"- **sweep command**: {_code(str(ua['command']))}")
     bulky = []
     for k in sorted(ua):
-        if k in ("sweep", "budget", "command", "objectives"):
+        if k in ("sweep", "budget", "command", "objectives", PRETRAIN_TIME_CAPPED_ATTR):
             continue
         text = _fmt_attr(ua[k])
         if len(text) <= 100:
@@ -121,6 +125,25 @@ def _header(study: StudyData) -> list[str]:
         lines.append("</details>")
     lines += ["", TERMS, ""]
     return lines
+
+
+def time_cap_line(study: StudyData) -> str:
+    """What the time cap cut short (the sweep's `helix:*time_capped` attributes), or ''
+    when it cut nothing (older studies, which hold no such attribute, also give '')."""
+    parts = []
+    pre = study.user_attrs.get(PRETRAIN_TIME_CAPPED_ATTR)
+    if isinstance(pre, dict):
+        parts.append(f"the shared pretraining stopped at {pre.get('steps')} of "
+                     f"{pre.get('max_steps')} steps")
+    capped = [t for t in study.trials if isinstance(t.attrs.get(TIME_CAPPED_ATTR), dict)]
+    if capped:
+        each = ", ".join(f"{t.number} at {t.attrs[TIME_CAPPED_ATTR].get('steps')} of "
+                         f"{t.attrs[TIME_CAPPED_ATTR].get('max_steps')} steps" for t in capped)
+        parts.append(f"{len(capped)} of {study.n_complete} trials' training was cut by the "
+                     f"time cap (trial {each})")
+    if not parts:
+        return ""
+    return "; ".join(parts) + " (the results are those of shorter training than planned)"
 
 
 def _fmt_attr(v: Any) -> str:

@@ -16,6 +16,7 @@ stores every metric as trial user attributes. Modules, one job each:
 - `callbacks` the Lightning callback that records the validation curve and feeds the pruner;
 - `evaluate`  encode/decode the evaluation clip, metrics, histograms, frame snapshots;
 - `objective` one trial: parameters -> training config -> train -> evaluate -> user attrs;
+- `time_cap`  say (stderr, user attributes) when a time cap stopped a run before max_steps;
 - `runner`    the study, its sampler and pruner, worker loop(s), progress and summary.
 """
 

@@ -13,7 +13,9 @@ arm, settings (the dotted settings the parameters stand for), config (the resolv
 config), eval (evaluation settings), eval_clip, command (reruns this trial:
 `helix sweep NAME --params JSON`), curve (one {step, psnr, nt_per_px, loss} per validation),
 init (pretrained tensors loaded / not loaded), pretrained (sha256), frame_image (PNG),
-frame_npz, val (the last validation's val/* metrics).
+frame_npz, val (the last validation's val/* metrics), and `helix:time_capped` ({steps,
+max_steps, max_time, ...}) only when the time cap stopped its training early (`time_cap.py`;
+a line on stderr says so at the time).
 
 Training goes through `model.train.train` unchanged, so `trainer.devices`,
 `trainer.num_nodes` and `trainer.strategy` in `trial.overrides` give Lightning's DDP inside a
@@ -25,6 +27,7 @@ runs are not exercised here. The pruner's report comes from rank 0 only.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ from typing import Any
 from ..errors import HelixError
 from .config import Sweep
 from .storage import DUPLICATE_ATTR, WORKER_ATTR, grid_twin, worker_id
+from .time_cap import TIME_CAPPED_ATTR, message, time_capped
 
 
 def suggest(sweep: Sweep, trial) -> dict[str, Any]:
@@ -102,6 +106,10 @@ def run_trial(sweep: Sweep, params: dict, pretrained: dict, out_dir: Path,
             attrs.update(curve=reporter.curve, train_seconds=time.perf_counter() - t0)
             raise
         init = result["init"]
+        capped = time_capped(cfg, result)
+        if capped is not None:
+            attrs[TIME_CAPPED_ATTR] = capped
+            print(message(f"{out_dir.name}: training", capped), file=sys.stderr, flush=True)
         attrs.update(
             train_seconds=float(result["seconds"]), steps=int(result["steps"]),
             mask_acc=float(result.get("val/mask_acc", float("nan"))), curve=reporter.curve,

@@ -2,9 +2,10 @@
 
 `ensure_pretrained(sweep)` returns the record of `<run_dir>/pretrained.ckpt` (written beside
 it as `pretrained.json`: config hash, file sha256, validation metrics and curve, seconds,
-command). It trains only when the checkpoint is missing or was trained from another config
-(the hash of the resolved pretraining config differs); a file lock keeps two processes on
-one machine from training it twice. Every trial then starts from these weights
+command, and `time_capped` when the time cap stopped it early, see `time_cap.py`; a line on
+stderr says so then). It trains only when the checkpoint is missing or was trained from
+another config (the hash of the resolved pretraining config differs); a file lock keeps two
+processes on one machine from training it twice. Every trial then starts from these weights
 (`train(..., init_from=...)`), so trials differ only in what the study varies and the seed.
 
 On many machines (PostgreSQL storage) the study records the checkpoint's sha256 in its user
@@ -18,12 +19,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from ..errors import HelixError
 from .config import Sweep
+from .time_cap import message, time_capped
 
 #: Config keys that say where or how visibly a run goes, not what it learns.
 _NOT_HASHED = ("checkpoint", "runs_dir", "logger")
@@ -108,5 +111,9 @@ def ensure_pretrained(sweep: Sweep, log=print, train_allowed: bool = True) -> di
             "metrics": {k: v for k, v in result.items() if k.startswith(("val/", "best/"))},
             "curve": reporter.curve, "config": cfg, "trained_at": time.strftime("%F %T"),
         }
+        capped = time_capped(cfg, result)
+        if capped is not None:
+            record["time_capped"] = capped
+            print(message("pretraining", capped), file=sys.stderr, flush=True)
         _write_json(meta, record)
         return dict(record, reused=False)

@@ -36,6 +36,7 @@ from typing import Any, Callable
 from ..errors import HelixError
 from . import storage as st
 from .config import BUDGETS, Sweep, UnknownStudyError, known_studies, load_sweep
+from .time_cap import PRETRAIN_TIME_CAPPED_ATTR, TIME_CAPPED_ATTR, message
 
 MAX_FAILURES_IN_A_ROW = 3
 
@@ -188,6 +189,13 @@ def check_pretrained(study, record: dict | None) -> None:
             "old one)")
 
 
+def note_time_cap(study, record: dict) -> None:
+    """Keep the pretraining's time cap (if it cut the run short) as a study attribute."""
+    capped = record.get("time_capped")
+    if capped is not None and PRETRAIN_TIME_CAPPED_ATTR not in study.user_attrs:
+        study.set_user_attr(PRETRAIN_TIME_CAPPED_ATTR, capped)
+
+
 # ---------------------------------------------------------------- the loop
 
 def worker_loop(sweep: Sweep, study, objective: Callable, n_trials: int,
@@ -239,6 +247,9 @@ def describe_trial(sweep: Sweep, trial) -> str:
     if "psnr" in ua:
         line += (f"  psnr {ua['psnr']:.2f} dB  nt/px {ua['nt_per_px']:.4f}  "
                  f"violations {ua['violations']}  direct {ua['direct_violations']}")
+    capped = ua.get(TIME_CAPPED_ATTR)
+    if capped:
+        line += f"  time-capped at {capped['steps']} of {capped['max_steps']} steps"
     if trial.datetime_start and trial.datetime_complete:
         line += f"  ({(trial.datetime_complete - trial.datetime_start).total_seconds():.0f} s)"
     return line
@@ -277,6 +288,7 @@ def summarize(sweep: Sweep, study) -> dict:
                 row[m] = {"mean": mean, "std": sd}
         configs.append(row)
     by_state = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    capped = sorted(t.number for t in complete if TIME_CAPPED_ATTR in t.user_attrs)
     summary = {
         "study": sweep.study_name, "budget": sweep.budget, "objectives": sweep.objectives,
         "trials": by_state, "n_trials": sweep.n_trials,
@@ -284,6 +296,8 @@ def summarize(sweep: Sweep, study) -> dict:
                           "frame_image": t.user_attrs.get("frame_image")}
                          for t in complete if t.number in front],
         "configs": configs,
+        "time_capped_trials": capped,
+        "pretrain_time_capped": study.user_attrs.get(PRETRAIN_TIME_CAPPED_ATTR),
     }
     path = sweep.run_dir / "summary.json"
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,6 +337,12 @@ def print_summary(sweep: Sweep, summary: dict, console) -> None:
     say(console, f"trials: {t.get('complete', 0)} complete, {t.get('pruned', 0)} pruned, "
                  f"{t.get('fail', 0)} failed, {t.get('waiting', 0)} queued; "
                  f"summary: {sweep.run_dir / 'summary.json'}")
+    capped = summary.get("time_capped_trials") or []
+    if capped or summary.get("pretrain_time_capped"):
+        pre = summary.get("pretrain_time_capped")
+        say(console, f"time cap: {len(capped)} of {t.get('complete', 0)} trials' training "
+                     "was cut short" + (f"; {message('pretraining', pre)}" if pre else "")
+                     + " (raise trainer.max_time or lower trainer.max_steps)")
 
 
 # ---------------------------------------------------------------- entry points
@@ -353,8 +373,11 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, workers: int = 1,
     check_pretrained(study, read_record(sweep))  # before training one for nothing
     record = ensure_pretrained(sweep, log=lambda text: say(console, text))
     check_pretrained(study, record)
+    note_time_cap(study, record)
     if record.get("reused"):
-        say(console, f"pretrained model: {record['path']} (reused)")
+        capped = record.get("time_capped")
+        say(console, f"pretrained model: {record['path']} (reused"
+            + (f"; {message('its pretraining', capped)})" if capped else ")"))
     say(console, f"study {sweep.study_name} ({sweep.budget} budget): {n} trials, "
                  f"storage {where}")
     from optuna.trial import TrialState
