@@ -21,7 +21,7 @@ fi
 export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 # before the package (which imports torch): every missing module named in one line
 "$PY" -c 'import importlib.util as u, sys; m = [n for n in sys.argv[1:] if u.find_spec(n) is None]
-sys.exit(m and "error: missing Python module(s) " + ", ".join(m) + " (scripts/device_pack.sh carries av, piq, edlib)")' \
+sys.exit(m and "error: missing Python module(s) " + ", ".join(m) + " (scripts/device_pack.sh carries av, piq, edlib)" or None)' \
     torch torchvision lightning torchmetrics numpy scipy yaml PIL av piq edlib rich matplotlib || exit 2
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null || true
 exec "$PY" -m helix_lightning.model.route "$@"
