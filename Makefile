@@ -6,10 +6,10 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo data train train-gpu train-cpu train-tiny clean
+.PHONY: help install test test-slow bench demo data train train-gpu train-cpu train-tiny train-gpu2 train-cpu2 clean
 
 help: ## list the targets
-	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -56,6 +56,12 @@ train-cpu: $(STAMP) ## a CPU-only default model (k=4, weaker): experiments/base.
 
 train-tiny: $(STAMP) ## train experiments/tiny.yaml (under 5 minutes) to runs/tiny/last.ckpt
 	$(BIN)/helix train --config experiments/tiny.yaml
+
+train-gpu2: ## second-generation GPU route as one device command (scripts/device_train.sh: checks, experiments/gpu2.yaml, 7 min; outputs in $OUT or runs/device)
+	PY=$(if $(wildcard $(BIN)/python),$(BIN)/python,python3) scripts/device_train.sh
+
+train-cpu2: $(STAMP) data ## second-generation CPU route: experiments/cpu2.yaml on 2 cores, under 2 hours, outputs in runs/cpu2
+	$(BIN)/python -m helix_lightning.model.route --cpu --config experiments/cpu2.yaml --out runs/cpu2
 
 # make sweep NAME=kron_ablation [BUDGET=smoke] [STORAGE=postgresql://user@host/db] [WORKERS=N]
 NAME    ?=
