@@ -17,10 +17,7 @@ from helix_lightning.model.masked import (
     stage_probabilities,
 )
 
-
-def small_model(k: int = 16, seed: int = 0) -> MaskedTokenModel:
-    torch.manual_seed(seed)
-    return MaskedTokenModel(codebook_size=k, dim=32, depth=2, heads=4, max_tokens=1024)
+from test_masked import small_model
 
 
 def trained_model(tokens: torch.Tensor) -> MaskedTokenModel:
