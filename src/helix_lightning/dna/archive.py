@@ -29,6 +29,7 @@ from .header import (  # noqa: F401 (the header's names stay importable from her
     constraint_fingerprint,
 )
 from .outer import (
+    DEFAULT_FAILURE_TARGET,
     Segmentation,
     decode_segment,
     encode_segment,
@@ -122,29 +123,20 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
                    redundancy: float | None = None, erasure_rate: float = DEFAULT_ERASURE_RATE,
                    strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
                    suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None,
-                   archive_id: int | str | None = None) -> Archive:
-    """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule.
+                   archive_id: int | str | None = None,
+                   failure_target: float = DEFAULT_FAILURE_TARGET) -> Archive:
+    """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule
+    (`outer.repair_symbols` at `erasure_rate` and `failure_target` per segment).
     `archive_id` (32 bits, or 8 hex digits) names the archive in a pool of several; by default
     it is derived from the file and the settings (`derived_id`)."""
     cs = get_constraints(constraints)
     if redundancy is not None and not 0 <= redundancy <= 10:
         raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
     layout = StrandLayout(cs, strand_len, prefix, suffix)
-    # index width: enough for all data strands (a fixed point: the width sets the symbol size)
-    index_bits = 8
-    while True:
-        T = layout.symbol_size(index_bits)
-        seg = Segmentation(len(data), T)
-        repairs = [_repair(seg.symbols(s), redundancy, erasure_rate) for s in range(seg.count)]
-        total = sum(seg.symbols(s) + repairs[s] for s in range(seg.count))
-        if total <= 1 << index_bits:
-            break
-        index_bits += 1
-    code = format_code(cs)
-    header = Header(FORMAT_VERSION, CUSTOM_CODE if code is None else code,
-                    strand_len, len(prefix), len(suffix), layout.bits, index_bits, T, len(data),
-                    seg.max_symbols, repairs[0], repairs[-1], constraint_fingerprint(cs),
-                    _file_hash(data), definition=None if code is not None else cs)
+    geo = archive_geometry(len(data), layout, redundancy, erasure_rate, failure_target)
+    index_bits, T, seg, repairs, total = (geo.index_bits, geo.symbol_size, geo.segmentation,
+                                          geo.repairs, geo.total_symbols)
+    header = geo.header(_file_hash(data))
     header.archive_id = (derived_id(header, prefix, suffix) if archive_id is None
                          else parse_id(archive_id))
     strands = _header_strands(header, layout)
@@ -179,6 +171,58 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     return Archive(strands, header, cs, stats)
 
 
+@dataclass
+class Geometry:
+    """How an archive of `size` bytes lays out: index width, symbol size, segments and the
+    repair symbols of each (what `encode_archive` writes and `plan.plan_archive` predicts)."""
+
+    size: int
+    layout: StrandLayout
+    index_bits: int
+    symbol_size: int
+    segmentation: Segmentation
+    repairs: list[int]
+
+    @property
+    def total_symbols(self) -> int:
+        """Data strands: source and repair symbols of every segment."""
+        seg = self.segmentation
+        return sum(seg.symbols(s) + self.repairs[s] for s in range(seg.count))
+
+    def header(self, file_hash: bytes) -> Header:
+        """The archive's header (without its ID) for a file of this hash."""
+        cs, layout, seg = self.layout.cs, self.layout, self.segmentation
+        code = format_code(cs)
+        return Header(FORMAT_VERSION, CUSTOM_CODE if code is None else code,
+                      layout.strand_len, len(layout.prefix), len(layout.suffix), layout.bits,
+                      self.index_bits, self.symbol_size, self.size, seg.max_symbols,
+                      self.repairs[0], self.repairs[-1], constraint_fingerprint(cs), file_hash,
+                      definition=None if code is not None else cs)
+
+    def header_strands(self) -> int:
+        """How many header strands the archive gets."""
+        header = self.header(bytes(8))
+        header.archive_id = 0
+        return len(_header_strands(header, self.layout))
+
+
+def archive_geometry(size: int, layout: StrandLayout, redundancy: float | None = None,
+                     erasure_rate: float = DEFAULT_ERASURE_RATE,
+                     failure_target: float = DEFAULT_FAILURE_TARGET) -> Geometry:
+    """The index width (enough for all data strands: a fixed point, as the width sets the
+    symbol size), symbol size, segments and repair symbols of a `size`-byte archive."""
+    index_bits = 8
+    while True:
+        T = layout.symbol_size(index_bits)
+        seg = Segmentation(size, T)
+        repairs = [_repair(seg.symbols(s), redundancy, erasure_rate, failure_target)
+                   for s in range(seg.count)]
+        geo = Geometry(size, layout, index_bits, T, seg, repairs)
+        if geo.total_symbols <= 1 << index_bits:
+            return geo
+        index_bits += 1
+
+
 def _header_strands(header: Header, layout: StrandLayout) -> list[str]:
     """The header strands: under the archive's own set (a registered set), or for a custom
     set under the first registered set of `header_sets` that fits this geometry."""
@@ -194,10 +238,10 @@ def _header_strands(header: Header, layout: StrandLayout) -> list[str]:
     return layout.header_strands(header.pack(), HEADER_COPIES, header.archive_id)
 
 
-def _repair(k: int, redundancy: float | None, erasure_rate: float) -> int:
+def _repair(k: int, redundancy: float | None, erasure_rate: float, failure_target: float) -> int:
     if redundancy is not None:
         return math.ceil(redundancy * k)
-    return repair_symbols(k, erasure_rate)
+    return repair_symbols(k, erasure_rate, failure_target)
 
 
 @dataclass

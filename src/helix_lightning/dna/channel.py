@@ -108,6 +108,24 @@ def simulate_reads(strands: Sequence[str], params: ChannelParams) -> list[tuple[
     return records
 
 
+def reads_per_strand(strands: Sequence[str], counts: Sequence[int], params: ChannelParams,
+                     seed: int) -> list[str]:
+    """Exactly counts[i] noisy reads of strands[i] (no dropout, no coverage draw), with this
+    channel's per-base errors and orientations, shuffled: what `erasure_model` measures read
+    recovery on at a given number of reads per strand."""
+    params.validate()
+    counts = np.asarray(counts, dtype=np.int64)
+    if len(counts) != len(strands) or (counts < 0).any():
+        raise HelixError("channel: one non-negative read count per strand is needed")
+    rng = np.random.default_rng(seed)
+    codes, lengths = _pad_codes(strands)
+    src = np.repeat(np.arange(len(strands)), counts)
+    rng.shuffle(src)
+    flips = (rng.random(src.size) < params.reverse_fraction).tolist()
+    seqs = _mutate_all(rng, codes, lengths, src, params)
+    return [reverse_complement(s) if f else s for s, f in zip(seqs, flips)]
+
+
 def _pad_codes(strands: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """(n, max_len) uint8 base codes padded with _PAD, and the true lengths."""
     lengths = np.fromiter((len(s) for s in strands), dtype=np.int64, count=len(strands))
