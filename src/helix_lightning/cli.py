@@ -1,6 +1,6 @@
 """The `helix` command: parse (`cli_args.py`), call one library function, print.
 
-`helix --help` lists the commands (dna capacity/encode/decode/check/simulate/bench, train,
+`helix --help` lists the commands (dna capacity/encode/decode/check/simulate/bench/plan, train,
 encode, decode, report, sweep, bench rd, demo); README.md shows them at work. Errors a user
 can cause (`HelixError`, and the operating system's refusals) print one line and exit 2.
 """
@@ -105,12 +105,12 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 def cmd_encode(args: argparse.Namespace) -> int:
     from .dna.archive import encode_archive
     from .dna.fasta import write_fasta
+    from .dna.plan_command import encode_options
 
     _check_output(args.output, args.input)
     data = read_input_bytes(args.input)
     cs = constraints_from_args(args)
-    options = dict(redundancy=args.redundancy, erasure_rate=args.erasure_rate,
-                   strand_len=args.strand_length, archive_id=args.archive_id)
+    options = encode_options(args, len(data), cs)  # a channel given: the plan's redundancy
     vendor_report = None
     with progress_bar(not args.quiet, "dna encode") as update:
         if args.vendor:
@@ -220,13 +220,13 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .dna.channel import ChannelParams, simulate_reads
+    from .dna.channel import simulate_reads
     from .dna.fasta import read_sequences, write_fastq
+    from .dna.plan_command import channel_from_args
 
     _check_output(args.output, args.input)
     strands = [s for _, s in read_sequences(args.input)]
-    params = ChannelParams(sub=args.sub, ins=args.ins, dele=args.dele, dropout=args.dropout,
-                           coverage=args.coverage, dispersion=args.dispersion, seed=args.seed)
+    params = channel_from_args(args)[1]  # --channel (default reference), flags override
     with progress_bar(not args.quiet, "dna simulate"):
         reads = simulate_reads(strands, params)
         write_fastq(args.output, reads, inputs=[args.input])
@@ -390,6 +390,12 @@ def cmd_bench_rd(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .dna.plan_command import run_plan
+
+    return run_plan(args, constraints_from_args(args))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_from_args
 
@@ -400,7 +406,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "dna capacity": cmd_capacity, "dna encode": cmd_encode, "dna decode": cmd_decode,
     "dna check": cmd_check, "dna ls": cmd_ls, "dna simulate": cmd_simulate,
-    "dna bench": cmd_bench, "train": cmd_train, "encode": cmd_video_encode,
+    "dna bench": cmd_bench, "dna plan": cmd_plan, "train": cmd_train, "encode": cmd_video_encode,
     "decode": cmd_video_decode, "report": cmd_report, "sweep": cmd_sweep,
     "bench rd": cmd_bench_rd, "demo": cmd_demo,
 }
@@ -409,7 +415,6 @@ HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    _fill_defaults(args)
     try:
         return int(HANDLERS[args.handler](args) or 0)
     except HelixError as exc:
@@ -425,18 +430,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc.strerror or exc}"
               + (f": {exc.filename}" if exc.filename else ""), file=sys.stderr)
         return 2
-
-
-def _fill_defaults(args: argparse.Namespace) -> None:
-    """Defaults that live in the library (so the CLI and the API agree)."""
-    if getattr(args, "erasure_rate", 0) is None:
-        from .dna.archive import DEFAULT_ERASURE_RATE
-
-        args.erasure_rate = DEFAULT_ERASURE_RATE
-    if hasattr(args, "dispersion") and args.dispersion is None:
-        from .dna.channel import ChannelParams
-
-        args.dispersion = ChannelParams().dispersion
 
 
 if __name__ == "__main__":

@@ -29,6 +29,37 @@ def add_constraint_args(p: argparse.ArgumentParser, default: str | None = "stand
                    help="override: forbidden motif (repeatable), e.g. GAATTC")
 
 
+def add_channel_args(p: argparse.ArgumentParser, what: str = "") -> None:
+    """The channel flags `dna simulate`, `dna plan` and `dna encode` share: a profile and
+    overrides of its fields (None: the profile's value; `dna.plan_command` resolves them)."""
+    from .dna.profiles import profile_names
+
+    g = p.add_argument_group("channel", "a named channel, any field overridden by its flag "
+                             "(defaults: the reference channel's)" + what)
+    g.add_argument("--channel", default=None, metavar="NAME",
+                   help=f"channel profile: {', '.join(profile_names())} (default reference)")
+    g.add_argument("--sub", type=float, default=None, help="substitution rate per base "
+                   "(reference 0.01)")
+    g.add_argument("--ins", type=float, default=None, help="insertion rate per base "
+                   "(reference 0.005)")
+    g.add_argument("--del", dest="dele", type=float, default=None,
+                   help="deletion rate per base (reference 0.005)")
+    g.add_argument("--dropout", type=float, default=None, help="share of strands lost "
+                   "(reference 0.05)")
+    g.add_argument("--coverage", type=float, default=None, help="mean reads per strand "
+                   "(reference 10)")
+    g.add_argument("--dispersion", type=float, default=None,
+                   help="negative-binomial size r of the coverage (smaller: more spread; "
+                   "reference 10)")
+
+
+def _add_plan_args(p: argparse.ArgumentParser) -> None:
+    """What `dna plan` and a planned `dna encode` share besides the channel."""
+    p.add_argument("--failure-target", type=float, default=None, metavar="P",
+                   help="chance the archive cannot be decoded that the plan allows "
+                   "(default 1e-6)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="helix", description="HELIX-Lightning: video and bytes "
                                      "to constraint-safe DNA strands and back.")
@@ -75,8 +106,12 @@ def _add_dna_archive_commands(dsub) -> None:
     _add_vendor_arg(p, "write strands that satisfy the vendor's local rules (runs, GC "
                     "windows) by construction and check the rest; exit 1 if a rule fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or plan line")
+    add_channel_args(p, "; any of these flags makes encode size the redundancy for that "
+                     "channel as `helix dna plan` does (instead of --redundancy/--erasure-rate)")
+    _add_plan_args(p)
     p.set_defaults(handler="dna encode")
+    _add_dna_plan_command(dsub)
 
     p = dsub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to the file",
                         description="Decode an archive from its strands or from sequencing reads "
@@ -100,6 +135,28 @@ def _add_dna_archive_commands(dsub) -> None:
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler="dna ls")
+
+
+def _add_dna_plan_command(dsub) -> None:
+    p = dsub.add_parser("plan", help="plan an archive for a channel: redundancy, nt, cost, "
+                        "failure odds",
+                        description="Predict the strand-erasure rate of a sequencing channel "
+                        "(no reads, or read recovery failing: a Monte Carlo of this package's "
+                        "own recovery), size the outer code so the archive fails less often "
+                        "than the target, and print net density, nucleotides, cost and the "
+                        "failure probability. `helix dna encode` with the same channel flags "
+                        "writes this plan.")
+    p.add_argument("--size", required=True, metavar="BYTES",
+                   help="bytes to store (1000000, 100k, 1.5M, 1G: decimal units)")
+    add_channel_args(p)
+    add_constraint_args(p)
+    p.add_argument("--strand-length", type=int, default=200, help="nt per strand incl. primers")
+    _add_plan_args(p)
+    p.add_argument("--price-per-nt", type=float, default=None, metavar="USD",
+                   help="synthesis price per nt, primers included (default 0.0001 USD: an "
+                   "assumption, not a quote)")
+    p.add_argument("--json", action="store_true", help="print the plan as JSON")
+    p.set_defaults(handler="dna plan")
 
 
 def _add_archive_arg(p: argparse.ArgumentParser) -> None:
@@ -130,13 +187,7 @@ def _add_dna_tool_commands(dsub) -> None:
                         "negative-binomial coverage, both orientations, shuffled reads.")
     p.add_argument("input", help="FASTA of strands")
     p.add_argument("-o", "--output", required=True, help="FASTQ to write (- for stdout)")
-    p.add_argument("--sub", type=float, default=0.01, help="substitution rate per base")
-    p.add_argument("--ins", type=float, default=0.005, help="insertion rate per base")
-    p.add_argument("--del", dest="dele", type=float, default=0.005, help="deletion rate per base")
-    p.add_argument("--dropout", type=float, default=0.05, help="share of strands lost")
-    p.add_argument("--coverage", type=float, default=10.0, help="mean reads per strand")
-    p.add_argument("--dispersion", type=float, default=None,
-                   help="negative-binomial size r of the coverage (smaller: more spread)")
+    add_channel_args(p)
     p.add_argument("--seed", type=int, default=1, help="random seed")
     p.add_argument("-q", "--quiet", action="store_true", help="no summary line")
     p.set_defaults(handler="dna simulate")
