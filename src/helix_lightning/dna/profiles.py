@@ -8,8 +8,8 @@ Where the numbers come from:
 - `reference`: the package's own default channel (`ChannelParams()`), the one its benchmarks
   and tests use. A convention of this project, not a measurement.
 - `short-read`: typical values, not measured here, for array-synthesised oligos read on an
-  Illumina-like sequencer: substitutions dominate and stay well under 1% per base, indels
-  (mostly deletions from synthesis) are an order of magnitude rarer.
+  Illumina-like sequencer: substitutions dominate and stay under 1% per base, indels (mostly
+  deletions from synthesis) are a few times rarer.
 - `long-read`: an indel-heavy, nanopore-like mix at 6% total per base with
   sub:del:ins = 13:31:6, the error mix DNA StairLoop was evaluated on, at coverage 15 (the
   depth of that comparison). The ratio is published; the total is an assumption.
