@@ -107,6 +107,8 @@ def test_plan_refuses_bad_input():
     for target in (0.0, 1.0, -1e-3):
         with pytest.raises(HelixError, match="target"):
             plan_archive(1000, params, failure_target=target)
+    with pytest.raises(HelixError, match="failure target"):
+        encode_archive(b"abc", failure_target=0.0)
     with pytest.raises(HelixError, match="price"):
         plan_archive(1000, params, price_per_nt=-1.0)
     with pytest.raises(HelixError, match="predicted lost"):  # no reads at all, nearly

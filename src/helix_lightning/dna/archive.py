@@ -132,6 +132,8 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     cs = get_constraints(constraints)
     if redundancy is not None and not 0 <= redundancy <= 10:
         raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
+    if not 0 < failure_target < 1:
+        raise HelixError(f"failure target must be in (0, 1), got {failure_target}")
     layout = StrandLayout(cs, strand_len, prefix, suffix)
     geo = archive_geometry(len(data), layout, redundancy, erasure_rate, failure_target)
     index_bits, T, seg, repairs, total = (geo.index_bits, geo.symbol_size, geo.segmentation,
