@@ -26,6 +26,7 @@ import lzma
 import math
 import struct
 import sys
+import zlib
 from collections import Counter
 from pathlib import Path
 
@@ -508,8 +509,8 @@ def raptorq_decode(symbols, length, T):
 
 
 # ------------------------------------------------------------------ §11 bootstrap strands
-BOOT_PREFIX = "CAGTCTGAGACTTGACTCAG"
-BOOT_SUFFIX = "GTACTCTGAGTCAGTCTCAG"
+BOOT_PREFIX = "TGTGGTTCGTTCAGGACAAC"
+BOOT_SUFFIX = "TGGAAGGTGTTCCATCACCA"
 PAIR = {0: "CA", 1: "CT", 2: "GA", 3: "GT", 4: "AC", 5: "TC", 6: "AG", 7: "TG"}
 
 
@@ -543,7 +544,7 @@ def read_bootstrap(seqs):
         fields = dict(line.split(": ", 1) for line in text.decode("ascii").splitlines()[1:])
         crc = fields.pop("crc32")
         body = text[:text.rindex(b"\ncrc32: ")] + b"\n"
-        if f"{__import__('zlib').crc32(body):08x}" != crc:
+        if f"{zlib.crc32(body):08x}" != crc:
             raise FormatError("bootstrap sector fails its CRC-32")
         spec = rest[:int(fields["spec-bytes"])]
         out[int.from_bytes(aid, "big")] = (fields, spec)
