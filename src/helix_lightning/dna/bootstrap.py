@@ -33,7 +33,7 @@ BOOT_COPIES = 3        # each bootstrap strand is written this many times
 BOOT_RECORD = "helix-boot"
 ID_BYTES, INDEX_BYTES = 4, 2
 SECTOR_TITLE = "HELIX-LIGHTNING DNA ARCHIVE (bootstrap sector, docs/FORMAT.md section 11)"
-SPEC_PATH = Path(__file__).resolve().parents[3] / "docs" / "FORMAT.md"
+SPEC_PATH = Path(__file__).resolve().parents[3] / "docs/FORMAT.md"
 # three bits (weak base first?, G rather than C?, T rather than A?) -> two bases
 PAIRS = ("CA", "CT", "GA", "GT", "AC", "TC", "AG", "TG")
 

@@ -67,7 +67,7 @@ def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = D
     from .bootstrap import read_bootstrap, split_bootstrap
 
     seqfile = read_sequence_file(path, allow_n=True)
-    boot, records = split_bootstrap(seqfile.records)  # self-describing pools (FORMAT.md §11)
+    boot, records = split_bootstrap(seqfile.records)  # docs/FORMAT.md §11
     if not records:
         raise HelixError(f"{path}: only bootstrap strands, no archive strands")
     hint = constraint_hint(records[0][0])
