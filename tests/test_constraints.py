@@ -156,8 +156,10 @@ def test_format_doc_table_is_the_registry():
     rows = {}
     for line in doc.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if len(cells) == 6 and cells[0].isdigit():
-            code, name, max_run, window, lo, hi = cells
+        if len(cells) == 7 and cells[0].isdigit():
+            code, name, max_run, window, lo, hi, motifs = cells
+            assert motifs == ("-" if not get_constraints(name).motifs
+                              else ", ".join(get_constraints(name).motifs))
             rows[name] = (int(code), int(max_run), None if window.startswith("-") else int(window),
                           float(lo), float(hi))
     assert list(rows) == coded_names()

@@ -104,6 +104,7 @@ def cmd_capacity(args: argparse.Namespace) -> int:
 
 def cmd_encode(args: argparse.Namespace) -> int:
     from .dna.archive import encode_archive
+    from .dna.bootstrap import encoded_pool
     from .dna.fasta import write_fasta
     from .dna.plan_command import encode_options
 
@@ -120,8 +121,9 @@ def cmd_encode(args: argparse.Namespace) -> int:
                                                        **options)
         else:
             archive = encode_archive(data, cs, progress=update, **options)
-    write_fasta(args.output, archive.fasta_records(), inputs=[args.input])
-    _print_table("archive", archive.stats.to_dict(), args)
+    records, stats = encoded_pool(archive, args.self_describing)  # + bootstrap strands
+    write_fasta(args.output, records, inputs=[args.input])
+    _print_table("archive", stats, args)
     return _vendor_verdict(vendor_report)
 
 
@@ -157,13 +159,15 @@ def _load_reads(path: str, show_progress: bool, quiet: bool, label: str = "dna d
 
 def cmd_decode(args: argparse.Namespace) -> int:
     from .dna.archive import DecodeFailure, decode_archive
+    from .dna.bootstrap import sector_hint
     from .dna.fasta import atomic_output
 
     to_folder = args.all or Path(args.output).is_dir()  # every archive of the pool
     if not to_folder:
         _check_output(args.output, args.input)
     loaded = _load_reads(args.input, not args.quiet, args.quiet)
-    cs = constraints_from_args(args) or loaded.constraint_hint
+    cs = (constraints_from_args(args) or sector_hint(loaded.sectors, args.archive)
+          or loaded.constraint_hint)
     if to_folder:
         from .dna.pool import decode_pool
         with progress_bar(not args.quiet, "dna decode") as update:

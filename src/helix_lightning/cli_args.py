@@ -103,6 +103,10 @@ def _add_dna_archive_commands(dsub) -> None:
     p.add_argument("--archive-id", default=None, metavar="HEX",
                    help="the archive's ID in a pool of several (8 hex digits; default: derived "
                    "from the file and the settings, so the same encode gives the same ID)")
+    p.add_argument("--self-describing", action="store_true",
+                   help="add bootstrap strands (own primers, a code decodable by hand) that "
+                   "carry the archive's identifying sector and the format spec (docs/FORMAT.md "
+                   "section 11)")
     _add_vendor_arg(p, "write strands that satisfy the vendor's local rules (runs, GC "
                     "windows) by construction and check the rest; exit 1 if a rule fails")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")

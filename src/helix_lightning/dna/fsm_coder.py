@@ -135,6 +135,9 @@ class FsmCoder:
         for _ in range(self.r0 + 2, self.n + 1):
             p = (Ks[-1] * G) >> 28
             shift = _bitlen(p) - 32
+            if shift < 0:  # G < 2^29: under 1 bit/nt of growth (docs/FORMAT.md §4, step 6)
+                raise HelixError(f"constraint set {self.cs.name!r} grows too slowly for the "
+                                 "stationary weights (under 1 bit/nt)")
             Ks.append(p >> shift)
             E.append(E[-1] + shift)
         self.K = Ks

@@ -47,6 +47,7 @@ class LoadedStrands:
     ignored: int                   # foreign or junk records left out
     from_reads: bool               # True if the candidates are a consensus of reads
     strand_len: int                # length of every candidate (primers included)
+    sectors: dict | None = None    # bootstrap sectors found (`bootstrap.read_bootstrap`)
 
     def summary(self) -> str:
         kind = "reads" if self.from_reads else "strands"
@@ -63,16 +64,25 @@ def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = D
     `strand_len` (primers included) fixes the payload length; by default it is measured from
     reads with both primers whole, else from the lengths of the payloads themselves.
     """
+    from .bootstrap import read_bootstrap, split_bootstrap
+
     seqfile = read_sequence_file(path, allow_n=True)
-    records = seqfile.records
+    boot, records = split_bootstrap(seqfile.records)  # docs/FORMAT.md §11
+    if not records:
+        raise HelixError(f"{path}: only bootstrap strands, no archive strands")
     hint = constraint_hint(records[0][0])
+    loaded = None
     if not seqfile.fastq:
         written = _as_written(records, prefix, suffix)
         if written is not None:
-            return LoadedStrands(written, None, None, hint, len(records), len(written),
-                                 len(records) - len(written), False, len(written[0]))
-    return recover_reads([seq for _, seq in records], prefix, suffix, strand_len=strand_len,
-                         progress=progress, hint=hint, source=str(path))
+            loaded = LoadedStrands(written, None, None, hint, len(records), len(written),
+                                   len(records) - len(written), False, len(written[0]))
+    if loaded is None:
+        loaded = recover_reads([seq for _, seq in records], prefix, suffix,
+                               strand_len=strand_len, progress=progress, hint=hint,
+                               source=str(path))
+    loaded.sectors = read_bootstrap(boot) if boot else None
+    return loaded
 
 
 def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
