@@ -268,9 +268,10 @@ class HelixCodec(nn.Module):
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
         if is_conditional(self):  # closed loop, frame by frame
-            return dict(inter_coding.compress(self, arr, coded, stages, drop, group, precision,
-                                              kept, not stages_given, progress),
-                        scale=coding_scale)
+            with _Helper() as helper:
+                return dict(inter_coding.compress(self, arr, coded, stages, drop, group,
+                                                  precision, kept, not stages_given, progress,
+                                                  helper.pool), scale=coding_scale)
         with _Helper() as helper:
             chunks = _token_chunks(self, arr, coded, progress, helper)
             first, (h, w) = chunks[0].result()

@@ -19,7 +19,8 @@ the group of pictures. The frames coded intra are stored in the container (versi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import queue
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from torch import Tensor, nn
 
 from ..errors import HelixError
 from .container import CodedShape
-from .entropy import Progress, TokenEntropyCoder
+from .entropy import Progress, TokenEntropyCoder, digit_step
 from .nested import keep_latent
 
 #: `model.inter`'s keys and defaults: an intra frame at least every `gop` frames, and at
@@ -106,38 +107,78 @@ def _context(codec: nn.Module, t: int, intra: tuple[int, ...], ref: Tensor | Non
     return None if t in intra or ref is None else codec.tokenizer.context(ref)
 
 
+def _chain(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], intra: tuple[int, ...],
+           kept: int, decoded: Callable[[int, Tensor], Tensor]) -> Iterator[Tensor]:
+    """Each frame's token ids in order, frame t tokenised against frame t-1 as the decoder
+    rebuilds it from `decoded(t - 1, ids)`: the grid the decoder will have (the context of a
+    frame is computed once and serves its tokenising and its rebuilding)."""
+    ref = None
+    for t in range(len(arr)):
+        ctx = None if t in intra or ref is None else codec.tokenizer.context(ref)
+        ids, grid = _tokenise(codec, _frame_tensor(codec, arr[t], coded), ctx)
+        yield ids
+        if t + 1 < len(arr):
+            ref = rebuild(codec, decoded(t, ids), grid, coded, kept, ctx)
+
+
+def _ahead(pool: Any, chain: Iterator[Tensor]) -> Iterator[Tensor]:
+    """`chain` run on the helper thread `pool` (it tokenises ahead of the range coder); its
+    items in order, its exception re-raised here."""
+    items: queue.Queue = queue.Queue()
+
+    def run() -> None:
+        try:
+            for item in chain:
+                items.put((item, None))
+            items.put((None, None))  # the end
+        except BaseException as exc:  # handed to the consumer
+            items.put((None, exc))
+
+    pool.submit(run)
+    while True:
+        item, exc = items.get()
+        if exc is not None:
+            raise exc
+        if item is None:
+            return
+        yield item
+
+
 @torch.no_grad()
 def compress(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], stages: int,
              drop: float, group: int, precision: int, kept: int, fit: bool,
-             progress: Progress | None = None) -> dict[str, Any]:
+             progress: Progress | None = None, pool: Any = None) -> dict[str, Any]:
     """`HelixCodec.compress` for a conditional codec (closed loop, see the module
-    docstring); `fit`: reduce the stages to the drop (`rates.fit_stages`)."""
+    docstring); `fit`: reduce the stages to the drop (`rates.fit_stages`). With no token
+    dropped the decoder's grid is the stored one (its kept digits), so a helper thread `pool`
+    can tokenise and rebuild ahead of the range coder; each coded grid is checked to be the
+    one the chain assumed."""
     from .rates import fit_stages
 
     cfg = codec.config.get("inter", {})
     intra = intra_frames(arr, int(cfg.get("gop", INTER_DEFAULTS["gop"])),
                          float(cfg.get("scene_cut", INTER_DEFAULTS["scene_cut"])))
-    t_count = len(arr)
-    first, grid = _tokenise(codec, _frame_tensor(codec, arr[0], coded), None)
-    hp, wp = first.shape
+    t_count, step = len(arr), digit_step(codec.fsq.codebook_size, kept)
+    grid = codec.tokenizer.latent_size(*coded)
+    hp, wp = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(*grid)
     if fit:
         stages = fit_stages(hp, wp, stages, drop)
     coder = TokenEntropyCoder(codec.token_model, hp, wp, stages, drop, precision, kept)
-    decoded: list[Tensor] = []
+    coded_grids: list[Tensor] = []
+    if pool is not None and not len(coder.plan.drop_rows):
+        chain = _ahead(pool, _chain(codec, arr, coded, intra, kept,
+                                    lambda t, ids: ids // step * step))
+    else:  # dropped tokens are predicted: wait for the coder's grid of each frame
+        chain = _chain(codec, arr, coded, intra, kept, lambda t, ids: coded_grids[t])
 
-    def frames_in() -> Iterator[Tensor]:
-        yield first
-        ref = None
-        for t in range(1, t_count):  # frame t-1 is coded: rebuild it as the decoder will
-            ref = rebuild(codec, decoded[t - 1], grid, coded, kept,
-                          _context(codec, t - 1, intra, ref))
-            x = _frame_tensor(codec, arr[t], coded)
-            yield _tokenise(codec, x, _context(codec, t, intra, ref))[0]
-            if progress:
-                progress("tokenise", t + 1, t_count)
+    def on_frame(t: int, grid_t: Tensor) -> None:
+        coded_grids.append(grid_t)
 
-    out = coder.encode(frames_in(), t_count, group, progress,
-                       on_frame=lambda t, grid_t: decoded.append(grid_t))
+    out = coder.encode(chain, t_count, group, progress, on_frame=on_frame)
+    if pool is not None and not len(coder.plan.drop_rows):
+        tokens = out.tokens.reshape(t_count, -1)
+        if not torch.equal(tokens, tokens // step * step):  # pragma: no cover - invariant
+            raise HelixError("internal error: the coded grids are not the stored tokens")
     shape = CodedShape(t_count, arr.shape[1], arr.shape[2], *grid, hp, wp, stages, drop, group,
                        *coded, kept, intra)
     return {"strings": out.strings, "shape": shape, "estimated_bits": out.estimated_bits,
