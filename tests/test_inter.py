@@ -13,20 +13,24 @@ from helix_lightning.model.codec import HelixCodec
 from helix_lightning.model.conditional import ConditionalTokenizer, is_conditional
 from helix_lightning.model.fsq import FSQ
 from helix_lightning.model.kronecker import KroneckerMixer
+from helix_lightning.model.local_masked import LocalMaskedTokenModel
 from helix_lightning.model.masked import MaskedTokenModel
 from helix_lightning.model.tokenizer import ConvTokenizer
 
 TOKENIZER = {"width": 16, "downsample": 8, "channels_latent": 2}
 
 
-def inter_codec(seed: int = 0, gop: int = 8, scene_cut: float = 0.5) -> HelixCodec:
-    """A tiny conditional codec whose fusion weights are not zero (the reference matters)."""
+def inter_codec(seed: int = 0, gop: int = 8, scene_cut: float = 0.5, local: bool = False
+                ) -> HelixCodec:
+    """A tiny conditional codec whose fusion weights are not zero (the reference matters);
+    `local`: with the windowed token model."""
     torch.manual_seed(seed)
     tok = ConditionalTokenizer(**TOKENIZER)
     for conv in [*tok.encoder_fuse, *tok.decoder_fuse]:
         torch.nn.init.normal_(conv.weight, std=0.3)
     mixer = KroneckerMixer(2, mode="learned", block=(2, 2))
-    tm = MaskedTokenModel(codebook_size=16, dim=32, depth=1, max_tokens=256)
+    tm = (LocalMaskedTokenModel(codebook_size=16, dim=32, depth=1, window=2) if local else
+          MaskedTokenModel(codebook_size=16, dim=32, depth=1, max_tokens=256))
     config = {"stages": 2, "drop": 0.0, "inter": {"gop": gop, "scene_cut": scene_cut}}
     return HelixCodec(tok, mixer, FSQ(levels=4, channels=2), tm, config).eval()
 
@@ -128,6 +132,11 @@ def test_decoding_does_not_depend_on_the_thread_count(codec, frames):
 
 
 def test_strands_round_trip_with_both_coders(codec, frames):
+    """Both DNA coders; and a model with the windowed token model, which has no token
+    limit, decodes its strands too."""
+    local = inter_codec(local=True)
+    strands, _ = local.encode_video(frames)
+    assert local.decode_video(strands).shape == frames.shape
     strands, stats = codec.encode_video(frames, rate=None, drop=0.25)
     assert stats.violations == 0
     fsm = codec.decode_video(strands)
