@@ -209,16 +209,17 @@ def _check_streams(s: CodedShape, stream_bytes: Sequence[int]) -> None:
 
 
 def check_model_fit(shape: CodedShape, downsample: int, padded: tuple[int, int],
-                    max_tokens: int) -> None:
+                    max_tokens: int | None) -> None:
     """Refuse a shape the decoding model would not have written: token grid = coded size /
     `downsample` (rounded up), padded grid `padded` (the mixer's whole blocks), at most
-    `max_tokens` per frame (the token model's limit)."""
+    `max_tokens` per frame (the token model's limit; None: it has none, as the local
+    model)."""
     grid = (-(-shape.coded_size[0] // downsample), -(-shape.coded_size[1] // downsample))
     if (shape.h, shape.w) != grid or (shape.hp, shape.wp) != tuple(padded):
         raise HelixError(f"video container's token grid {shape.h}x{shape.w} (padded "
                          f"{shape.hp}x{shape.wp}) does not match its coded size "
                          f"{shape.coded_size[0]}x{shape.coded_size[1]} under this model")
-    if shape.hp * shape.wp > max_tokens:
+    if max_tokens is not None and shape.hp * shape.wp > max_tokens:
         raise HelixError(f"video container's {shape.hp}x{shape.wp} token grid exceeds the "
                          f"model's {max_tokens} tokens per frame")
 

@@ -83,7 +83,7 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
     if shape is not None:
         padded = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(shape.h, shape.w)
         container.check_model_fit(shape, codec.tokenizer.downsample, padded,
-                                  codec.token_model.max_tokens)
+                                  getattr(codec.token_model, "max_tokens", None))
 
 
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
