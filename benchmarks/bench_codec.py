@@ -1,21 +1,34 @@
-"""HELIX video codec at 176x144: speed, memory, model size and complexity, against x265.
+"""HELIX video codec: speed, memory, model size and complexity, against x265 (issue 12).
 
-Run: .venv/bin/python benchmarks/bench_codec.py [--frames 30] [--repeat 1] [--checkpoint CKPT]
-         [--rate mid] [--x265-crf 35] [--train-steps 20] [--threads N]
+Run: .venv/bin/python benchmarks/bench_codec.py [--frames 30] [--size WxH] [--repeat 1]
+         [--checkpoint CKPT] [--rate NAME] [--x265-crf 35] [--train-steps 20] [--threads N]
+e.g. the 1280x720 targets: benchmarks/bench_codec.py --size 1280x720 --frames 3 --train-steps 0
 
-On the first `--frames` frames of the held-out carphone clip (`default_clips()["test"]`) with
-the codec of `--checkpoint` (default: the committed default model) at rate point `--rate`
-(default mid, `helix encode`'s default; high codes 224x192 pixels per 176x144 frame, so it is
-slower), in one run:
+On the first `--frames` frames of the held-out carphone clip (`default_clips()["test"]`,
+176x144), resized to `--size` first when given (as `helix encode --size` does: the same
+parser and reader; even sides, as x265's 4:2:0 needs), with the codec of `--checkpoint`
+(default: the committed default model) at rate point `--rate`, any point of that model's
+ladder (`rates.ladder`; default: the model's default point, `rates.default_rate`, what
+`helix encode` codes at without --rate: mid for the default model), under the model's own
+constraint set, in one run:
 
-Speed (wall clock, best of `--repeat` runs; one untimed 1-frame encode+decode first builds the
-caches a second run of a user would have: the float64 coding copy of the token model, the FSM
-tables)
-- HELIX encode frames/s: `codec.encode_video(frames, coder="fsm", rate=...)`, frames all the way to
-  strands; decode frames/s: `codec.decode_video(strands)`. Each is split into the tokenizer
-  (tokenizer + mixer + FSQ: `tokenize` / `reconstruct`), entropy coding (token model + range
-  coder: the rest of `compress` / `decompress_tokens`), the DNA layer (`encode_archive` /
-  `find_header` + `decode_archive`) and other (model hash, violation counts, container).
+Speed (wall clock, best of `--repeat` runs; one untimed encode+decode first, of 1 frame or 2
+for an inter model, builds the caches a second run of a user would have: the float64 coding
+copy of the token model, the FSM tables)
+- HELIX encode frames/s: `codec.encode_video(frames, coder="fsm", rate=...)`, frames all the
+  way to strands; decode frames/s: `codec.decode_video(strands)`. Each is split into the
+  tokenizer, entropy coding, the DNA layer (`encode_archive` / `find_header` +
+  `decode_archive`) and other (the rest: model hash, violation counts, container, coder
+  set-up). Tokenizer: intra models `tokenize` / `reconstruct` (tokenizer + mixer + FSQ);
+  inter models (a `conditional` tokenizer, `model/inter_coding.py`, whose compress and
+  decompress never call those) their own pieces, each also reported alone: of the encode,
+  frame resampling + encoder (`inter_coding._tokenise`), the reference's features (the
+  tokenizer's `context`) and the decoder run in the loop (`inter_coding.rebuild`); of the
+  decode, `inter_coding.reconstruct` (context + decoder per frame, then resampling).
+  Entropy coding: of the encode, the range coder's own time (`TokenEntropyCoder.encode`
+  minus the time it waits for each frame's tokens); of the decode, `decompress_tokens`.
+  Where a helper thread ran the tokenizer beside the range coder (more than one torch
+  thread), the parts overlap in time: they are labelled so and "other" is left out.
 - x265 through PyAV (libx265, `--x265-preset` medium, yuv420p, CRF `--x265-crf`) on the same
   RGB frames: RGB->YUV conversion and encode, decode and YUV->RGB conversion; bits counted
   are the bitstream packets' bytes. Ratios HELIX/x265 of the frame rates.
@@ -29,26 +42,33 @@ over the tree, which counts a data-loader worker's shared pages once. Not ru_max
 Linux carries the forking parent's high-water mark across exec, so a child of this benchmark,
 which has torch and the model loaded, would report at least the benchmark's own size.
 Elsewhere, without /proc, ru_maxrss is used.)
-- encode: a fresh `python -c` that loads the codec, reads the frames and runs encode_video.
+- encode: a fresh `python -c` that loads the codec, reads the frames (resized to `--size`)
+  and runs encode_video at the same rate point.
 - train: `python -m helix_lightning.model.train experiments/tiny.yaml` for `--train-steps`
   steps (0 skips it), no logger, checkpoint written to a temporary directory.
 
-Size and complexity (of the loaded model)
+Size and complexity (of the loaded model; `_complexity.py`)
 - parameters of the tokenizer, mixer, token model, and the total;
-- kMAC per pixel (torch.utils.flop_counter.FlopCounterMode, MAC = FLOP/2) on the first
-  frame, run through the codec's own methods: the encode path (`tokenize`: tokenizer.encode
-  + mixer), the decode path (`reconstruct`: mixer.inverse + tokenizer.decode), and the token
-  model over one full coding pass (`compress` of the frame minus `tokenize`: every stage's
-  pass, and the fill pass for dropped tokens if any). The transformer's fused eval fast path
-  is switched off while counting (the counter cannot see inside it), and CPU attention, an op
-  the counter does not know, is counted with torch's own SDPA formula;
+- kMAC per input pixel (torch.utils.flop_counter.FlopCounterMode, MAC = FLOP/2) at the rate
+  point's coding scale and digits, run through the codec's own code. Intra models, on the
+  first frame: the encode path (`tokenize`: tokenizer.encode + mixer), the decode path
+  (`reconstruct`: mixer.inverse + tokenizer.decode), and the token model over one full
+  coding pass (`compress` of the frame minus `tokenize`). Inter models, on 3 frames, per
+  frame 1 (an inter frame): the encode path is its encoder, its decoder run in the loop and
+  the context of its reference as often as the code computes it; the decode path its
+  context + decoder; the token model the mean per frame; frame 0's (intra) encode and
+  decode too. The transformer's fused eval fast path is switched off while counting (the
+  counter cannot see inside it), and CPU attention, an op the counter does not know, is
+  counted with torch's own SDPA formula;
 - the checkpoint file's bytes, and the nt it takes stored in DNA: the file's bytes encoded
   with `encode_archive(data, "standard")` (default redundancy), nt counted primers excluded;
   the net density is bytes*8/nt.
 
-Targets on the 2-core development machine: >= 10 frames/s each way, encode peak memory under
-2 GiB, training peak under 4 GiB (MiB = 2**20 bytes). Output: a table, and bench-out/codec.csv
-(one row per metric: group, metric, value, unit, target, ok).
+Targets (issue 12, on 2 cores, at the model's default rate point; a run at another size or
+rate point shows none): at 176x144 (no --size) >= 8 frames/s encode and >= 12 decode, encode
+peak memory under 2 GiB; at 1280x720 >= 0.2 frames/s encode and >= 0.3 decode, encode peak
+RSS under 4 GB (4e9 bytes); training peak under 4 GiB (MiB = 2**20 bytes). Output: a table,
+and bench-out/codec.csv (one row per metric: group, metric, value, unit, target, ok).
 """
 
 from __future__ import annotations
