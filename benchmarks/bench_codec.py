@@ -87,7 +87,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, NamedTuple
 
 sys.path.insert(0, os.path.dirname(__file__))
-from _complexity import complexity  # noqa: E402
+from _complexity import INTER_FRAMES, complexity  # noqa: E402
 from _table import emit  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -782,7 +782,7 @@ def _model_rows(m: dict) -> list[dict]:
                       "kMAC/px", "frame 0: encoder + decoder in the loop"),
                  _row("model", "kmac_per_px_decode_intra_frame", kmac["decode_intra"],
                       "kMAC/px", "frame 0: decoder")]
-    passes = "mean per frame of 3" if _is_inter(m) else "one coding pass"
+    passes = f"mean per frame of {INTER_FRAMES}" if _is_inter(m) else "one coding pass"
     rows += [
         _row("model", "kmac_per_px_token_model", kmac["token_model"], "kMAC/px",
              f"{passes} ({kmac['stages']} stages, drop {kmac['drop']:g}, {kmac['digits']} "
