@@ -63,4 +63,4 @@ def build(kind: str, name: str, **cfg: Any) -> Any:
 
 
 # Importing the parts fills the registries (they import `register` from above).
-from . import fsq, kronecker, local_masked, masked, rate, tokenizer  # noqa: E402,F401
+from . import conditional, fsq, kronecker, local_masked, masked, rate, tokenizer  # noqa: E402,F401

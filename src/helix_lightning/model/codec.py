@@ -47,6 +47,8 @@ from ..errors import HelixError
 from . import container, pipeline
 from .container import CODERS, CodedShape, check_coder  # noqa: F401 (CODERS: re-exported)
 from .entropy import PRECISION, Progress, TokenEntropyCoder
+from . import inter_coding
+from .conditional import is_conditional, unroll
 from .nested import keep_latent, truncate
 # rate points live in `rates`; re-exported here, where callers have always found them
 from .rates import (MAX_SCALE, RATE_POINTS, RatePoint, check_scale,  # noqa: F401
@@ -101,6 +103,22 @@ def check_frames(frames: np.ndarray | Tensor) -> np.ndarray:
     return arr
 
 
+def _frames_forward(codec: HelixCodec, frames: Tensor, kept: Tensor | None) -> dict[str, Any]:
+    """The training face on frames (N, 3, H, W) each coded alone: x_hat, digits, ids, tokens
+    (truncated to the `kept` digits when given), z_mixed, z_q."""
+    size = tuple(frames.shape[-2:])
+    lat = codec.tokenizer.encode(frames)
+    z_mixed = codec.mixer(lat)
+    z_q, digits = codec.fsq(z_mixed)
+    ids = tokens = codec.fsq.indices(digits)
+    if kept is not None:
+        z_q = keep_latent(z_q, kept)
+        tokens = truncate(ids, codec.fsq.levels ** (codec.fsq.channels - kept))
+    z = codec.mixer.inverse(z_q, size=tuple(lat.shape[-2:]))
+    return {"x_hat": codec.tokenizer.decode(z, size), "digits": digits, "tokens": tokens,
+            "ids": ids, "z_mixed": z_mixed, "z_q": z_q}
+
+
 class HelixCodec(nn.Module):
     """Tokenizer + mixer + FSQ + masked token model, with both faces of a codec."""
 
@@ -137,24 +155,17 @@ class HelixCodec(nn.Module):
         truncated, `ids` the full ids, likelihoods the prefixes' marginals."""
         from .rate import log2_likelihoods, previous_tokens
 
-        frames = x.flatten(0, 1) if x.dim() == 5 else x
-        size = tuple(frames.shape[-2:])
-        lat = self.tokenizer.encode(frames)
-        z_mixed = self.mixer(lat)
-        z_q, digits = self.fsq(z_mixed)
-        ids = tokens = self.fsq.indices(digits)
-        if kept is not None:
-            z_q = keep_latent(z_q, kept)
-            tokens = truncate(ids, self.fsq.levels ** (self.fsq.channels - kept))
-        z = self.mixer.inverse(z_q, size=tuple(lat.shape[-2:]))
-        x_hat = self.tokenizer.decode(z, size)
-        out: dict[str, Any] = {
-            "x_hat": x_hat.reshape(x.shape), "digits": digits, "tokens": tokens,
-            "z_mixed": z_mixed, "z_q": z_q,
-            "prev": previous_tokens(tokens, x.shape[1] if x.dim() == 5 else 1,
-                                    self.token_model.mask_id)}
-        if kept is not None:
-            out.update(kept=kept, ids=ids)
+        if x.dim() == 5 and is_conditional(self):
+            out = unroll(self, x, kept)  # frame t against frame t-1's reconstruction
+        else:
+            out = _frames_forward(self, x.flatten(0, 1) if x.dim() == 5 else x, kept)
+        out["x_hat"] = out["x_hat"].reshape(x.shape)
+        out["prev"] = previous_tokens(out["tokens"], x.shape[1] if x.dim() == 5 else 1,
+                                      self.token_model.mask_id)
+        if kept is None:
+            del out["ids"]
+        else:
+            out["kept"] = kept
         if prior is not None:
             out["likelihoods"] = {"tokens": log2_likelihoods(self.fsq, out, prior, temperature)}
         return out
@@ -256,6 +267,11 @@ class HelixCodec(nn.Module):
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
+        if is_conditional(self):  # closed loop, frame by frame
+            with _Helper() as helper:
+                return dict(inter_coding.compress(self, arr, coded, stages, drop, group,
+                                                  precision, kept, not stages_given, progress,
+                                                  helper.pool), scale=coding_scale)
         with _Helper() as helper:
             chunks = _token_chunks(self, arr, coded, progress, helper)
             first, (h, w) = chunks[0].result()
@@ -296,6 +312,8 @@ class HelixCodec(nn.Module):
         """Streams + shape -> uint8 frames (T, H, W, 3). A helper thread may run the
         tokenizer's decoder on finished frames meanwhile (`_Helper`)."""
         shape = CodedShape(*shape)
+        if shape.intra is not None:
+            return inter_coding.decompress(self, strings, shape, progress, precision)
         with _Helper() as helper:
             if helper.pool is None:
                 tokens = self.decompress_tokens(strings, shape, progress, precision)

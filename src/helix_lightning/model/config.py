@@ -156,8 +156,10 @@ def _get(cfg: Any, path: tuple[str, ...]) -> Any:
 
 def _optional_sections(cfg: Any) -> dict[str, Any]:
     """The defaults of the optional `model` sections `cfg` states (absent from every other
-    config, so those resolve as before): `model.nested` (`nested.NESTED_DEFAULTS`) and
-    `model.ladder` (each point it names: `rates.LADDER_POINT_DEFAULTS`)."""
+    config, so those resolve as before): `model.nested` (`nested.NESTED_DEFAULTS`),
+    `model.ladder` (each point it names: `rates.LADDER_POINT_DEFAULTS`) and `model.inter`
+    (`inter_coding.INTER_DEFAULTS`)."""
+    from .inter_coding import INTER_DEFAULTS
     from .nested import NESTED_DEFAULTS
     from .rates import LADDER_POINT_DEFAULTS
 
@@ -168,6 +170,8 @@ def _optional_sections(cfg: Any) -> dict[str, Any]:
     if isinstance(model, dict) and "ladder" in model:
         points = model["ladder"] if isinstance(model["ladder"], dict) else {}
         out["ladder"] = {name: dict(LADDER_POINT_DEFAULTS) for name in points}
+    if isinstance(model, dict) and "inter" in model:
+        out["inter"] = dict(INTER_DEFAULTS)
     return out
 
 

@@ -8,7 +8,13 @@ denominator: 30000/1001 is exact), digits kept per token (the first k' of the FS
 channels, `nested`). Each stream follows, prefixed by its byte length (u32,
 big-endian). The "direct" coder writes the same header (no streams) as digits.
 
-Version policy: this module writes VERSION and reads every version ever released
+Version 5 (inter coding, `inter_coding`) is version 4 followed by the intra-frame map:
+ceil(T / 8) bytes, bit t (most significant bit of byte t // 8 first) set when frame t is
+coded intra; frame 0 always is, and the bits past T are 0. Only inter-coded clips are written
+as version 5: a clip whose every frame is coded alone is still written as version 4, byte for
+byte as before.
+
+Version policy: this module writes VERSION (4 for intra-only clips) and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
 Version 2 (until 2026-11-29) is version 3 without the trailing frame rate: it is read as
@@ -34,7 +40,9 @@ from typing import Any, NamedTuple
 from ..errors import HelixError
 
 MAGIC = b"HXVC"
-VERSION = 4  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept
+VERSION = 5  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept;
+#              5: the intra-frame map (inter-coded clips only)
+INTRA_ONLY_VERSION = 4  # what a clip coded frame by frame is written as
 CODERS = ("fsm", "direct")
 #: The frame rate of containers before version 3 (every decode wrote 25 fps then).
 DEFAULT_FPS = Fraction(25)
@@ -46,8 +54,11 @@ HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
                                      2: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHH"),
                                      3: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHII"),
                                      4: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHIIB")}
-HEADER = HEADERS[VERSION]
-_PREFIX = 5  # magic + version: enough to know a header's size
+HEADERS[5] = HEADERS[4]  # plus the intra-frame map (its size follows from T)
+HEADER = HEADERS[INTRA_ONLY_VERSION]  # the fixed header intra-only clips are written with
+#: Bytes that fix a header's size: magic, version, model hash and T (the map's length).
+SIZE_PREFIX = 17
+_PREFIX = 5  # magic + version
 _LEN = struct.Struct(">I")
 
 #: Reader limits (not format fields). The default model's most compressible clip (black,
@@ -77,6 +88,7 @@ class CodedShape(NamedTuple):
     coded_height: int = 0  # the size the tokenizer sees (0: the input size, no resampling)
     coded_width: int = 0
     digits: int = 0  # each token's first digits coded (`nested`); 0: all (before version 4)
+    intra: tuple[int, ...] | None = None  # inter coding: the frames coded intra (version 5)
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -114,13 +126,33 @@ def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, 
     s = CodedShape(*shape)
     check_shape(s, coder)
     rate = frame_rate_fraction(fps)
+    version = INTRA_ONLY_VERSION if s.intra is None else VERSION
     try:
-        return HEADER.pack(MAGIC, VERSION, bytes.fromhex(model_hash), s.frames, s.height,
-                           s.width, s.h, s.w, s.hp, s.wp, channels, levels, s.stages, s.drop,
-                           s.group, CODERS.index(coder), precision, n_streams, *s.coded_size,
-                           rate.numerator, rate.denominator, s.digits or channels)
+        head = HEADERS[version].pack(
+            MAGIC, version, bytes.fromhex(model_hash), s.frames, s.height, s.width, s.h, s.w,
+            s.hp, s.wp, channels, levels, s.stages, s.drop, s.group, CODERS.index(coder),
+            precision, n_streams, *s.coded_size, rate.numerator, rate.denominator,
+            s.digits or channels)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
+    return head if s.intra is None else head + intra_map(s.intra, s.frames)
+
+
+def intra_map(intra: Sequence[int], frames: int) -> bytes:
+    """The version 5 intra-frame map: bit t set when frame t is coded intra."""
+    bits = bytearray(-(-frames // 8))
+    for t in intra:
+        bits[t // 8] |= 0x80 >> (t % 8)
+    return bytes(bits)
+
+
+def read_intra_map(data: bytes, frames: int) -> tuple[int, ...]:
+    """The frames a version 5 intra-frame map marks; HelixError if frame 0 is not among them
+    or a bit past the last frame is set."""
+    intra = tuple(t for t in range(8 * len(data)) if data[t // 8] & (0x80 >> (t % 8)))
+    if not intra or intra[0] != 0 or intra[-1] >= frames:
+        raise HelixError("video container header is corrupt: bad intra-frame map")
+    return intra
 
 
 def _stored_per_frame(shape: CodedShape) -> int:
@@ -152,6 +184,9 @@ def check_shape(shape: CodedShape, coder: str, stream_bytes: Sequence[int] | Non
         raise HelixError(f"video container header is corrupt: drop share {s.drop}")
     if s.group < 1:
         raise HelixError(f"video container header is corrupt: {s.group} frames per stream")
+    if s.intra is not None and (not s.intra or s.intra[0] != 0 or s.intra[-1] >= s.frames
+                                or list(s.intra) != sorted(set(s.intra))):
+        raise HelixError("video container header is corrupt: bad intra-frame map")
     if s.frames * s.height * s.width * 3 > MAX_DECODED_BYTES:
         raise HelixError(f"video container claims {s.frames} frames of {s.height}x{s.width}: "
                          f"over {MAX_DECODED_BYTES >> 30} GiB decoded, refused")
@@ -174,16 +209,17 @@ def _check_streams(s: CodedShape, stream_bytes: Sequence[int]) -> None:
 
 
 def check_model_fit(shape: CodedShape, downsample: int, padded: tuple[int, int],
-                    max_tokens: int) -> None:
+                    max_tokens: int | None) -> None:
     """Refuse a shape the decoding model would not have written: token grid = coded size /
     `downsample` (rounded up), padded grid `padded` (the mixer's whole blocks), at most
-    `max_tokens` per frame (the token model's limit)."""
+    `max_tokens` per frame (the token model's limit; None: a model without one, such as the
+    windowed `local` token model)."""
     grid = (-(-shape.coded_size[0] // downsample), -(-shape.coded_size[1] // downsample))
     if (shape.h, shape.w) != grid or (shape.hp, shape.wp) != tuple(padded):
         raise HelixError(f"video container's token grid {shape.h}x{shape.w} (padded "
                          f"{shape.hp}x{shape.wp}) does not match its coded size "
                          f"{shape.coded_size[0]}x{shape.coded_size[1]} under this model")
-    if shape.hp * shape.wp > max_tokens:
+    if max_tokens is not None and shape.hp * shape.wp > max_tokens:
         raise HelixError(f"video container's {shape.hp}x{shape.wp} token grid exceeds the "
                          f"model's {max_tokens} tokens per frame")
 
@@ -210,7 +246,12 @@ def header_size(data: bytes) -> int:
     if version not in HEADERS:
         raise HelixError(f"video container version {version} is not supported "
                          f"(this build reads versions 1 to {VERSION})")
-    return HEADERS[version].size
+    if version < 5:
+        return HEADERS[version].size
+    if len(data) < SIZE_PREFIX:
+        raise HelixError("not a HELIX video container (bad magic or truncated header)")
+    (frames,) = struct.unpack_from(">I", data, 13)
+    return HEADERS[version].size + -(-frames // 8)
 
 
 def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
@@ -221,7 +262,7 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     size = header_size(data)
     if len(data) < size:
         raise HelixError("not a HELIX video container (bad magic or truncated header)")
-    f = HEADERS[data[4]].unpack(data[:size])
+    f = HEADERS[data[4]].unpack(data[:HEADERS[data[4]].size])
     if f[15] >= len(CODERS):
         raise HelixError(f"unknown coder id {f[15]} in the container header")
     coded = f[18:20] if f[1] >= 2 else (f[4], f[5])  # version 1 coded at the input size
@@ -234,8 +275,9 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     if not 1 <= digits <= f[10]:
         raise HelixError(f"video container header is corrupt: {digits} digits kept of "
                          f"{f[10]} channels")
+    intra = read_intra_map(data[HEADERS[5].size:size], f[3]) if f[1] >= 5 else None
     shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded,
-                       digits)
+                       digits, intra)
     check_shape(shape, CODERS[f[15]])
     if CODERS[f[15]] == "direct" and f[17]:
         raise HelixError("video container header is corrupt: a direct container has streams")

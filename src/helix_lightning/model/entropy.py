@@ -180,9 +180,12 @@ class TokenEntropyCoder:
         return self.fill(flat.view(*self.shape), prev)
 
     def encode(self, frames: Iterable[Tensor], count: int, group: int | None = None,
-               progress: Progress | None = None) -> EncodedTokens:
+               progress: Progress | None = None, *,
+               on_frame: Callable[[int, Tensor], None] | None = None) -> EncodedTokens:
         """`count` grids (hp, wp) int64, frame order -> streams of `group` frames each
-        (default: one stream). progress("entropy-code", t, count) after each frame."""
+        (default: one stream). progress("entropy-code", t, count) after each frame;
+        `on_frame(t, decoded grid)` too, before the next grid is drawn from `frames` (inter
+        coding builds the next grid from it)."""
         group = count if group is None else group
         strings: list[bytes] = []
         decoded = torch.empty(count, *self.shape, dtype=torch.long)
@@ -195,6 +198,8 @@ class TokenEntropyCoder:
                     enc = self._lib.stream.queue.RangeEncoder()
                 decoded[t] = full = self._encode_frame(enc, tokens, prev, bits)
                 prev = full.reshape(-1)
+                if on_frame:
+                    on_frame(t, full)
                 if progress:
                     progress("entropy-code", t + 1, count)
                 if (t + 1) % group == 0 or t + 1 == count:

@@ -66,6 +66,7 @@ from ..errors import HelixError
 from . import build
 from .codec import HelixCodec
 from .config import MODULE_SECTIONS, PART_SECTIONS, resolve
+from .inter_coding import check_inter
 from .nested import check_digits, sample_kept
 from .nested import masking_loss as nested_masking_loss
 from .rate import PriorContext, soft_tokens
@@ -102,13 +103,15 @@ def build_codec(model_cfg: dict[str, Any]) -> HelixCodec:
     token_model = build("token_model", name, codebook_size=fsq.codebook_size, **kwargs)
     config = {"stages": int(m["rate"]["stages"]), "drop": float(m["rate"]["drop"]),
               "constraints": m["constraints"]}
-    for key in ("nested", "ladder"):  # optional sections: only a model that states them
+    for key in ("nested", "ladder", "inter"):  # optional sections: only a model that states them
         if key in m:
             config[key] = m[key]
     if "ladder" in m:
         check_ladder(m["ladder"], k)
     if "nested" in m:
         check_digits(m["nested"]["min_digits"], k)
+    if "inter" in m:
+        check_inter(m["inter"], tokenizer)
     return HelixCodec(tokenizer, mixer, fsq, token_model, config)
 
 

@@ -37,6 +37,7 @@ from ..dna.primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
+from . import inter_coding
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
 from .masked import stage_masks
@@ -82,7 +83,7 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
     if shape is not None:
         padded = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(shape.h, shape.w)
         container.check_model_fit(shape, codec.tokenizer.downsample, padded,
-                                  codec.token_model.max_tokens)
+                                  getattr(codec.token_model, "max_tokens", None))
 
 
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
@@ -289,7 +290,7 @@ def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | N
     digits = read_direct_strands(strands)
     if digits.size < 20:
         raise HelixError("direct strands too short to hold a container header")
-    n_head = 4 * container.header_size(digits_to_bytes(digits[:20]))
+    n_head = 4 * container.header_size(digits_to_bytes(digits[:4 * container.SIZE_PREFIX]))
     if digits.size < n_head:
         raise HelixError("direct strands too short to hold a container header")
     _, shape, meta = container.from_bytes(digits_to_bytes(digits[:n_head]))
@@ -307,6 +308,8 @@ def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | N
         prev = ids[t]
         if progress:
             progress("fill", t + 1, shape.frames)
+    if shape.intra is not None:
+        return inter_coding.reconstruct(codec, ids, shape, progress)
     return codec.reconstruct(codec.fsq.digits_from_indices(ids), (shape.h, shape.w),
                              shape.coded_size, progress, (shape.height, shape.width),
                              shape.digits)

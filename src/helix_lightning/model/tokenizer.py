@@ -91,25 +91,31 @@ class ConvTokenizer(nn.Module):
         self.channels_latent, self.downsample = channels_latent, downsample
         self.width, self.stem = widths, stem
 
+        # taps: the layer after which each level (1/2, 1/4, ... 1/f) begins, in the order the
+        # tensor passes them (`conditional` adds context features there)
         enc: list[nn.Module] = []
         if stem == "shuffle":
             enc += [nn.PixelUnshuffle(2), nn.Conv2d(12, widths[0], 3, padding=1)]
         else:
             enc += [nn.Conv2d(3, widths[0], 3, padding=1),
                     nn.Conv2d(widths[0], widths[0], 3, stride=2, padding=1)]
+        self.encoder_taps = [len(enc) - 1]
         enc.extend(ResBlock(widths[0], groups) for _ in range(res_blocks))
         for lo, hi in zip(widths, widths[1:]):
             enc.append(nn.Conv2d(lo, hi, 3, stride=2, padding=1))
+            self.encoder_taps.append(len(enc) - 1)
             enc.extend(ResBlock(hi, groups) for _ in range(res_blocks))
         enc += [nn.GroupNorm(groups, widths[-1]), nn.SiLU(),
                 nn.Conv2d(widths[-1], channels_latent, 1)]
         self.encoder = nn.Sequential(*enc)
 
         dec: list[nn.Module] = [nn.Conv2d(channels_latent, widths[-1], 3, padding=1)]
+        self.decoder_taps = [0]  # coarsest level first
         for hi, lo in zip(widths[::-1], widths[::-1][1:]):
             dec.extend(ResBlock(hi, groups) for _ in range(res_blocks))
             dec.append(nn.Upsample(scale_factor=2, mode="nearest"))
             dec.append(nn.Conv2d(hi, lo, 3, padding=1))
+            self.decoder_taps.append(len(dec) - 1)
         dec.extend(ResBlock(widths[0], groups) for _ in range(res_blocks))
         if stem == "shuffle":
             dec += [nn.GroupNorm(groups, widths[0]), nn.SiLU(),
