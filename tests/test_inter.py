@@ -192,3 +192,38 @@ def test_model_inter_section_is_checked():
                                        "inter": {"gop": 0}}})["model"])
     with pytest.raises(HelixError, match="conditional tokenizer"):
         build_codec(resolve({"model": {"tokenizer": {"width": 16}, "inter": {}}})["model"])
+
+
+def test_set_ladder_rewrites_the_stored_ladder_and_keeps_the_hash(tmp_path):
+    """scripts/set_ladder.py: a trained checkpoint takes an experiment's ladder and inter
+    settings; the weights (and so the model hash) stay; a YAML without a ladder is refused."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import yaml
+
+    from helix_lightning.model.checkpoint import load_codec
+    from helix_lightning.model.module import HelixModule
+
+    root = Path(__file__).resolve().parents[1]
+    small = {"model": {"tokenizer": {"name": "conditional", "width": 16},
+                       "masked": {"dim": 16, "depth": 1, "heads": 2}, "inter": {"gop": 4},
+                       "nested": {"min_digits": 2}}}
+    torch.manual_seed(0)
+    module = HelixModule(small)
+    ckpt = tmp_path / "m.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": {"config": small}}, ckpt)
+    before = load_codec(ckpt).model_hash()
+    points = {f"p{i}": {"scale": 1.0 - 0.1 * i, "digits": 4 - i // 2} for i in range(5)}
+    config = tmp_path / "exp.yaml"
+    config.write_text(yaml.safe_dump({"model": {"ladder": points, "inter": {"gop": 12}}}))
+    script = [sys.executable, str(root / "scripts" / "set_ladder.py")]
+    done = subprocess.run(script + [str(ckpt), str(config)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    codec = load_codec(ckpt)
+    assert codec.model_hash() == before and list(codec.config["ladder"]) == list(points)
+    assert codec.config["inter"]["gop"] == 12
+    config.write_text(yaml.safe_dump({"model": {"inter": {"gop": 12}}}))
+    done = subprocess.run(script + [str(ckpt), str(config)], capture_output=True, text=True)
+    assert done.returncode == 2 and "states no model.ladder" in done.stderr
