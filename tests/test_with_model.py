@@ -85,7 +85,7 @@ def test_cost_is_printed_and_in_json_and_the_video_strands_are_unchanged(work, p
     assert 0.5 < model["share_of_pool"] < 1  # the model outweighs a 2-frame clip
     line = [ln for ln in err.splitlines() if ln.startswith("model ")]
     assert len(line) == 1 and " M nt " in line[0] and "% of the pool" in line[0]
-    assert f"{100 * model['share_of_pool']:.1f}%" in line[0]
+    assert f"{100 * model['share_of_pool']:.2f}%" in line[0]
     # the video's own strands are exactly those written without --with-model
     records, plain = _records(path), _records(work.dir / "plain.fasta")
     assert len(records) == len(plain) + model["strands"] and records[:len(plain)] == plain

@@ -66,9 +66,10 @@ class ModelCost:
         return asdict(self)
 
     def line(self) -> str:
-        """One line for stderr: "model: 4.2 MB -> 21.6 M nt (99.9% of the pool)"."""
+        """One line for stderr, e.g. "model c18f1bd6c519d619: 3.71 MB -> 19.4 M nt in 121486
+        strands (99.97% of the pool), archive 643a19e9" (MB: 10^6 bytes of the wrapper)."""
         return (f"model {self.model_hash}: {self.bytes / 1e6:.3g} MB -> {self.nt / 1e6:.3g} M "
-                f"nt in {self.strands} strands ({100 * self.share_of_pool:.1f}% of the pool), "
+                f"nt in {self.strands} strands ({100 * self.share_of_pool:.2f}% of the pool), "
                 f"archive {self.archive_id}")
 
 
