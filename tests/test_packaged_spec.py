@@ -1,7 +1,7 @@
 """Issue 15: the format spec travels with the package (an install has no docs/ folder).
 
 `helix dna encode --self-describing` embeds docs/FORMAT.md; the package reads it from its own
-xz copy, `dna/FORMAT.md.xz` (package data), which scripts/package_spec.py (`make spec`) writes
+xz copy, `dna/format.md.xz` (package data), which scripts/package_spec.py (`make spec`) writes
 from docs/FORMAT.md. These tests fail when the copy is stale, not shipped, or when the package
 would reach outside itself for it."""
 
@@ -21,7 +21,7 @@ DOC = ROOT / "docs" / "FORMAT.md"
 
 def test_the_packaged_copy_is_docs_format_md():
     assert lzma.decompress(SPEC_FILE.read_bytes()) == DOC.read_bytes(), (
-        "src/helix_lightning/dna/FORMAT.md.xz is stale: run `make spec` "
+        "src/helix_lightning/dna/format.md.xz is stale: run `make spec` "
         "(scripts/package_spec.py) after editing docs/FORMAT.md")
     assert format_spec() == DOC.read_bytes()
 

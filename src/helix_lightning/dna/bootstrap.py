@@ -35,7 +35,7 @@ ID_BYTES, INDEX_BYTES = 4, 2
 SECTOR_TITLE = "HELIX-LIGHTNING DNA ARCHIVE (bootstrap sector, docs/FORMAT.md section 11)"
 #: docs/FORMAT.md as package data, xz-compressed (scripts/package_spec.py, `make spec`, writes
 #: it; tests/test_packaged_spec.py checks it is the same text), so installs carry the spec
-SPEC_FILE = Path(__file__).resolve().parent / "FORMAT.md.xz"
+SPEC_FILE = Path(__file__).resolve().parent / "format.md.xz"
 # three bits (weak base first?, G rather than C?, T rather than A?) -> two bases
 PAIRS = ("CA", "CT", "GA", "GT", "AC", "TC", "AG", "TG")
 

@@ -3,7 +3,8 @@
 - `encode_video_file(video, fasta, ...)`: read a video (optionally its first frames, resized;
   a truncated file warns on stderr and is encoded as far as it reads), encode it with a
   checkpoint's codec (`HelixCodec.encode_video`) at the input's frame rate and write the
-  strands as FASTA with HELIX record names (`dna.records`); returns the `VideoStats`. Cheap
+  strands as FASTA with HELIX record names (`dna.records`), with `with_model` the model's
+  archive after them (`with_model.carried_model`); returns the `VideoStats`. Cheap
   checks (the output folder, the scale) come before any model is loaded, the rate point's
   name (the model's ladder) before the video is read.
 - `open_decoder(output, checkpoint, reference)`: the checks before a decode (output suffix and
@@ -11,7 +12,8 @@
 - `decode_to_video_file(codec, strands, output, ...)`: strands or consensus candidates ->
   frames -> a video file (.mkv lossless FFV1, .mp4 H.264) at the container's frame rate;
   a size the output cannot hold (odd, for .mp4) is refused once the container header is
-  read, before any token is decoded.
+  read, before any token is decoded. `container_to_video_file(codec, data, output)` does the
+  same from a container already read from its archive (`with_model.decode_pool_video`).
 - `compare_to_reference(frames, reference)`: PSNR and MS-SSIM of decoded frames against the
   reference video's first frames, resized to the decoded size.
 """
