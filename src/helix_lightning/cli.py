@@ -295,7 +295,8 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
             args.input, args.output, checkpoint=args.checkpoint, constraints=args.constraints,
             coder=args.coder, frames=args.frames, size=size, rate=args.rate, scale=args.scale,
             drop=args.drop, stages=args.stages, redundancy=args.redundancy, progress=update,
-            nt_budget=args.nt_budget)
+            nt_budget=args.nt_budget, with_model=args.with_model,
+            log=None if args.quiet else lambda line: print(line, file=sys.stderr))
     if args.json:
         print(json.dumps({k: v for k, v in stats.to_dict().items() if k != "archive"},
                          indent=2, default=str))
@@ -320,21 +321,24 @@ def _video_rows(s) -> dict:
         "net density": float(s.net_density),
         "violations": s.violations,
         "direct violations": f"{s.direct_violations} ({arm})",
+        **({"model archive": s.model.line()} if s.model else {}),
     }
 
 
 def cmd_video_decode(args: argparse.Namespace) -> int:
-    from .model.video_files import compare_to_reference, decode_to_video_file, open_decoder
+    from .model.video_files import compare_to_reference, open_decoder
+    from .model.with_model import decode_pool_video  # no --checkpoint: the pool's model
 
-    codec = open_decoder(args.output, args.checkpoint, args.reference, inputs=[args.input])
+    codec = open_decoder(args.output, args.checkpoint, args.reference, inputs=[args.input],
+                         load_default=False)
     bars = _video_progress(args)
     loaded = _load_reads(args.input, bars, args.quiet, "decode")
     with progress_bar(bars, "decode") as update:
-        frames = decode_to_video_file(codec, loaded.strands, args.output,
-                                      support=loaded.support, variants=loaded.variants,
-                                      constraints=args.constraints or loaded.constraint_hint,
-                                      fps=args.fps, progress=update, archive_id=args.archive,
-                                      inputs=[args.input, args.reference])
+        frames = decode_pool_video(codec, loaded.strands, args.output,
+                                   support=loaded.support, variants=loaded.variants,
+                                   constraints=args.constraints or loaded.constraint_hint,
+                                   fps=args.fps, progress=update, archive_id=args.archive,
+                                   inputs=[args.input, args.reference])
     t, h, w = frames.shape[:3]
     if not args.quiet:
         print(f"decoded {t} frames of {w}x{h} -> {args.output}", file=sys.stderr)

@@ -254,17 +254,28 @@ def _add_video_commands(sub) -> None:
                    "fewer if the drop needs it)")
     p.add_argument("--redundancy", type=float, default=None,
                    help="parity strands / data strands of the outer code (fsm)")
+    p.add_argument("--with-model", action="store_true",
+                   help="store the model (weights, config, hash) in the same FASTA as a second "
+                   "archive of the pool, so `helix decode` needs no --checkpoint (docs/FORMAT.md "
+                   "section 13; fsm coder; its cost in nt is printed before writing, and "
+                   "--nt-budget counts the video's strands only)")
     p.add_argument("--json", action="store_true", help="print the full stats as JSON")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or lines")
     p.set_defaults(handler="encode")
+    _add_video_decode_command(sub)
 
+
+def _add_video_decode_command(sub) -> None:
     p = sub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to a video",
                        description="Strands or sequencing reads -> container -> tokens -> video "
                        "(.mkv lossless FFV1 or .mp4 H.264); with --reference prints PSNR and "
                        "MS-SSIM against it.")
     p.add_argument("input", help=READS_HELP)
     p.add_argument("-o", "--output", required=True, help="video to write (.mkv or .mp4)")
-    p.add_argument("--checkpoint", default=None, help=ckpt_help + "; must be the encoder's")
+    p.add_argument("--checkpoint", default=None,
+                   help="trained model; must be the encoder's (default: the model the pool "
+                   "carries, `helix encode --with-model`, else the packaged default model; "
+                   "given, it wins over a model the pool carries)")
     p.add_argument("--constraints", default=None, metavar="NAME|FILE.yaml",
                    help="constraint set (default: detect)")
     p.add_argument("--reference", default=None, help="original video to compare against "

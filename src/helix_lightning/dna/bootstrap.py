@@ -33,7 +33,9 @@ BOOT_COPIES = 3        # each bootstrap strand is written this many times
 BOOT_RECORD = "helix-boot"
 ID_BYTES, INDEX_BYTES = 4, 2
 SECTOR_TITLE = "HELIX-LIGHTNING DNA ARCHIVE (bootstrap sector, docs/FORMAT.md section 11)"
-SPEC_PATH = Path(__file__).resolve().parents[3] / "docs/FORMAT.md"
+#: docs/FORMAT.md as package data, xz-compressed (scripts/package_spec.py, `make spec`, writes
+#: it; tests/test_packaged_spec.py checks it is the same text), so installs carry the spec
+SPEC_FILE = Path(__file__).resolve().parent / "format.md.xz"
 # three bits (weak base first?, G rather than C?, T rather than A?) -> two bases
 PAIRS = ("CA", "CT", "GA", "GT", "AC", "TC", "AG", "TG")
 
@@ -67,11 +69,12 @@ def chunk_bytes(strand_len: int) -> int:
 
 
 def format_spec() -> bytes:
-    """The text of docs/FORMAT.md, from the source checkout this package runs from."""
-    if not SPEC_PATH.is_file():
-        raise HelixError(f"--self-describing needs the format spec at {SPEC_PATH} (run from a "
-                         "source checkout of HELIX-Lightning)")
-    return SPEC_PATH.read_bytes()
+    """The text of docs/FORMAT.md, from the copy packaged with this module (`SPEC_FILE`)."""
+    try:
+        return lzma.decompress(SPEC_FILE.read_bytes())
+    except (OSError, lzma.LZMAError) as exc:
+        raise HelixError(f"--self-describing needs the packaged format spec {SPEC_FILE.name} "
+                         f"({type(exc).__name__}): reinstall helix-lightning") from None
 
 
 def compress_spec(text: bytes) -> bytes:

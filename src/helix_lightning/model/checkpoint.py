@@ -19,7 +19,7 @@ the top level (`tokenizer.x`); `remap_state_dict` moves them under `codec.` on l
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import HelixError
 
@@ -55,23 +55,25 @@ def _refusal(exc: Exception) -> str:
     return f"it is not weights-only ({first[:120]})"
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The checkpoint dict at `path`, read weights-only (no code unpickled); HelixError if
+def read_checkpoint(path: str | Path | BinaryIO, label: str | None = None) -> dict[str, Any]:
+    """The checkpoint dict at `path` (a file, or an open binary stream such as a BytesIO,
+    named `label` in messages), read weights-only (no code unpickled); HelixError if
     unreadable, refused, or without a `state_dict`."""
     import pickle
     import zipfile
 
     import torch
 
-    p = Path(path)
+    p = path if hasattr(path, "read") else Path(path)
+    name = label or str(p)
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise HelixError(f"{p}: refused to load: {_refusal(exc)}") from None
+        raise HelixError(f"{name}: refused to load: {_refusal(exc)}") from None
     except (zipfile.BadZipFile, EOFError, RuntimeError, OSError, ValueError) as exc:
-        raise HelixError(f"{p}: not a readable checkpoint ({type(exc).__name__})") from None
+        raise HelixError(f"{name}: not a readable checkpoint ({type(exc).__name__})") from None
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict):
-        raise HelixError(f"{p}: not a HELIX checkpoint (no state_dict)")
+        raise HelixError(f"{name}: not a HELIX checkpoint (no state_dict)")
     return ckpt
 
 
@@ -84,19 +86,24 @@ def remap_state_dict(state: dict[str, Any]) -> dict[str, Any]:
 
 def load_module(path: str | Path | None = None):
     """The HelixModule stored at `path` (default: DEFAULT_CHECKPOINT), in eval mode on CPU."""
+    p = resolve_checkpoint(path)
+    return module_from_checkpoint(read_checkpoint(p), str(p))
+
+
+def module_from_checkpoint(ckpt: dict[str, Any], label: str):
+    """The HelixModule a checkpoint dict (`read_checkpoint`'s) describes: built from its stored
+    config, its weights loaded strictly, eval mode; `label` names it in messages."""
     from .module import HelixModule
 
-    p = resolve_checkpoint(path)
-    ckpt = read_checkpoint(p)
     config = (ckpt.get("hyper_parameters") or {}).get("config")
     if not isinstance(config, dict):
-        raise HelixError(f"{p}: not a HELIX checkpoint (no stored config)")
+        raise HelixError(f"{label}: not a HELIX checkpoint (no stored config)")
     module = HelixModule(config)
     try:
         module.load_state_dict(remap_state_dict(ckpt["state_dict"]), strict=True)
     except RuntimeError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "mismatch"
-        raise HelixError(f"{p}: weights do not fit the stored config ({first})") from None
+        raise HelixError(f"{label}: weights do not fit the stored config ({first})") from None
     return module.eval()
 
 

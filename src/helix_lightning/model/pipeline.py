@@ -103,7 +103,8 @@ class VideoStats:
     """What `encode_video` wrote, in the words of docs/DESIGN.md ("Definitions"): the
     geometry and rate point `compress` chose, its bits, and the strands the DNA coder wrote
     (nt exclude primers; rates per pixel count the input's pixels). `archive` is the FSM
-    archive's own stats (None for the direct coder)."""
+    archive's own stats (None for the direct coder); every count is the video's, a model
+    archive stored beside it is counted in `model` alone."""
 
     coder: str
     constraints: str
@@ -137,14 +138,15 @@ class VideoStats:
     net_density: float
     net_density_with_primers: float
     violations: int
+    model: Any = None  # with_model.ModelCost: the pool's model archive (helix encode --with-model)
 
     def to_dict(self) -> dict[str, Any]:
-        """The stats as a dict with these keys in this order (`archive` nested as a dict, and
-        left out for the direct coder)."""
+        """The stats as a dict with these keys in this order (`archive` and `model` nested as
+        dicts, and left out when None: the direct coder, no model archive)."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "archive":
+            if f.name in ("archive", "model"):
                 if value is None:
                     continue
                 value = value.to_dict()
