@@ -133,15 +133,14 @@ def clip_names(paths: Sequence[Path]) -> list[str]:
     return names
 
 
-def helix_rate_points(rates: Sequence[str] | None = None) -> list[tuple[str, dict]]:
-    """(rate_param label, encode_video kwargs) per HELIX rate point."""
-    from ..model import codec as codec_module
+def helix_rate_points(rates: Sequence[str] | None = None, config: dict | None = None
+                      ) -> list[tuple[str, dict]]:
+    """(rate_param label, encode_video kwargs) per rate point of a model's ladder (its own
+    `model.ladder`, else RATE_POINTS; `rates.ladder`), only those named in `rates` when
+    given; HelixError for a name the ladder lacks."""
+    from ..model.rates import ladder
 
-    points = getattr(codec_module, "RATE_POINTS", None)
-    if points:
-        items = [(f"rate={n}", {"rate": n}) for n in points]
-    else:  # before named rate points existed: the drop shares
-        items = [(f"drop={d:g}", {"drop": d}) for d in (0.0, 0.25, 0.5)]
+    items = [(f"rate={n}", {"rate": n}) for n in ladder(config)]
     if rates:
         known = {label.split("=", 1)[1]: (label, kw) for label, kw in items}
         bad = [r for r in rates if r not in known]
@@ -149,6 +148,22 @@ def helix_rate_points(rates: Sequence[str] | None = None) -> list[tuple[str, dic
             raise HelixError(f"unknown HELIX rate point {bad[0]!r} (known: {', '.join(known)})")
         items = [known[r] for r in rates]
     return items
+
+
+def _model_rate_points(codecs: dict, rates: Sequence[str] | None) -> dict[str, list]:
+    """Each model's rate points: its whole ladder, or the `rates` it has (a name no model
+    has is refused)."""
+    from ..model.rates import ladder
+
+    if rates:
+        names = {n for codec in codecs.values() for n in ladder(codec.config)}
+        missing = [r for r in rates if r not in names]
+        if missing:
+            raise HelixError(f"unknown HELIX rate point {missing[0]!r} (known: "
+                             f"{', '.join(sorted(names))})")
+    return {method: helix_rate_points(
+        [r for r in rates if r in ladder(codec.config)] if rates else None, codec.config)
+        for method, codec in codecs.items()}
 
 
 def _validate(opts: RDOptions) -> None:
@@ -301,7 +316,10 @@ def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
     if out.exists() and not out.is_dir():
         raise HelixError(f"--out is a file, not a directory: {out}")
     models = _helix_models(opts)
-    rates = helix_rate_points(opts.rates) if models else []
+    from ..model.checkpoint import load_codec
+
+    codecs = {method: load_codec(path) for method, path in models}
+    model_rates = _model_rate_points(codecs, opts.rates)
     baselines = [get_baseline(b) for b in (opts.baselines if opts.baselines is not None
                                            else list(BASELINES))]
     clips = _load_clips(opts)
@@ -309,7 +327,7 @@ def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
     mode, codes = _matrix_codes(opts)
     extra_codes = [c for c in codes if c != rd_code]
 
-    per_clip = len(models) * len(rates) + sum(len(b.ladder(opts.ladder)) for b in baselines)
+    per_clip = sum(len(r) for r in model_rates.values()) + sum(len(b.ladder(opts.ladder)) for b in baselines)
     matrix_steps = len(extra_codes) * (len(models) + len(baselines)) if mode == "best" else \
         len(extra_codes) * per_clip if mode == "all" else 0
     total = len(clips) * (per_clip + matrix_steps) + len(models)
@@ -325,14 +343,11 @@ def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
         progress("starting", 0, total)
     rows: list[dict] = []
     streams: dict[tuple[str, str, str], dict] = {}  # (method, clip, rate) -> bytes + timings
-    from ..model.checkpoint import load_codec
-
-    codecs = {method: load_codec(path) for method, path in models}
     for clip in clips:
         size = (clip.frames.shape[2], clip.frames.shape[1])
         for method, _ in models:
             codec = codecs[method]
-            for label, kwargs in rates:
+            for label, kwargs in model_rates[method]:
                 t0 = time.perf_counter()
                 strands, stats = codec.encode_video(clip.frames, constraints=opts.constraints,
                                                     coder="fsm", **kwargs)
