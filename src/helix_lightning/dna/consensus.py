@@ -178,7 +178,9 @@ def voted_length(clusters: list[list[str]], guess: int) -> int:
     """The most common length of the vote winners of up to LENGTH_SAMPLE clusters of at least
     LENGTH_MIN_READS reads (3 if there are too few such clusters; `guess` if none). Reads
     with more deletions than insertions are short on average, so their most common length
-    undershoots; a majority vote restores most deleted bases and drops most inserted ones."""
+    undershoots; a majority vote restores most deleted bases and drops most inserted ones
+    (voted twice: the second time against the first winners, not a read with its own
+    deletions)."""
     for least in (LENGTH_MIN_READS, 3):
         big = [g[:10] for g in clusters if len(g) >= least][:LENGTH_SAMPLE]
         if len(big) >= 20 or (least == 3 and big):
@@ -187,6 +189,7 @@ def voted_length(clusters: list[list[str]], guess: int) -> int:
         return guess
     refs = [min(g, key=lambda m: abs(len(m) - guess)) for g in big]
     winners, _ = vote(big, refs, guess)
+    winners, _ = vote(big, winners, guess)  # again, against the first winners
     return Counter(len(w) for w in winners).most_common(1)[0][0]
 
 

@@ -33,7 +33,7 @@ from .consensus import _GAP, _LETTERS, Candidate, _codes, _parse_cigars, _tally
 
 Verify = Callable[[list[str]], np.ndarray]
 
-MAX_TRIES = 64       # spellings one cluster may try per reference (the false-pass budget)
+MAX_TRIES = 128      # spellings one cluster may try per reference (the false-pass budget)
 MAX_FLIPS = 20       # cheapest runner-ups a spelling may draw on
 MAX_EXAMINED = 4096  # subsets looked at per reference (most have the wrong length)
 MAX_READS = 10       # reads of a cluster voted on
