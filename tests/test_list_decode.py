@@ -15,7 +15,7 @@ from helix_lightning.dna.erasure_model import model_strands
 from helix_lightning.dna.list_decode import ranked_spellings, rescue, vote_slots
 from helix_lightning.dna.primers import DEFAULT_PREFIX as P, DEFAULT_SUFFIX as S
 from helix_lightning.dna.read_decode import decode_loaded
-from helix_lightning.dna.reads import cut_payloads, recover_reads
+from helix_lightning.dna.reads import cut_payloads, recover_reads, revoted
 from helix_lightning.dna.regroup import join_small_clusters
 from helix_lightning.dna.strands import StrandLayout
 from helix_lightning.dna.verifier import data_verifier
@@ -116,3 +116,15 @@ def test_low_coverage_reads_decode_with_list_decoding():
     assert out == data and report.ok
     assert more.rescued > 0 and len(more.strands) == len(loaded.strands) + more.rescued
     assert "by list decoding" in more.summary()
+
+
+def test_a_strand_length_a_base_off_is_found_again():
+    """Candidates voted a base short (as deletion-heavy reads can make them) hold no header;
+    decode_loaded votes the clusters again at the lengths next to it and decodes."""
+    data = random.Random(6).randbytes(3000)
+    archive = encode_archive(data, "standard")
+    reads = [r for _, r, _ in simulate_reads(archive.strands, ChannelParams(coverage=8, seed=3))]
+    short = revoted(recover_reads(reads), 199)
+    assert {len(s) for s in short.strands} == {199}
+    out, report, more = decode_loaded(short, "standard")
+    assert out == data and more.strand_len == 200

@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from ..errors import HelixError
-from .consensus import MAX_LEN_DEVIATION, Candidate, cluster_and_vote
+from .consensus import MAX_LEN_DEVIATION, Candidate, cluster_and_vote, consensus_middles
 from .fasta import read_sequence_file
 from .list_decode import rescue
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, find_head, find_tail, reverse_complement
@@ -119,6 +119,10 @@ def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
                            clusters=voted.clusters,
                            cluster_of=[c.cluster for c in voted.candidates])
     if verify is not None:
+        if strand_len is None:
+            best = checked_length(voted.clusters, loaded.strand_len, verify, prefix, suffix)
+            if best != loaded.strand_len:
+                loaded = revoted(loaded, best, prefix, suffix)
         loaded = with_rescued(loaded, verify, prefix, suffix)
     if not loaded.strands:
         raise HelixError(f"{source}: no consensus strand from {used} reads; nothing to decode")
@@ -140,6 +144,44 @@ def with_rescued(loaded: LoadedStrands, verify: Verify, prefix: str = DEFAULT_PR
                    variants=loaded.variants + [c.variants for c in found],
                    cluster_of=loaded.cluster_of + [c.cluster for c in found],
                    rescued=loaded.rescued + len(found))
+
+
+LENGTH_TRIES = (0, 1, -1, 2, -2)  # strand lengths tried around the voted one (most likely first)
+LENGTH_SAMPLE = 200               # largest clusters voted at each length tried
+
+
+def checked_length(clusters: list[list[str]], strand_len: int, verify: Verify,
+                   prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> int:
+    """The strand length (around `strand_len`, the voted one) at which the votes of the
+    largest clusters give the most strands passing `verify`: at high deletion rates the vote
+    can fall a base short, and the check tells."""
+    sample = sorted(clusters, key=len, reverse=True)[:LENGTH_SAMPLE]
+    best, most = strand_len, -1
+    for step in LENGTH_TRIES:
+        mid = strand_len + step - len(prefix) - len(suffix)
+        if mid < MIN_PAYLOAD:
+            continue
+        spelled = [prefix + m + suffix for found in consensus_middles(sample, mid)
+                   for m in found[:1]]
+        passed = int(np.sum(verify(spelled))) if spelled else 0
+        if passed > most:
+            best, most = strand_len + step, passed
+    return best
+
+
+def revoted(loaded: LoadedStrands, strand_len: int, prefix: str = DEFAULT_PREFIX,
+            suffix: str = DEFAULT_SUFFIX) -> LoadedStrands:
+    """The same read clusters voted again for strands of `strand_len` nt (primers included);
+    list-decoded candidates are dropped (they have the old length)."""
+    if loaded.clusters is None:
+        return loaded
+    mid = strand_len - len(prefix) - len(suffix)
+    found = consensus_middles(loaded.clusters, mid)
+    cands = [Candidate(prefix + m + suffix, len(group), len(mids), c)
+             for c, (group, mids) in enumerate(zip(loaded.clusters, found)) for m in mids]
+    return replace(loaded, strands=[c.seq for c in cands], support=[c.support for c in cands],
+                   variants=[c.variants for c in cands], cluster_of=[c.cluster for c in cands],
+                   strand_len=strand_len, rescued=0)
 
 
 def constraint_hint(name: str) -> str | None:
