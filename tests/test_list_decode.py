@@ -128,3 +128,22 @@ def test_a_strand_length_a_base_off_is_found_again():
     assert {len(s) for s in short.strands} == {199}
     out, report, more = decode_loaded(short, "standard")
     assert out == data and more.strand_len == 200
+
+
+def test_a_wrong_strand_that_passes_its_check_is_fed_last():
+    """A list-decoded strand that took many tries is the least trusted: with every strand weak
+    (2 reads each), a wrong one that passes its check (index 0, payload flipped) goes to the
+    outer code last, so the segment decodes at the first attempt without it."""
+    from helix_lightning.dna.archive import decode_archive
+
+    data = random.Random(8).randbytes(4000)
+    archive = encode_archive(data, "standard", redundancy=0.3)
+    h, first = archive.header, archive.stats.header_strands
+    wrong = StrandLayout(archive.cs).data_strands(
+        np.array([0]), np.full((1, h.symbol_size), 0x5A, dtype=np.uint8), h.index_bits,
+        h.archive_id)[0]
+    strands = archive.strands[:first] + [wrong] + archive.strands[first + 1:]
+    support = [4] * first + [2] * (len(strands) - first)
+    variants = [1] * first + [200] + [1] * (len(strands) - first - 1)
+    out, report = decode_archive(strands, support, variants=variants, constraints="standard")
+    assert out == data and report.segments[0]["attempts"] == 1
