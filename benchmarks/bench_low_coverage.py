@@ -1,7 +1,7 @@
 """How far the channel can go: the net density the plan needs against coverage and against
 the per-base error rate, with published systems' points marked.
 
-Run: .venv/bin/python benchmarks/bench_low_coverage.py [--mb 1] [--kb 100] [--seeds 0]
+Run: .venv/bin/python benchmarks/bench_low_coverage.py [--mb 1] [--kb 100] [--seeds 0] [--replot]
 
 For every point the plan (`helix dna plan`: the erasure model of this package's own read
 recovery, list decoding included) chooses the redundancy a `--mb` MB archive on `standard`
@@ -14,7 +14,8 @@ run too and marked as the share decoded bit-exact.
 
 Published points marked: Ding et al. 2024 (error-free at mean coverage 4.5x and 6x, 1.73 and
 1.82 bits/nt); DNA-Aeon (8% errors) and DNA StairLoop (10%, 13:31:6) at 15x; HEDGES (7%).
-Outputs: bench-out/low_coverage.csv and bench-out/low_coverage.png.
+Outputs: bench-out/low_coverage.csv and bench-out/low_coverage.png (`--replot` redraws the
+figure from the CSV).
 """
 
 from __future__ import annotations
@@ -103,6 +104,11 @@ def figure(rows: list[dict], path: str) -> None:
         order = "sub:del:ins" if name == "13:31:6" else "sub:ins:del"
         b.plot([100 * r["error"] for r in err], [r["net_density"] for r in err], "o-",
                label=f"HELIX, {order} {name}, planned")
+        for r in err:
+            if r["bit_exact_share"] != "":
+                b.annotate(f"{r['bit_exact_share']:.0%}", (100 * r["error"], r["net_density"]),
+                           textcoords="offset points", fontsize=7, ha="center",
+                           xytext=(0, -14 if name == "13:31:6" else 8))
     for name, e in AT_15X:
         b.axvline(100 * e, color="gray", ls="--", lw=0.8)
         b.text(100 * e, 1.9, name, rotation=90, va="top", ha="right", fontsize=8)
@@ -113,12 +119,32 @@ def figure(rows: list[dict], path: str) -> None:
     fig.savefig(path, dpi=120)
 
 
+def read_rows(path: str) -> list[dict]:
+    """The rows of a CSV this script wrote, numbers as numbers."""
+    import csv
+
+    def number(v: str):
+        try:
+            return float(v) if "." in v or v == "nan" else int(v)
+        except ValueError:
+            return v
+
+    with open(path, newline="") as fh:
+        return [{k: number(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=1.0)
     ap.add_argument("--kb", type=int, default=100)
     ap.add_argument("--seeds", type=int, default=0)
+    ap.add_argument("--replot", action="store_true",
+                    help="redraw bench-out/low_coverage.png from its CSV, computing nothing")
     args = ap.parse_args()
+    if args.replot:
+        figure(read_rows(os.path.join("bench-out", "low_coverage.csv")),
+               os.path.join("bench-out", "low_coverage.png"))
+        return
     size = int(args.mb * 1_000_000)
     rows = [point("coverage", ChannelParams(coverage=c), size, args.kb, args.seeds,
                   mix="2:1:1") for c in COVERAGES]

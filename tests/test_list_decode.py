@@ -2,7 +2,6 @@
 points 1 and 2): strands the plain vote loses come back, and only under the archive's check."""
 
 import random
-from dataclasses import replace
 
 import numpy as np
 import pytest

@@ -328,8 +328,8 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     seg_reports = []
     for s in range(seg.count):
         k, r = seg.symbols(s), header.repair(s)
-        got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s), header.symbol_size, s,
-                                        trust)
+        got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s),
+                                        header.symbol_size, s, trust)
         seg_reports.append({"segment": s, "source": k, "parity": r, **info,
                             "decoded": got is not None})
         if progress:

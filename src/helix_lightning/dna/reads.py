@@ -147,7 +147,7 @@ def with_rescued(loaded: LoadedStrands, verify: Verify, prefix: str = DEFAULT_PR
 
 
 LENGTH_TRIES = (0, 1, -1, 2, -2)  # strand lengths tried around the voted one (most likely first)
-LENGTH_SAMPLE = 200               # largest clusters voted at each length tried
+LENGTH_CHECKED = 200              # largest clusters voted at each length tried
 
 
 def checked_length(clusters: list[list[str]], strand_len: int, verify: Verify,
@@ -155,7 +155,7 @@ def checked_length(clusters: list[list[str]], strand_len: int, verify: Verify,
     """The strand length (around `strand_len`, the voted one) at which the votes of the
     largest clusters give the most strands passing `verify`: at high deletion rates the vote
     can fall a base short, and the check tells."""
-    sample = sorted(clusters, key=len, reverse=True)[:LENGTH_SAMPLE]
+    sample = sorted(clusters, key=len, reverse=True)[:LENGTH_CHECKED]
     best, most = strand_len, -1
     for step in LENGTH_TRIES:
         mid = strand_len + step - len(prefix) - len(suffix)

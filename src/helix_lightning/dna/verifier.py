@@ -8,11 +8,14 @@ index names a strand the archive wrote.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from .strands import StrandLayout
+
+if TYPE_CHECKING:
+    from .pool import FoundHeader
 
 Verify = Callable[[list[str]], np.ndarray]
 
@@ -31,7 +34,7 @@ def data_verifier(layout: StrandLayout, index_bits: int, symbol_size: int,
     return verify
 
 
-def archive_verifier(found) -> Verify:
+def archive_verifier(found: "FoundHeader") -> Verify:
     """The verifier of the archive a `pool.FoundHeader` describes."""
     header = found.header
     seg = header.segmentation()
