@@ -310,14 +310,14 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     order = np.lexsort((-support, idx))
     best: dict[int, np.ndarray] = {}
     weak: set[int] = set()
-    trust: dict[int, tuple[int, int]] = {}  # per index: (-support, variants), lower first
+    trust: dict[int, tuple[int, int]] = {}  # per index: (variants, -support), lower first
     for i in order:
         if not valid[i]:
             continue
         j = int(idx[i])
         if j not in best:
             best[j] = payload[i]
-            trust[j] = (-int(support[i]), int(variants[i]))
+            trust[j] = (int(variants[i]), -int(support[i]))
             if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
                 weak.add(j)
         elif not np.array_equal(best[j], payload[i]):
@@ -365,9 +365,11 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
                         trust: dict[int, tuple[int, int]] | None = None
                         ) -> tuple[bytes | None, dict]:
     """Decode one RaptorQ segment, retrying without some weak strands until its hash matches.
-    Weak strands are fed most trusted first (`trust`: more reads, then fewer candidates in
-    their cluster, e.g. a list-decoded one that took many tries last), so the outer code is
-    often done before it reaches the doubtful ones."""
+    Weak strands are fed most trusted first (`trust`: fewer candidates or spellings tried in
+    their cluster, then more reads: a list-decoded one that took many tries, the likeliest to
+    be wrong, comes last), so the outer code is often done before it reaches the doubtful
+    ones. Retries drop the least trusted first, then random ones among the least trusted
+    quarter of the weak strands (at least four times as many as are dropped)."""
     trust = trust or {}
     weak_esi = [i - base for i in sorted((i for i in weak if base <= i < base + k + r),
                                          key=lambda i: (trust.get(i, (0, 0)), i))]
@@ -391,7 +393,8 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
             return chunk, info
         if spare <= 0 or not weak_esi:
             break
-        drop = min(spare, len(weak_esi))  # first without the least trusted, then at random
+        drop = min(spare, len(weak_esi))
+        doubtful = weak_esi[-max(4 * drop, len(weak_esi) // 4):]
         excluded = (set(weak_esi[-drop:]) if attempt == 0 else
-                    set(rng.choice(weak_esi, size=drop, replace=False).tolist()))
+                    set(rng.choice(doubtful, size=drop, replace=False).tolist()))
     return None, info
