@@ -16,12 +16,14 @@ How many spellings a cluster may try is capped (`MAX_TRIES` per reference, new s
 only), and that cap is what keeps wrong strands out: a wrong spelling passes a c-bit check
 with probability about 2^-c (the FSM code rejects some more: 30% of the one-substitution and
 50% of the deletion-plus-insertion neighbours of valid strands, 1,000 of each measured), so a
-cluster that tries t spellings lets one through with probability about t * 2^-c: 17 check bits on `standard` at 1 MB and 256 tries, 2e-3 per cluster that exhausts
-its list. Measured: 1 wrong strand among 1,551 two-read clusters rescued (3,000 strands with
-2 reads each at the reference rates, 16 check bits). The check is not widened (no format
-change). What gets through is fed to the outer code as a weak strand, after every strand more
-reads or fewer tries vouch for (`archive.decode_found`), and dropped first when a segment's
-hash fails.
+cluster that tries t spellings lets one through with probability about t * 2^-c. A two-read
+cluster is list-decoded only if every spelling of the right length fits in the list (when it
+does not, the strand is rarely in it, and the tries only spend the false-pass budget). With 256
+tries per reference, 1 MB archives at coverage 5 got about two wrong strands each through the
+17-bit check of `standard`, enough to fail 2 of 5 seeds: hence 64. The check is not widened
+(no format change). What gets through is fed to the outer code as a weak strand, after every
+strand fewer tries or more reads vouch for (`archive.decode_found`), and dropped first when a
+segment's hash fails.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from .consensus import _GAP, _LETTERS, Candidate, _codes, _parse_cigars, _tally
 
 Verify = Callable[[list[str]], np.ndarray]
 
-MAX_TRIES = 256      # new spellings one cluster may try per reference (false-pass budget)
+MAX_TRIES = 64       # new spellings one cluster may try per reference (false-pass budget)
 MAX_FLIPS = 20       # cheapest runner-ups a spelling may draw on
 MAX_EXAMINED = 4096  # subsets looked at per reference (most have the wrong length)
 MAX_READS = 10       # reads of a cluster voted on
@@ -93,13 +95,18 @@ def vote_slots(reads: Sequence[str], ref: str) -> VoteSlots:
 
 
 def ranked_spellings(slots: VoteSlots, length: int, limit: int = MAX_TRIES,
-                     max_cost: int | None = None) -> list[str]:
+                     max_cost: int | None = None, complete_only: bool = False) -> list[str]:
     """Up to `limit` distinct spellings of exactly `length` nt, cheapest first: the winner,
-    then sets of runner-ups in order of their summed cost (each set once)."""
+    then sets of runner-ups in order of their summed cost (each set once). `complete_only`:
+    none at all unless every such spelling fits in `limit` (a list that cannot hold them all
+    is unlikely to hold the strand, and would only spend the check's false-pass budget)."""
     flips = slots.flips[:MAX_FLIPS]
     if max_cost is not None:
         flips = [f for f in flips if f[0] <= max_cost]
     base = len(slots.spell())
+    if complete_only and (len(slots.flips) > MAX_FLIPS or
+                          _length_subsets([f[3] for f in flips], length - base) > limit):
+        return []
     found: dict[str, None] = {}
     for subset in _subsets_by_cost([f[0] for f in flips]):
         if sum(flips[i][3] for i in subset) + base == length:
@@ -107,6 +114,17 @@ def ranked_spellings(slots: VoteSlots, length: int, limit: int = MAX_TRIES,
             if len(found) >= limit:
                 break
     return list(found)
+
+
+def _length_subsets(changes: list[int], need: int) -> int:
+    """How many subsets of the flips change the length by exactly `need`."""
+    ways = {0: 1}
+    for c in changes:
+        nxt = dict(ways)
+        for total, n in ways.items():
+            nxt[total + c] = nxt.get(total + c, 0) + n
+        ways = nxt
+    return ways.get(need, 0)
 
 
 def _subsets_by_cost(costs: list[int]) -> Iterator[tuple[int, ...]]:
@@ -151,7 +169,8 @@ def rescue(candidates: Sequence[Candidate], clusters: Sequence[Sequence[str]], m
             if round_no == 0:
                 primary[i] = slots.spell()
             max_cost = None if len(reads) <= 2 else max(1, len(reads) // 3)
-            fresh = [s for s in ranked_spellings(slots, mid_len, limit, max_cost)
+            fresh = [s for s in ranked_spellings(slots, mid_len, limit, max_cost,
+                                                 complete_only=len(reads) <= 2)
                      if s not in tried[i]]
             tried[i].update(fresh)
             trials += [(i, s) for s in fresh]
