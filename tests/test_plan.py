@@ -16,6 +16,8 @@ from helix_lightning.dna.erasure_model import non_increasing, predict_erasure
 from helix_lightning.dna.plan import plan_archive, segment_failure
 from helix_lightning.dna.profiles import channel_params, get_profile, profile_names
 from helix_lightning.dna.reads import recover_reads
+from helix_lightning.dna.strands import StrandLayout
+from helix_lightning.dna.verifier import data_verifier
 from helix_lightning.errors import HelixError
 
 PLAN_KEYS = {"channel", "strand_erasure", "erasure_no_reads", "erasure_recovery", "redundancy",
@@ -182,17 +184,21 @@ SLOW_SIZE = 100_000  # bytes: about 3,000 data strands per trial
 @pytest.mark.parametrize("channel,coverage", [("reference", 5.0), ("short-read", 4.0)])
 def test_predicted_strand_erasure_matches_20_simulated_trials(channel, coverage):
     """The plan's strand-erasure rate within 1 point of the mean over 20 channel simulations
-    (each: simulate reads of the archive, recover them as `helix dna decode` does, count the
-    data strands missing from the candidates)."""
+    (each: simulate reads of the archive, recover them as `helix dna decode` does, list
+    decoding under the archive's check included, count the data strands missing from the
+    candidates)."""
     data = np.random.default_rng(7).bytes(SLOW_SIZE)
     params = channel_params(channel, {"coverage": coverage})
     plan = plan_archive(SLOW_SIZE, params, "standard", channel=channel)
     archive = encode_archive(data, "standard", erasure_rate=plan.strand_erasure,
                              failure_target=plan.segment_target)
     data_strands = archive.strands[archive.stats.header_strands:]
+    header = archive.header
+    verify = data_verifier(StrandLayout(archive.cs), header.index_bits, header.symbol_size,
+                           header.archive_id, len(data_strands))
     measured = []
     for seed in range(1, 21):
         reads = [seq for _, seq, _ in simulate_reads(archive.strands, replace(params, seed=seed))]
-        found = set(recover_reads(reads).strands)
+        found = set(recover_reads(reads, verify=verify).strands)
         measured.append(np.mean([s not in found for s in data_strands]))
     assert abs(plan.strand_erasure - float(np.mean(measured))) < 0.01

@@ -158,9 +158,10 @@ def _load_reads(path: str, show_progress: bool, quiet: bool, label: str = "dna d
 
 
 def cmd_decode(args: argparse.Namespace) -> int:
-    from .dna.archive import DecodeFailure, decode_archive
+    from .dna.archive import DecodeFailure
     from .dna.bootstrap import sector_hint
     from .dna.fasta import atomic_output
+    from .dna.read_decode import decode_loaded
 
     to_folder = args.all or Path(args.output).is_dir()  # every archive of the pool
     if not to_folder:
@@ -178,9 +179,8 @@ def cmd_decode(args: argparse.Namespace) -> int:
         return 0
     try:
         with progress_bar(not args.quiet, "dna decode") as update:
-            data, report = decode_archive(loaded.strands, loaded.support,
-                                          variants=loaded.variants, constraints=cs,
-                                          progress=update, archive_id=args.archive)
+            data, report, _ = decode_loaded(loaded, cs, progress=update,
+                                            archive_id=args.archive)
     except DecodeFailure as exc:
         for s in (s for s in exc.report.segments if not s["decoded"]):
             print(f"segment {s['segment']}: received {s['received']} of {s['source'] + s['parity']}"

@@ -310,12 +310,14 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     order = np.lexsort((-support, idx))
     best: dict[int, np.ndarray] = {}
     weak: set[int] = set()
+    trust: dict[int, tuple[int, int]] = {}  # per index: (variants, -support), lower first
     for i in order:
         if not valid[i]:
             continue
         j = int(idx[i])
         if j not in best:
             best[j] = payload[i]
+            trust[j] = (int(variants[i]), -int(support[i]))
             if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
                 weak.add(j)
         elif not np.array_equal(best[j], payload[i]):
@@ -326,7 +328,8 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     seg_reports = []
     for s in range(seg.count):
         k, r = seg.symbols(s), header.repair(s)
-        got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s), header.symbol_size, s)
+        got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s),
+                                        header.symbol_size, s, trust)
         seg_reports.append({"segment": s, "source": k, "parity": r, **info,
                             "decoded": got is not None})
         if progress:
@@ -358,10 +361,19 @@ class DecodeFailure(HelixError):
 
 
 def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, k: int, r: int,
-                        length: int, T: int, seg_no: int) -> tuple[bytes | None, dict]:
-    """Decode one RaptorQ segment, retrying without some weak strands until its hash matches."""
+                        length: int, T: int, seg_no: int,
+                        trust: dict[int, tuple[int, int]] | None = None
+                        ) -> tuple[bytes | None, dict]:
+    """Decode one RaptorQ segment, retrying without some weak strands until its hash matches.
+    Weak strands are fed most trusted first (`trust`: fewer candidates or spellings tried in
+    their cluster, then more reads: a list-decoded one that took many tries, the likeliest to
+    be wrong, comes last), so the outer code is often done before it reaches the doubtful
+    ones. Retries drop the least trusted first, then random ones among the least trusted
+    quarter of the weak strands (at least four times as many as are dropped)."""
+    trust = trust or {}
+    weak_esi = [i - base for i in sorted((i for i in weak if base <= i < base + k + r),
+                                         key=lambda i: (trust.get(i, (0, 0)), i))]
     symbols = {i - base: best[i].tobytes() for i in range(base, base + k + r) if i in best}
-    weak_esi = sorted(i - base for i in weak if base <= i < base + k + r)
     info = {"received": len(symbols), "lost": k + r - len(symbols), "weak": len(weak_esi),
             "attempts": 0, "corrupt_found": 0}
     if len(symbols) < k:
@@ -381,5 +393,8 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
             return chunk, info
         if spare <= 0 or not weak_esi:
             break
-        excluded = set(rng.choice(weak_esi, size=min(spare, len(weak_esi)), replace=False).tolist())
+        drop = min(spare, len(weak_esi))
+        doubtful = weak_esi[-max(4 * drop, len(weak_esi) // 4):]
+        excluded = (set(weak_esi[-drop:]) if attempt == 0 else
+                    set(rng.choice(doubtful, size=drop, replace=False).tolist()))
     return None, info

@@ -26,6 +26,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable
 
@@ -36,6 +37,7 @@ from scipy.sparse.csgraph import connected_components
 
 from ..errors import HelixError
 from .primers import reverse_complement
+from .regroup import join_small_clusters
 
 KMER = 12
 KEY_OFFSETS = (0, 12, 24, 36)   # taken from the start and (mirrored) from the end of a middle
@@ -60,6 +62,7 @@ class Candidate:
     seq: str
     support: int
     variants: int = 1  # candidates its cluster gave (ties, pairs): > 1 means less confident
+    cluster: int = -1  # which read cluster gave it (`cluster_and_vote`), -1 if unknown
 
 
 @dataclass(frozen=True)
@@ -103,8 +106,8 @@ def recover_strands(reads: Iterable[str], prefix: str, suffix: str, strand_len: 
     primers = _Primers.of(prefix, suffix)
     middles = _trim_all(reads, primers, mid_len, advance)
     advance(len(reads) - len(middles))  # dropped reads need no consensus
-    candidates = _cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
-                                   advance)
+    candidates = cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
+                                  advance).candidates
     if progress:
         progress(total, total)
     return candidates
@@ -127,8 +130,8 @@ def recover_middles(middles: list[str], prefix: str, suffix: str, mid_len: int,
         if progress:
             progress(done[0], len(middles))
 
-    return _cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
-                             advance)
+    return cluster_and_vote(middles, prefix, suffix, mid_len, max_reads, max_alternatives,
+                            advance).candidates
 
 
 def _check_arguments(mid_len: int, prefix: str, suffix: str, max_reads: int,
@@ -140,14 +143,54 @@ def _check_arguments(mid_len: int, prefix: str, suffix: str, max_reads: int,
         raise HelixError("recover_strands: max_reads and max_alternatives must be >= 1")
 
 
-def _cluster_and_vote(middles: list[str], prefix: str, suffix: str, mid_len: int,
-                      max_reads: int, max_alternatives: int,
-                      advance: Callable[[int], None]) -> list[Candidate]:
-    """Cluster the middles, vote within each cluster, put the primers back."""
-    clusters = [[middles[j] for j in members] for members in cluster_middles(middles)]
+@dataclass
+class Voted:
+    """What `cluster_and_vote` found: candidates (each naming its cluster), the clusters'
+    middles, and the payload length the candidates have."""
+
+    candidates: list[Candidate]
+    clusters: list[list[str]]
+    mid_len: int
+
+
+def cluster_and_vote(middles: list[str], prefix: str, suffix: str, mid_len: int,
+                     max_reads: int = 10, max_alternatives: int = 8,
+                     advance: Callable[[int], None] | None = None, *,
+                     infer_length: bool = False) -> Voted:
+    """Cluster the middles, vote within each cluster, put the primers back. With
+    `infer_length`, `mid_len` is only a guess: the length is the one most votes of large
+    clusters give (`voted_length`), which indels in the reads do not shift."""
+    members = join_small_clusters(middles, cluster_middles(middles))
+    clusters = [[middles[j] for j in group] for group in members]
+    if infer_length:
+        mid_len = voted_length(clusters, mid_len)
     found = consensus_middles(clusters, mid_len, max_reads, max_alternatives, advance)
-    return [Candidate(prefix + mid + suffix, len(group), len(mids))
-            for group, mids in zip(clusters, found) for mid in mids]
+    return Voted([Candidate(prefix + mid + suffix, len(group), len(mids), c)
+                  for c, (group, mids) in enumerate(zip(clusters, found)) for mid in mids],
+                 clusters, mid_len)
+
+
+LENGTH_SAMPLE = 300     # clusters voted on to measure the payload length
+LENGTH_MIN_READS = 4    # reads a cluster needs to be measured (fewer: 3)
+
+
+def voted_length(clusters: list[list[str]], guess: int) -> int:
+    """The most common length of the vote winners of up to LENGTH_SAMPLE clusters of at least
+    LENGTH_MIN_READS reads (3 if there are too few such clusters; `guess` if none). Reads
+    with more deletions than insertions are short on average, so their most common length
+    undershoots; a majority vote restores most deleted bases and drops most inserted ones
+    (voted twice: the second time against the first winners, not a read with its own
+    deletions)."""
+    for least in (LENGTH_MIN_READS, 3):
+        big = [g[:10] for g in clusters if len(g) >= least][:LENGTH_SAMPLE]
+        if len(big) >= 20 or (least == 3 and big):
+            break
+    else:
+        return guess
+    refs = [min(g, key=lambda m: abs(len(m) - guess)) for g in big]
+    winners, _ = vote(big, refs, guess)
+    winners, _ = vote(big, winners, guess)  # again, against the first winners
+    return Counter(len(w) for w in winners).most_common(1)[0][0]
 
 
 # ---------------------------------------------------------------- orientation and trimming

@@ -11,7 +11,9 @@ clustering, consensus) does not return the strand among its candidates when it h
 reads. fail(k) is measured, not assumed: a deterministic Monte Carlo encodes a few thousand
 real data strands of the given geometry (random payloads), gives each exactly k noisy reads
 (`channel.reads_per_strand`, k = 1..MAX_K, pooled together as in a real run), recovers them
-with the package's own code, and counts the strands missing from the candidates. The table is
+with the package's own code (list decoding included, judged by the strands' own check as the
+decoder judges them: `verifier.data_verifier`), and counts the strands missing from the
+candidates. The table is
 made non-increasing in k (pool-adjacent-violators: more reads never hurt the decoder, so a
 rise is Monte Carlo noise), held for k > MAX_K, and cached in memory per (error rates, strand
 length, constraint set), so coverage, dropout and dispersion cost nothing to vary.
@@ -32,6 +34,7 @@ from ..errors import HelixError
 from .channel import ChannelParams, reads_per_strand
 from .constraints import ConstraintSet
 from .strands import StrandLayout
+from .verifier import data_verifier
 
 MAX_K = 16                 # read counts measured; fail(k) for larger k is fail(MAX_K)
 STRANDS_LOW_K = 300        # strands per read count for k <= LOW_K (where fail(k) matters most)
@@ -90,8 +93,11 @@ def recovery_failure_table(sub: float, ins: float, dele: float, reverse_fraction
     strands = model_strands(cs, strand_len, len(counts))
     params = ChannelParams(sub=sub, ins=ins, dele=dele, reverse_fraction=reverse_fraction)
     reads = reads_per_strand(strands, counts, params, MODEL_SEED)
+    layout = StrandLayout(cs, strand_len)
+    verify = data_verifier(layout, _INDEX_BITS, layout.symbol_size(_INDEX_BITS), None,
+                           len(strands))
     try:
-        found = set(recover_reads(reads).strands)
+        found = set(recover_reads(reads, verify=verify).strands)
     except HelixError:  # not one read looked like a strand: every strand is lost
         found = set()
     lost = np.array([s not in found for s in strands], dtype=np.float64)

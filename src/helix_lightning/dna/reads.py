@@ -5,8 +5,11 @@ Two kinds of input:
   to the decoder as they are (with the constraint set named in `helix:v1:<set>:...` names).
 - reads (FASTQ, or any other FASTA): every read is oriented and cut to its payload wherever its
   primers are (whole, in part, behind adapter read-through, or trimmed off: `find_head`,
-  `find_tail`), the payload length is estimated robustly, and the payloads are clustered and
-  voted into candidate strands (`consensus.recover_middles`) with the primers put back.
+  `find_tail`), the payloads are clustered and voted into candidate strands
+  (`consensus.cluster_and_vote`) with the primers put back; the payload length is the one
+  the votes of large clusters give (indels do not shift it), unless the caller knows it.
+  Given the archive's check (`verify`), clusters that gave no valid strand are list-decoded
+  (`list_decode.rescue`); `with_rescued` does that once the header is known.
   Reads whose payload is far from that length, and reads without any primer among reads that
   mostly have them, are foreign or junk: ignored and counted.
 """
@@ -15,15 +18,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from ..errors import HelixError
-from .consensus import MAX_LEN_DEVIATION, recover_middles
+from .consensus import MAX_LEN_DEVIATION, Candidate, cluster_and_vote, consensus_middles
 from .fasta import read_sequence_file
+from .list_decode import rescue
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, find_head, find_tail, reverse_complement
 
 MIN_PAYLOAD = 60        # shortest payload the clustering can key (consensus.KEY_OFFSETS)
@@ -32,6 +36,7 @@ LENGTH_TOLERANCE = 3    # bases a payload may run past the expected length and b
 PRIMED_MAJORITY = 0.5   # share of strand-sized reads with primers from which primerless are foreign
 
 Progress = Callable[[str, int, int], None]
+Verify = Callable[[list[str]], np.ndarray]
 
 
 @dataclass
@@ -48,12 +53,16 @@ class LoadedStrands:
     from_reads: bool               # True if the candidates are a consensus of reads
     strand_len: int                # length of every candidate (primers included)
     sectors: dict | None = None    # bootstrap sectors found (`bootstrap.read_bootstrap`)
+    clusters: list[list[str]] | None = None  # read clusters' payloads (reads only)
+    cluster_of: list[int] | None = None      # the cluster each candidate came from
+    rescued: int = 0                         # candidates added by list decoding
 
     def summary(self) -> str:
         kind = "reads" if self.from_reads else "strands"
         return (f"{self.records} {kind}: {self.used} used, {self.ignored} ignored "
                 f"(foreign or junk); {len(self.strands)} candidate strands of "
-                f"{self.strand_len} nt")
+                f"{self.strand_len} nt"
+                + (f" ({self.rescued} by list decoding)" if self.rescued else ""))
 
 
 def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX,
@@ -88,9 +97,13 @@ def load_strands(path: str | Path, prefix: str = DEFAULT_PREFIX, suffix: str = D
 def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
                   suffix: str = DEFAULT_SUFFIX, *, strand_len: int | None = None,
                   progress: Progress | None = None, hint: str | None = None,
-                  source: str = "reads") -> LoadedStrands:
+                  source: str = "reads", verify: Verify | None = None) -> LoadedStrands:
     """Candidate strands from reads in memory (what `load_strands` does for FASTQ): primers
-    located or their absence tolerated, payloads cut, clustered and voted."""
+    located or their absence tolerated, payloads cut, clustered and voted. Without
+    `strand_len` the payload length is the one the votes of large clusters give
+    (`consensus.voted_length`). With `verify` (full strands -> valid mask, e.g.
+    `verifier.archive_verifier`), clusters whose candidates all fail it are list-decoded
+    (`list_decode.rescue`) and what passes is added."""
     reads = [seq.replace("N", "A") for seq in reads]
     payloads, mid_len, ignored = cut_payloads(reads, prefix, suffix, strand_len)
     if not payloads:
@@ -99,12 +112,86 @@ def recover_reads(reads: Sequence[str], prefix: str = DEFAULT_PREFIX,
     used = len(reads) - ignored
     middles = [m for pair in payloads for m in pair]
     report = (lambda d, t: progress("consensus", d, t)) if progress else None
-    cands = recover_middles(middles, prefix, suffix, mid_len, progress=report)
-    if not cands:
+    advance = None
+    if report:
+        done = [0]
+
+        def advance(units: int) -> None:
+            done[0] += units
+            report(done[0], len(middles))
+
+    voted = cluster_and_vote(middles, prefix, suffix, mid_len, advance=advance,
+                             infer_length=strand_len is None)
+    loaded = LoadedStrands([c.seq for c in voted.candidates],
+                           [c.support for c in voted.candidates],
+                           [c.variants for c in voted.candidates], hint, len(reads), used,
+                           ignored, True, voted.mid_len + len(prefix) + len(suffix),
+                           clusters=voted.clusters,
+                           cluster_of=[c.cluster for c in voted.candidates])
+    if verify is not None:
+        if strand_len is None:
+            best = checked_length(voted.clusters, loaded.strand_len, verify, prefix, suffix)
+            if best != loaded.strand_len:
+                loaded = revoted(loaded, best, prefix, suffix)
+        loaded = with_rescued(loaded, verify, prefix, suffix)
+    if not loaded.strands:
         raise HelixError(f"{source}: no consensus strand from {used} reads; nothing to decode")
-    return LoadedStrands([c.seq for c in cands], [c.support for c in cands],
-                         [c.variants for c in cands], hint, len(reads), used, ignored, True,
-                         mid_len + len(prefix) + len(suffix))
+    return loaded
+
+
+def with_rescued(loaded: LoadedStrands, verify: Verify, prefix: str = DEFAULT_PREFIX,
+                 suffix: str = DEFAULT_SUFFIX) -> LoadedStrands:
+    """`loaded` with the candidates list decoding adds for its clusters that gave no strand
+    passing `verify` (`list_decode.rescue`); unchanged for strands as written."""
+    if loaded.clusters is None or loaded.cluster_of is None:
+        return loaded
+    mid_len = loaded.strand_len - len(prefix) - len(suffix)
+    current = [Candidate(s, n, v, c) for s, n, v, c in zip(
+        loaded.strands, loaded.support, loaded.variants, loaded.cluster_of)]
+    found = rescue(current, loaded.clusters, mid_len, prefix, suffix, verify)
+    return replace(loaded, strands=loaded.strands + [c.seq for c in found],
+                   support=loaded.support + [c.support for c in found],
+                   variants=loaded.variants + [c.variants for c in found],
+                   cluster_of=loaded.cluster_of + [c.cluster for c in found],
+                   rescued=loaded.rescued + len(found))
+
+
+LENGTH_TRIES = (0, 1, -1, 2, -2)  # strand lengths tried around the voted one (most likely first)
+LENGTH_CHECKED = 200              # largest clusters voted at each length tried
+
+
+def checked_length(clusters: list[list[str]], strand_len: int, verify: Verify,
+                   prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX) -> int:
+    """The strand length (around `strand_len`, the voted one) at which the votes of the
+    largest clusters give the most strands passing `verify`: at high deletion rates the vote
+    can fall a base short, and the check tells."""
+    sample = sorted(clusters, key=len, reverse=True)[:LENGTH_CHECKED]
+    best, most = strand_len, -1
+    for step in LENGTH_TRIES:
+        mid = strand_len + step - len(prefix) - len(suffix)
+        if mid < MIN_PAYLOAD:
+            continue
+        spelled = [prefix + m + suffix for found in consensus_middles(sample, mid)
+                   for m in found[:1]]
+        passed = int(np.sum(verify(spelled))) if spelled else 0
+        if passed > most:
+            best, most = strand_len + step, passed
+    return best
+
+
+def revoted(loaded: LoadedStrands, strand_len: int, prefix: str = DEFAULT_PREFIX,
+            suffix: str = DEFAULT_SUFFIX) -> LoadedStrands:
+    """The same read clusters voted again for strands of `strand_len` nt (primers included);
+    list-decoded candidates are dropped (they have the old length)."""
+    if loaded.clusters is None:
+        return loaded
+    mid = strand_len - len(prefix) - len(suffix)
+    found = consensus_middles(loaded.clusters, mid)
+    cands = [Candidate(prefix + m + suffix, len(group), len(mids), c)
+             for c, (group, mids) in enumerate(zip(loaded.clusters, found)) for m in mids]
+    return replace(loaded, strands=[c.seq for c in cands], support=[c.support for c in cands],
+                   variants=[c.variants for c in cands], cluster_of=[c.cluster for c in cands],
+                   strand_len=strand_len, rescued=0)
 
 
 def constraint_hint(name: str) -> str | None:
