@@ -37,8 +37,9 @@ from .nested import keep_latent
 INTER_DEFAULTS = {"gop": 8, "scene_cut": 0.12}
 #: Largest grid (tokens per frame) the helper thread works ahead on. The overlap adds the
 #: helper's working set to the token model's tables: measured on 2 cores, at 176x144 (480
-#: tokens) it took the encode from 14.6 to 19.3 frames/s, at 1280x720 (14,720 tokens) it
-#: gained nothing (11.3 vs 11.5 s for 2 frames) and raised the peak RSS from 1.97 to 3.66 GB.
+#: tokens) it took `compress` from 14.6 to 19.3 frames/s; at 1280x720 (14,720 tokens) the
+#: encode from 0.34 to 0.47 frames/s but its peak RSS from 1.99 to 4.78 GiB, over the 4 GB
+#: the codec may take there (benchmarks/bench_codec.py --size 1280x720).
 OVERLAP_MAX_TOKENS = 4096
 LUMA = np.array([0.299, 0.587, 0.114])
 CUT_BLOCK = 8
