@@ -136,23 +136,18 @@ def clip_names(paths: Sequence[Path]) -> list[str]:
 def helix_rate_points(rates: Sequence[str] | None = None, config: dict | None = None
                       ) -> list[tuple[str, dict]]:
     """(rate_param label, encode_video kwargs) per rate point of a model's ladder (its own
-    `model.ladder`, else RATE_POINTS; `rates.ladder`), only those named in `rates` when
-    given; HelixError for a name the ladder lacks."""
+    `model.ladder`, else RATE_POINTS; `rates.ladder`); only the points named in `rates`
+    when given, in that order (names the ladder lacks are skipped)."""
     from ..model.rates import ladder
 
-    items = [(f"rate={n}", {"rate": n}) for n in ladder(config)]
-    if rates:
-        known = {label.split("=", 1)[1]: (label, kw) for label, kw in items}
-        bad = [r for r in rates if r not in known]
-        if bad:
-            raise HelixError(f"unknown HELIX rate point {bad[0]!r} (known: {', '.join(known)})")
-        items = [known[r] for r in rates]
-    return items
+    names = list(ladder(config))
+    return [(f"rate={n}", {"rate": n}) for n in ([r for r in rates if r in names]
+                                                  if rates else names)]
 
 
 def _model_rate_points(codecs: dict, rates: Sequence[str] | None) -> dict[str, list]:
-    """Each model's rate points: its whole ladder, or the `rates` it has (a name no model
-    has is refused)."""
+    """Each model's rate points: its whole ladder, or the `rates` it has; HelixError for a
+    name no model has."""
     from ..model.rates import ladder
 
     if rates:
@@ -161,9 +156,7 @@ def _model_rate_points(codecs: dict, rates: Sequence[str] | None) -> dict[str, l
         if missing:
             raise HelixError(f"unknown HELIX rate point {missing[0]!r} (known: "
                              f"{', '.join(sorted(names))})")
-    return {method: helix_rate_points(
-        [r for r in rates if r in ladder(codec.config)] if rates else None, codec.config)
-        for method, codec in codecs.items()}
+    return {method: helix_rate_points(rates, codec.config) for method, codec in codecs.items()}
 
 
 def _validate(opts: RDOptions) -> None:

@@ -103,11 +103,53 @@ def check_frames(frames: np.ndarray | Tensor) -> np.ndarray:
     return arr
 
 
-def _frames_forward(codec: HelixCodec, frames: Tensor, kept: Tensor | None) -> dict[str, Any]:
-    """The training face on frames (N, 3, H, W) each coded alone: x_hat, digits, ids, tokens
-    (truncated to the `kept` digits when given), z_mixed, z_q."""
+def frames_to_tensor(codec: HelixCodec, chunk: np.ndarray,
+                     coded: tuple[int, int] | None = None) -> Tensor:
+    """uint8 frames (n, H, W, 3) -> float (n, 3, H, W) in [0, 1] on the codec's device,
+    resampled to the coding size `coded` when given."""
+    dev = next(codec.tokenizer.parameters()).device
+    x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
+    x = x.float().div(255.0).to(dev)
+    return resample(x, coded) if coded else x
+
+
+def token_ids(codec: HelixCodec, x: Tensor, ctx: list[Tensor] | None = None
+              ) -> tuple[Tensor, tuple[int, int]]:
+    """Frames (n, 3, H, W) at the coding size -> (token ids (n, hp, wp) on the CPU, latent
+    grid (h, w)); `ctx`: a conditional tokenizer's reference features (`conditional`)."""
+    enc = codec.tokenizer.encode
+    lat = enc(x) if ctx is None else enc(x, ctx)
+    _, digits = codec.fsq(codec.mixer(lat))
+    return codec.fsq.indices(digits).cpu(), tuple(lat.shape[-2:])
+
+
+def decode_digits(codec: HelixCodec, digits: Tensor, grid: tuple[int, int],
+                  size: tuple[int, int], kept: int = 0, ctx: list[Tensor] | None = None
+                  ) -> Tensor:
+    """Digits (n, k, hp, wp) -> the decoder's frames (n, 3, H, W) at the coding size, not
+    clamped; only the first `kept` digits read (0: all); `ctx` as in `token_ids`."""
+    dev = next(codec.tokenizer.parameters()).device
+    z = codec.fsq.digits_to_latent(digits.to(dev))
+    if 0 < kept < codec.fsq.channels:
+        z = keep_latent(z, kept)
+    z = codec.mixer.inverse(z, size=tuple(grid))
+    dec = codec.tokenizer.decode
+    return dec(z, tuple(size)) if ctx is None else dec(z, tuple(size), ctx)
+
+
+def to_uint8(x: Tensor) -> np.ndarray:
+    """Frames (n, 3, H, W) in [0, 1] (clamped here) -> uint8 (n, H, W, 3)."""
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _frames_forward(codec: HelixCodec, frames: Tensor, kept: Tensor | None,
+                    ctx: list[Tensor] | None = None) -> dict[str, Any]:
+    """The training face on frames (N, 3, H, W): x_hat, digits, ids, tokens (truncated to
+    the `kept` digits when given), z_mixed, z_q; each frame coded alone, or against the
+    reference features `ctx` of a conditional tokenizer (`conditional.unroll`)."""
     size = tuple(frames.shape[-2:])
-    lat = codec.tokenizer.encode(frames)
+    enc, dec = codec.tokenizer.encode, codec.tokenizer.decode
+    lat = enc(frames) if ctx is None else enc(frames, ctx)
     z_mixed = codec.mixer(lat)
     z_q, digits = codec.fsq(z_mixed)
     ids = tokens = codec.fsq.indices(digits)
@@ -115,8 +157,8 @@ def _frames_forward(codec: HelixCodec, frames: Tensor, kept: Tensor | None) -> d
         z_q = keep_latent(z_q, kept)
         tokens = truncate(ids, codec.fsq.levels ** (codec.fsq.channels - kept))
     z = codec.mixer.inverse(z_q, size=tuple(lat.shape[-2:]))
-    return {"x_hat": codec.tokenizer.decode(z, size), "digits": digits, "tokens": tokens,
-            "ids": ids, "z_mixed": z_mixed, "z_q": z_q}
+    return {"x_hat": dec(z, size) if ctx is None else dec(z, size, ctx), "digits": digits,
+            "tokens": tokens, "ids": ids, "z_mixed": z_mixed, "z_q": z_q}
 
 
 class HelixCodec(nn.Module):
@@ -192,12 +234,7 @@ class HelixCodec(nn.Module):
                         ) -> tuple[Tensor, tuple[int, int]]:
         """A few uint8 frames -> (token ids (n, hp, wp), latent grid (h, w)), resampled to
         the coding size `coded` first when given."""
-        dev = next(self.tokenizer.parameters()).device
-        x = torch.from_numpy(np.ascontiguousarray(chunk)).permute(0, 3, 1, 2)
-        x = x.float().div(255.0).to(dev)
-        lat = self.tokenizer.encode(resample(x, coded) if coded else x)
-        _, digits = self.fsq(self.mixer(lat))
-        return self.fsq.indices(digits).cpu(), tuple(lat.shape[-2:])
+        return token_ids(self, frames_to_tensor(self, chunk, coded))
 
     def tokenize(self, frames: np.ndarray | Tensor, progress: Progress | None = None,
                  coded: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
@@ -215,14 +252,8 @@ class HelixCodec(nn.Module):
     @torch.no_grad()
     def _reconstruct_chunk(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
                            out_size: tuple[int, int] | None = None, kept: int = 0) -> np.ndarray:
-        dev = next(self.tokenizer.parameters()).device
-        z = self.fsq.digits_to_latent(digits.to(dev))
-        if 0 < kept < self.fsq.channels:
-            z = keep_latent(z, kept)
-        x = self.tokenizer.decode(self.mixer.inverse(z, size=tuple(grid)), tuple(size))
-        if out_size:
-            x = resample(x.clamp(0, 1), out_size)
-        return (x.clamp(0, 1) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        x = decode_digits(self, digits, grid, size, kept)
+        return to_uint8(resample(x.clamp(0, 1), out_size) if out_size else x)
 
     def reconstruct(self, digits: Tensor, grid: tuple[int, int], size: tuple[int, int],
                     progress: Progress | None = None,

@@ -23,7 +23,6 @@ import torch
 from torch import Tensor, nn
 
 from . import register
-from .nested import keep_latent, truncate
 from .tokenizer import ConvTokenizer, crop, pad_to_multiple
 
 
@@ -108,28 +107,20 @@ def is_conditional(codec: nn.Module) -> bool:
 def unroll(codec: nn.Module, clips: Tensor, kept: Tensor | None) -> dict[str, Tensor]:
     """The training face of a conditional codec on clips (B, T, 3, H, W): frame 0 intra,
     frame t conditioned on the rounded reconstruction of frame t-1. Returns x_hat (B, T, 3,
-    H, W) and, frame-major within each clip as `clips.flatten(0, 1)` orders them, `lat`,
-    `z_mixed`, `z_q`, `digits`, `ids` (N, ...)."""
+    H, W) and, frame-major within each clip as `clips.flatten(0, 1)` orders them, the rest of
+    `codec._frames_forward`'s keys (N, ...)."""
+    from .codec import _frames_forward
+
     b, t_count = clips.shape[:2]
-    size = tuple(clips.shape[-2:])
-    tok = codec.tokenizer
     kept_bt = None if kept is None else kept.view(b, t_count)
-    parts: dict[str, list[Tensor]] = {k: [] for k in ("x_hat", "z_mixed", "z_q", "digits")}
+    frames: list[dict[str, Tensor]] = []
     ctx = None
     for t in range(t_count):
-        lat = tok.encode(clips[:, t], ctx)
-        z_mixed = codec.mixer(lat)
-        z_q, digits = codec.fsq(z_mixed)
-        if kept_bt is not None:
-            z_q = keep_latent(z_q, kept_bt[:, t])
-        x_hat = tok.decode(codec.mixer.inverse(z_q, size=tuple(lat.shape[-2:])), size, ctx)
-        for key, value in zip(parts, (x_hat, z_mixed, z_q, digits)):
-            parts[key].append(value)
+        out = _frames_forward(codec, clips[:, t], None if kept_bt is None else kept_bt[:, t],
+                              ctx)
+        frames.append(out)
         if t + 1 < t_count:
-            ctx = tok.context(round_to_uint8_grid(x_hat))
-    out = {key: torch.stack(v, 1).flatten(0, 1) for key, v in parts.items()}
+            ctx = codec.tokenizer.context(round_to_uint8_grid(out["x_hat"]))
+    out = {key: torch.stack([f[key] for f in frames], 1).flatten(0, 1) for key in frames[0]}
     out["x_hat"] = out["x_hat"].view_as(clips)
-    out["ids"] = codec.fsq.indices(out["digits"])
-    out["tokens"] = out["ids"] if kept is None else truncate(
-        out["ids"], codec.fsq.levels ** (codec.fsq.channels - kept))
     return out

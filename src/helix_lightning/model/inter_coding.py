@@ -30,7 +30,6 @@ from torch import Tensor, nn
 from ..errors import HelixError
 from .container import CodedShape
 from .entropy import Progress, TokenEntropyCoder, digit_step
-from .nested import keep_latent
 
 #: `model.inter`'s keys and defaults: an intra frame at least every `gop` frames, and at
 #: scene cuts (mean absolute block-luma difference over `scene_cut` of full scale).
@@ -81,35 +80,34 @@ def intra_frames(frames: np.ndarray, gop: int, scene_cut: float) -> tuple[int, .
 
 
 def _frame_tensor(codec: nn.Module, frame: np.ndarray, coded: tuple[int, int]) -> Tensor:
-    from .codec import resample
+    """One uint8 frame (H, W, 3) -> (1, 3, h, w) at the coding size."""
+    from .codec import frames_to_tensor
 
-    dev = next(codec.tokenizer.parameters()).device
-    x = torch.from_numpy(np.ascontiguousarray(frame[None])).permute(0, 3, 1, 2)
-    return resample(x.float().div(255.0).to(dev), coded)
+    return frames_to_tensor(codec, frame[None], coded)
 
 
 def _tokenise(codec: nn.Module, x: Tensor, ctx: list[Tensor] | None
               ) -> tuple[Tensor, tuple[int, int]]:
     """One frame (1, 3, H, W) at the coding size -> (token ids (hp, wp), latent grid)."""
-    lat = codec.tokenizer.encode(x, ctx)
-    _, digits = codec.fsq(codec.mixer(lat))
-    return codec.fsq.indices(digits)[0].cpu(), tuple(lat.shape[-2:])
+    from .codec import token_ids
+
+    ids, grid = token_ids(codec, x, ctx)
+    return ids[0], grid
 
 
 def rebuild(codec: nn.Module, ids: Tensor, grid: tuple[int, int], size: tuple[int, int],
             kept: int, ctx: list[Tensor] | None) -> Tensor:
     """A frame's token ids (hp, wp) -> the decoded frame (1, 3, H, W) at the coding size, on
     the uint8 grid (it is the next frame's reference)."""
-    dev = next(codec.tokenizer.parameters()).device
-    z = codec.fsq.digits_to_latent(codec.fsq.digits_from_indices(ids[None].to(dev)))
-    if 0 < kept < codec.fsq.channels:
-        z = keep_latent(z, kept)
-    x = codec.tokenizer.decode(codec.mixer.inverse(z, size=tuple(grid)), tuple(size), ctx)
+    from .codec import decode_digits
+
+    x = decode_digits(codec, codec.fsq.digits_from_indices(ids[None]), grid, size, kept, ctx)
     return (x.clamp(0, 1) * 255).round() / 255
 
 
 def _context(codec: nn.Module, t: int, intra: tuple[int, ...], ref: Tensor | None
              ) -> list[Tensor] | None:
+    """The reference's features for frame t; None for an intra frame."""
     return None if t in intra or ref is None else codec.tokenizer.context(ref)
 
 
@@ -120,7 +118,7 @@ def _chain(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], intra: tup
     frame is computed once and serves its tokenising and its rebuilding)."""
     ref = None
     for t in range(len(arr)):
-        ctx = None if t in intra or ref is None else codec.tokenizer.context(ref)
+        ctx = _context(codec, t, intra, ref)
         ids, grid = _tokenise(codec, _frame_tensor(codec, arr[t], coded), ctx)
         yield ids
         if t + 1 < len(arr):
@@ -171,19 +169,21 @@ def compress(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], stages: 
         stages = fit_stages(hp, wp, stages, drop)
     coder = TokenEntropyCoder(codec.token_model, hp, wp, stages, drop, precision, kept)
     coded_grids: list[Tensor] = []
-    if hp * wp > OVERLAP_MAX_TOKENS:
-        pool = None  # sequential: no second working set (see OVERLAP_MAX_TOKENS)
-    if pool is not None and not len(coder.plan.drop_rows):
+    # ahead: no token dropped, so the decoder's grid is the stored one; not on large grids
+    # (see OVERLAP_MAX_TOKENS)
+    ahead = (pool is not None and not len(coder.plan.drop_rows)
+             and hp * wp <= OVERLAP_MAX_TOKENS)
+    if ahead:
         chain = _ahead(pool, _chain(codec, arr, coded, intra, kept,
                                     lambda t, ids: ids // step * step))
-    else:  # dropped tokens are predicted: wait for the coder's grid of each frame
+    else:  # wait for the coder's grid of each frame (dropped tokens are predicted)
         chain = _chain(codec, arr, coded, intra, kept, lambda t, ids: coded_grids[t])
 
     def on_frame(t: int, grid_t: Tensor) -> None:
         coded_grids.append(grid_t)
 
     out = coder.encode(chain, t_count, group, progress, on_frame=on_frame)
-    if pool is not None and not len(coder.plan.drop_rows):
+    if ahead:
         tokens = out.tokens.reshape(t_count, -1)
         if not torch.equal(tokens, tokens // step * step):  # pragma: no cover - invariant
             raise HelixError("internal error: the coded grids are not the stored tokens")
@@ -201,7 +201,7 @@ def reconstruct(codec: nn.Module, tokens: Tensor, shape: CodedShape,
                 progress: Progress | None = None) -> np.ndarray:
     """Decoded token ids (T, hp, wp) of an inter-coded clip -> uint8 frames (T, H, W, 3):
     frame by frame, each inter frame against the one before it."""
-    from .codec import resample
+    from .codec import resample, to_uint8
 
     shape = CodedShape(*shape)
     out = np.empty((shape.frames, shape.height, shape.width, 3), dtype=np.uint8)
@@ -210,8 +210,7 @@ def reconstruct(codec: nn.Module, tokens: Tensor, shape: CodedShape,
     for t in range(shape.frames):
         ref = rebuild(codec, tokens[t], (shape.h, shape.w), shape.coded_size, kept,
                       _context(codec, t, intra, ref))
-        x = resample(ref, (shape.height, shape.width))
-        out[t] = (x.clamp(0, 1) * 255).round().to(torch.uint8)[0].permute(1, 2, 0).cpu().numpy()
+        out[t] = to_uint8(resample(ref, (shape.height, shape.width)))[0]
         if progress:
             progress("reconstruct", t + 1, shape.frames)
     return out
