@@ -116,7 +116,7 @@ def test_config_names_the_local_model_and_leaves_old_configs_as_they_were():
     assert "name" not in resolve({})["model"]["masked"]  # resolved configs unchanged
     local = resolve({"model": {"masked": {"name": "local", "window": 4}}})["model"]["masked"]
     assert local == {"name": "local", "dim": 64, "depth": 2, "heads": 4, "window": 4,
-                     "dropout": 0.0}
+                     "dropout": 0.0, "temporal": 0}  # temporal: 0, no prior (temporal_prior)
     assert resolve({"model": {"masked": {"name": "masked"}}})["model"]["masked"]["name"] \
         == "masked"
     with pytest.raises(HelixError, match="unknown config key 'model.masked.window'"):

@@ -202,8 +202,11 @@ class HelixCodec(nn.Module):
         else:
             out = _frames_forward(self, x.flatten(0, 1) if x.dim() == 5 else x, kept)
         out["x_hat"] = out["x_hat"].reshape(x.shape)
-        out["prev"] = previous_tokens(out["tokens"], x.shape[1] if x.dim() == 5 else 1,
-                                      self.token_model.mask_id)
+        t_count = x.shape[1] if x.dim() == 5 else 1
+        out["prev"] = previous_tokens(out["tokens"], t_count, self.token_model.mask_id)
+        if getattr(self.token_model, "temporal", None) is not None:  # `temporal_prior`
+            out["temporal"] = self.token_model.temporal.states(
+                out["tokens"].unflatten(0, (-1, t_count)))
         if kept is None:
             del out["ids"]
         else:
@@ -330,7 +333,8 @@ class HelixCodec(nn.Module):
         `on_frame(t, tokens)` is called as each frame's tokens (hp, wp) are decoded."""
         shape = CodedShape(*shape)
         coder = TokenEntropyCoder(self.token_model, shape.hp, shape.wp, shape.stages,
-                                  shape.drop, precision, shape.digits or None)
+                                  shape.drop, precision, shape.digits or None,
+                                  resets=shape.intra or ())
         out = torch.empty(shape.frames, shape.hp, shape.wp, dtype=torch.long)
         for t, tok in enumerate(coder.decode(strings, shape.frames, shape.group, progress)):
             out[t] = tok

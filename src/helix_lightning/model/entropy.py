@@ -24,7 +24,7 @@ used 16 bits and still decode.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -124,12 +124,15 @@ class TokenEntropyCoder:
     """Staged range coding of (hp, wp) token grids with one token model, drop and precision.
 
     `encode(frames, count, group)` codes an iterable of `count` grids; `decode(strings,
-    count, group)` yields them back (stored tokens exact, dropped ones predicted).
+    count, group)` yields them back (stored tokens exact, dropped ones predicted). A token
+    model with a temporal prior (`temporal_prior`) codes frame t under the state of the
+    decoded grids since the last reset: the first frame of each stream and the `resets`
+    frames (an inter-coded clip's intra frames).
     """
 
     def __init__(self, token_model: nn.Module, hp: int, wp: int, stages: int,
-                 drop: float = 0.0, precision: int = PRECISION, digits: int | None = None
-                 ) -> None:
+                 drop: float = 0.0, precision: int = PRECISION, digits: int | None = None,
+                 resets: Collection[int] = ()) -> None:
         self.step = digit_step(token_model.codebook_size, digits)
         check_precision(precision, token_model.codebook_size // self.step)
         self.plan = StagePlan(token_model, hp, wp, stages, drop)
@@ -137,6 +140,22 @@ class TokenEntropyCoder:
         self._scale = float(1 << precision)
         self._lib = _constriction()
         self._cat = self._lib.stream.model.Categorical(perfect=False)
+        self._temporal = getattr(self.plan.net, "temporal", None)
+        self._resets = frozenset(resets)
+        self._state: Tensor | None = None  # the temporal state frame t is coded under
+
+    def begin_frame(self, t: int, group: int) -> None:
+        """Before frame t (streams of `group` frames): the temporal state is reset at a
+        stream's first frame and at `resets` frames. `encode`/`decode` call it; a caller
+        filling grids itself (`fill`) calls it and `end_frame` around each frame."""
+        if t % group == 0 or t in self._resets:
+            self._state = None
+
+    def end_frame(self, grid: Tensor) -> None:
+        """The temporal state after frame t's decoded grid (hp, wp) (float64, one thread)."""
+        if self._temporal is not None:
+            with coding_context():
+                self._state = self._temporal.step(self._state, grid.reshape(1, *self.shape))
 
     @property
     def stored_mask(self) -> Tensor:
@@ -146,18 +165,20 @@ class TokenEntropyCoder:
     def _tables(self, tokens: Tensor, prev: Tensor | None, stage: int
                 ) -> tuple[np.ndarray, np.ndarray]:
         """(float64 probabilities, integer frequencies) of stage `stage`'s coded positions."""
-        probs = marginal_np(self.plan.probabilities(tokens, prev, stage)[0], self.step)
+        probs = marginal_np(self.plan.probabilities(tokens, prev, stage, self._state)[0],
+                            self.step)
         return probs, integer_frequencies(probs, self.precision)
 
     def fill(self, tokens: Tensor, prev: Tensor | None) -> Tensor:
         """The grid with dropped positions filled: the model's argmax (`StagePlan.fill`);
         with digits dropped, the argmax of the prefix marginal, truncated."""
         if self.step == 1 or not len(self.plan.drop_rows):
-            return self.plan.fill(tokens, prev)
+            return self.plan.fill(tokens, prev, self._state)
         plan, flat = self.plan, tokens.reshape(1, -1).clone()
         inp = torch.where(plan.dropped, plan.net.mask_id, flat)
         with coding_context():
-            logits = coding_logits(plan.net, inp, plan._flat(prev), plan.shape, plan.drop_rows)
+            logits = coding_logits(plan.net, inp, plan._flat(prev), plan.shape, plan.drop_rows,
+                                   self._state)
             probs = marginal_np(torch.softmax(logits, dim=-1)[0].numpy(), self.step)
         flat[0, plan.drop_rows] = torch.from_numpy(probs.argmax(-1)) * self.step
         return flat.view(*self.shape)
@@ -196,7 +217,9 @@ class TokenEntropyCoder:
             for t, tokens in enumerate(frames):
                 if t % group == 0:
                     enc = self._lib.stream.queue.RangeEncoder()
+                self.begin_frame(t, group)
                 decoded[t] = full = self._encode_frame(enc, tokens, prev, bits)
+                self.end_frame(full)
                 prev = full.reshape(-1)
                 if on_frame:
                     on_frame(t, full)
@@ -235,11 +258,13 @@ class TokenEntropyCoder:
             dec = self._lib.stream.queue.RangeDecoder(
                 np.frombuffer(raw, dtype="<u4").astype(np.uint32))
             for t in range(g * group, min(count, (g + 1) * group)):
+                self.begin_frame(t, group)
                 try:
                     full = self._decode_frame(dec, prev)
                 except AssertionError:  # constriction: the words do not decode under the model
                     raise HelixError(f"coded stream {g} is corrupt (frame {t} does not "
                                      "decode)") from None
+                self.end_frame(full)
                 prev = full.reshape(-1)
                 if progress:
                     progress("entropy-decode", t + 1, count)

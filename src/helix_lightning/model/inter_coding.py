@@ -167,7 +167,8 @@ def compress(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], stages: 
     hp, wp = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(*grid)
     if fit:
         stages = fit_stages(hp, wp, stages, drop)
-    coder = TokenEntropyCoder(codec.token_model, hp, wp, stages, drop, precision, kept)
+    coder = TokenEntropyCoder(codec.token_model, hp, wp, stages, drop, precision, kept,
+                              resets=intra)
     coded_grids: list[Tensor] = []
     # ahead: no token dropped, so the decoder's grid is the stored one; not on large grids
     # (see OVERLAP_MAX_TOKENS)

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from ..errors import HelixError
 from . import register
 from .masked import MaskedTokenModel, flatten_grid
+from .temporal_prior import TemporalState
 
 
 def _relative_index(window: int) -> Tensor:
@@ -137,18 +138,21 @@ class WindowBlock(nn.Module):
 
 
 @register("token_model", "local", defaults={"dim": 64, "depth": 2, "heads": 4, "window": 8,
-                                          "dropout": 0.0})
+                                          "dropout": 0.0, "temporal": 0})
 class LocalMaskedTokenModel(nn.Module):
     """Window-attention token model predicting a frame's tokens from the visible ones + prev.
 
     `forward(tokens, prev=None, shape=None)`: tokens (B, N) int64 with unknown positions set
     to `mask_id` (= codebook_size), or (B, H, W); prev the same shape or None; shape (H, W)
     of the grid (defaults to the tokens' own 2-D shape, else (1, N)). Returns logits
-    (B, N, codebook_size), as `MaskedTokenModel` does.
+    (B, N, codebook_size), as `MaskedTokenModel` does. `temporal` > 0: a temporal prior of
+    that many channels (`temporal_prior`); its state (B, C, H, W) is then an input too
+    (`temporal=`, None: a reset's zeros).
     """
 
     def __init__(self, codebook_size: int = 4**4, dim: int = 64, depth: int = 2,
-                 heads: int = 4, window: int = 8, dropout: float = 0.0) -> None:
+                 heads: int = 4, window: int = 8, dropout: float = 0.0, temporal: int = 0
+                 ) -> None:
         super().__init__()
         if codebook_size < 2:
             raise HelixError(f"codebook_size must be >= 2, got {codebook_size}")
@@ -164,6 +168,10 @@ class LocalMaskedTokenModel(nn.Module):
             for i in range(depth))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, codebook_size)
+        if temporal < 0:
+            raise HelixError(f"temporal must be >= 0 channels, got {temporal}")
+        # absent when 0: the parameter names (and the model hash) of models without it stay
+        self.temporal = TemporalState(codebook_size, temporal, dim) if temporal else None
 
     @property
     def receptive_field(self) -> int:
@@ -171,15 +179,17 @@ class LocalMaskedTokenModel(nn.Module):
         return len(self.blocks) * (self.window - 1)  # a window spans window - 1 each way
 
     def forward(self, tokens: Tensor, prev: Tensor | None = None,
-                shape: tuple[int, int] | None = None) -> Tensor:
+                shape: tuple[int, int] | None = None, temporal: Tensor | None = None
+                ) -> Tensor:
         tokens, prev, (h, w) = flatten_grid(tokens, prev, shape)
         if prev is not None and prev.shape != tokens.shape:
             raise HelixError(f"prev shape {tuple(prev.shape)} != tokens {tuple(tokens.shape)}")
-        return self.coding_logits(tokens, prev, (h, w))
+        return self.coding_logits(tokens, prev, (h, w), temporal=temporal)
 
     def coding_logits(self, tokens: Tensor, prev: Tensor | None, shape: tuple[int, int],
-                      rows: Tensor | None = None) -> Tensor:
-        """Logits (B, R, K) of positions `rows` (None: all, (B, N, K)); tokens/prev (B, N).
+                      rows: Tensor | None = None, temporal: Tensor | None = None) -> Tensor:
+        """Logits (B, R, K) of positions `rows` (None: all, (B, N, K)); tokens/prev (B, N);
+        `temporal` the temporal prior's state (B, C, H, W), None: zeros (a reset).
 
         The last layer's projection, feed-forward, norm and head run on `rows` only."""
         b, n = tokens.shape
@@ -187,6 +197,12 @@ class LocalMaskedTokenModel(nn.Module):
         if prev is None:
             prev = torch.full_like(tokens, self.mask_id)
         x = (self.tok_emb(tokens) + self.prev_emb(prev)).view(b, h, w, self.dim)
+        if self.temporal is not None:
+            if temporal is None:
+                temporal = self.temporal.zeros(b, h, w, like=x)
+            x = x + self.temporal.inject(temporal.to(x.dtype))
+        elif temporal is not None:
+            raise HelixError("this token model has no temporal prior (model.masked.temporal)")
         last = len(self.blocks) - 1
         for i, block in enumerate(self.blocks):
             x = block(x, rows if i == last else None)

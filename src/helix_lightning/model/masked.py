@@ -79,6 +79,12 @@ def cosine_mask_ratio(batch: int, generator: torch.Generator | None = None) -> T
     return torch.cos(0.5 * math.pi * u)
 
 
+def temporal_kw(temporal: Tensor | None) -> dict[str, Tensor]:
+    """The keyword a token model with a temporal prior takes (`temporal_prior`); none when
+    there is no state, so models without one are called as they always were."""
+    return {} if temporal is None else {"temporal": temporal}
+
+
 def flatten_grid(tokens: Tensor, prev: Tensor | None, shape: tuple[int, int] | None
                  ) -> tuple[Tensor, Tensor | None, tuple[int, int]]:
     """A token model's inputs as (B, N) with their grid (h, w): tokens (B, N) or (B, H, W),
@@ -140,7 +146,8 @@ class MaskedTokenModel(nn.Module):
 
     def masking_loss(self, tokens: Tensor, prev: Tensor | None = None,
                      mask_ratio_sampler: Callable[[int], Tensor] | None = None,
-                     generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                     generator: torch.Generator | None = None, temporal: Tensor | None = None
+                     ) -> tuple[Tensor, Tensor]:
         """MaskGIT objective: mask a cosine-scheduled share, cross-entropy on masked positions.
 
         tokens (B, H, W) or (B, N); `mask_ratio_sampler(B)` gives each sample's masked share
@@ -156,7 +163,7 @@ class MaskedTokenModel(nn.Module):
         ranks = torch.rand(b, n, generator=generator).to(flat.device).argsort(1).argsort(1)
         masked = ranks < count[:, None]
         inp = torch.where(masked, torch.full_like(flat, self.mask_id), flat)
-        logits = self(inp, prev, shape)
+        logits = self(inp, prev, shape, **temporal_kw(temporal))
         loss = F.cross_entropy(logits[masked], flat[masked])
         acc = (logits[masked].argmax(-1) == flat[masked]).float().mean()
         return loss, acc
@@ -266,7 +273,8 @@ def _position_embedding(net: MaskedTokenModel, h: int, w: int) -> Tensor:
 
 
 def coding_logits(net: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
-                  shape: tuple[int, int], rows: Tensor | None = None) -> Tensor:
+                  shape: tuple[int, int], rows: Tensor | None = None,
+                  temporal: Tensor | None = None) -> Tensor:
     """`net(tokens, prev, shape)[:, rows]` computed without the work `rows` does not need.
 
     tokens/prev (B, N) int64 (prev None: no previous frame), rows a 1-D index tensor of the
@@ -276,11 +284,14 @@ def coding_logits(net: MaskedTokenModel, tokens: Tensor, prev: Tensor | None,
     `rows` only (keys and values still come from every position: attention is bidirectional).
     Encoder and decoder call it with the same shapes, so they get the same floats.
     A token model with a coding pass of its own (`coding_logits(tokens, prev, shape, rows)`,
-    e.g. `local_masked.LocalMaskedTokenModel`) is handed the call.
+    e.g. `local_masked.LocalMaskedTokenModel`) is handed the call, with `temporal` (its
+    temporal prior's state, `temporal_prior`) when given.
     """
     own = getattr(net, "coding_logits", None)
     if own is not None:
-        return own(tokens, prev, shape, rows)
+        return own(tokens, prev, shape, rows, **temporal_kw(temporal))
+    if temporal is not None:
+        raise HelixError("the global token model has no temporal prior")
     b, n = tokens.shape
     h, w = shape
     if prev is None:
@@ -358,17 +369,20 @@ class StagePlan:
         t = torch.as_tensor(t).long().cpu()
         return t.reshape(1 if t.dim() < 3 else t.shape[0], -1)
 
-    def probabilities(self, tokens: Tensor, prev: Tensor | None, stage: int) -> np.ndarray:
+    def probabilities(self, tokens: Tensor, prev: Tensor | None, stage: int,
+                      temporal: Tensor | None = None) -> np.ndarray:
         """float64 probabilities (B, n_s, K) of stage `stage`'s coded positions (row-major);
-        only the tokens of stages < `stage` are read. tokens/prev (N,), (H, W) or (B, H, W)."""
+        only the tokens of stages < `stage` are read. tokens/prev (N,), (H, W) or (B, H, W);
+        `temporal` the temporal prior's state (`temporal_prior`), if the model has one."""
         tok, prv = self._flat(tokens), self._flat(prev)
         net = self.net
         inp = torch.where(self.visible[stage], tok, net.mask_id)
         with coding_context():
-            logits = coding_logits(net, inp, prv, self.shape, self.rows[stage])
+            logits = coding_logits(net, inp, prv, self.shape, self.rows[stage], temporal)
             return torch.softmax(logits, dim=-1).numpy()
 
-    def fill(self, tokens: Tensor, prev: Tensor | None) -> Tensor:
+    def fill(self, tokens: Tensor, prev: Tensor | None, temporal: Tensor | None = None
+             ) -> Tensor:
         """tokens ((H, W) or (B, H, W)) with the dropped positions set to the model's argmax
         given all stored ones (a copy)."""
         single = torch.as_tensor(tokens).dim() == 2
@@ -378,7 +392,7 @@ class StagePlan:
             inp = torch.where(self.dropped, self.net.mask_id, flat)
             with coding_context():
                 logits = coding_logits(self.net, inp, self._flat(prev), self.shape,
-                                       self.drop_rows)
+                                       self.drop_rows, temporal)
             flat[:, self.drop_rows] = logits.argmax(-1)
         return tok[0] if single else tok
 

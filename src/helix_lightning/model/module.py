@@ -247,10 +247,11 @@ class HelixModule(L.LightningModule):
         if wt["mask"] or everything:
             if "kept" in out:  # truncated context, full ids predicted: `nested`
                 terms["mask"], terms["mask_acc"] = nested_masking_loss(
-                    self.token_model, out["tokens"], out["ids"], prev, generator)
+                    self.token_model, out["tokens"], out["ids"], prev, generator,
+                    out.get("temporal"))
             else:
                 terms["mask"], terms["mask_acc"] = self.token_model.masking_loss(
-                    out["tokens"], prev, generator=generator)
+                    out["tokens"], prev, generator=generator, temporal=out.get("temporal"))
             loss = loss + wt["mask"] * terms["mask"]
         if wt["synthesis"] or everything:
             terms["synthesis"] = self.soft_synthesis(out["z_mixed"])

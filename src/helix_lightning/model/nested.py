@@ -104,11 +104,12 @@ def sample_kept(clips: int, frames_per_clip: int, min_digits: int, channels: int
 
 
 def masking_loss(token_model: nn.Module, context: Tensor, targets: Tensor, prev: Tensor,
-                 generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
+                 generator: torch.Generator | None = None, temporal: Tensor | None = None
+                 ) -> tuple[Tensor, Tensor]:
     """MaskGIT loss with the truncated grid `context` as input and the full ids `targets`
     predicted at the masked positions (N, h, w each): (mean loss, accuracy on the full ids).
     A context of all K digits makes it `MaskedTokenModel.masking_loss`."""
-    from .masked import cosine_mask_ratio
+    from .masked import cosine_mask_ratio, temporal_kw
 
     shape = tuple(context.shape[1:])
     flat, want = context.flatten(1), targets.flatten(1)
@@ -118,7 +119,8 @@ def masking_loss(token_model: nn.Module, context: Tensor, targets: Tensor, prev:
     ranks = torch.rand(b, n, generator=generator).to(flat.device).argsort(1).argsort(1)
     masked = ranks < count[:, None]
     inp = torch.where(masked, torch.full_like(flat, token_model.mask_id), flat)
-    logits = token_model(inp, None if prev is None else prev.flatten(1), shape)
+    logits = token_model(inp, None if prev is None else prev.flatten(1), shape,
+                         **temporal_kw(temporal))
     loss = F.cross_entropy(logits[masked], want[masked])
     acc = (logits[masked].argmax(-1) == want[masked]).float().mean()
     return loss, acc

@@ -303,10 +303,12 @@ def _decode_direct(codec: HelixCodec, strands: list[str], progress: Progress | N
         on_header(shape, meta)
     ids = _stored_tokens(codec, digits[n_head:], shape)
     coder = TokenEntropyCoder(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop,
-                              digits=shape.digits or None)
+                              digits=shape.digits or None, resets=shape.intra or ())
     prev = None
     for t in range(shape.frames):
+        coder.begin_frame(t, shape.group)
         ids[t] = coder.fill(ids[t], prev)
+        coder.end_frame(ids[t])
         prev = ids[t]
         if progress:
             progress("fill", t + 1, shape.frames)

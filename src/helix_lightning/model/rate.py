@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from . import register
-from .masked import stage_masks
+from .masked import stage_masks, temporal_kw
 from .nested import marginal_log2_per_item
 
 LN2 = math.log(2.0)
@@ -49,7 +49,8 @@ class PriorContext:
 class TokenPrior(Protocol):
     """log2 p of every token id at every position (N, h*w, K) and the stored mask (h*w,)."""
 
-    def log2_probs(self, tokens: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]: ...
+    def log2_probs(self, tokens: Tensor, prev: Tensor, temporal: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor]: ...
 
 
 @register("prior", "staged", defaults={})
@@ -59,8 +60,10 @@ class StagedPrior:
     def __init__(self, context: PriorContext) -> None:
         self.context = context
 
-    def log2_probs(self, tokens: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
-        """Position in stage s gets the model's prediction with stages < s visible."""
+    def log2_probs(self, tokens: Tensor, prev: Tensor, temporal: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor]:
+        """Position in stage s gets the model's prediction with stages < s visible (and the
+        temporal prior's state, `temporal_prior`, when the model has one)."""
         n, h, w = tokens.shape
         ctx = self.context
         masks = [m.to(tokens.device) for m in stage_masks(h, w, ctx.stages, ctx.drop)]
@@ -71,7 +74,8 @@ class StagedPrior:
             coded = (masks[s] & ~masks[-1]).flatten()
             if bool(coded.any()):
                 inp = torch.where(visible, tokens, torch.full_like(tokens, mask_id))
-                lp = F.log_softmax(ctx.token_model(inp, prev, (h, w)), -1)
+                lp = F.log_softmax(ctx.token_model(inp, prev, (h, w), **temporal_kw(temporal)),
+                                   -1)
                 logp = lp if logp is None else torch.where(coded[None, :, None], lp, logp)
             visible = visible | masks[s]
         return logp / LN2, ~masks[-1].flatten()
@@ -84,7 +88,8 @@ class FactorisedPrior:
     def __init__(self, context: PriorContext) -> None:
         self.context = context
 
-    def log2_probs(self, tokens: Tensor, prev: Tensor) -> tuple[Tensor, Tensor]:
+    def log2_probs(self, tokens: Tensor, prev: Tensor, temporal: Tensor | None = None
+                   ) -> tuple[Tensor, Tensor]:
         n, h, w = tokens.shape
         logits = self.context.logits
         logp = F.log_softmax(logits, -1).expand(n, h * w, logits.shape[-1])
@@ -118,7 +123,7 @@ def log2_likelihoods(fsq: nn.Module, out: dict[str, Tensor], prior: TokenPrior,
     the truncated token's, and the dropped digits get no gradient, their soft assignments
     summing to 1 over the prefix's completions)."""
     tokens = out["tokens"]
-    log2p, stored = prior.log2_probs(tokens, out["prev"])
+    log2p, stored = prior.log2_probs(tokens, out["prev"], out.get("temporal"))
     if out.get("kept") is not None:  # nested digits: each frame pays its prefixes' marginal
         log2p = marginal_log2_per_item(log2p, out["kept"], fsq.channels, fsq.levels)
     q = soft_tokens(fsq.soft_digits(out["z_mixed"], temperature)).flatten(1, 2)  # (N, n, K)
