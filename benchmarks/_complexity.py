@@ -8,7 +8,7 @@ that really runs (bench_codec.py reports it).
 - Inter codecs (a `conditional` tokenizer, `model/inter_coding.py`): compress and decompress
   run on three frames (frame 1 inter unless the model's gop or scene-cut rule makes it
   intra; frames repeated when the clip has fewer) and every call of
-  `inter_coding._tokenise` (encoder + mixer + FSQ), `inter_coding.rebuild` (mixer.inverse +
+  `inter_coding.tokenise` (encoder + mixer + FSQ), `inter_coding.rebuild` (mixer.inverse +
   decoder) and the tokenizer's `context` (reference features) is counted on its own; a
   context call belongs to the frame whose reference it reads (the frame before, as rebuilt).
   Per frame 1, the figures reported: the encode path is everything the closed loop runs
@@ -147,8 +147,8 @@ def _ledger_on(codec, counter) -> Iterator[_Ledger]:
     from helix_lightning.model import inter_coding as ic
 
     ledger = _Ledger(counter)
-    saved = {"_tokenise": ic._tokenise, "rebuild": ic.rebuild}
-    ic._tokenise = ledger.wrap("tokenise", saved["_tokenise"], 2, 1)
+    saved = {"tokenise": ic.tokenise, "rebuild": ic.rebuild}
+    ic.tokenise = ledger.wrap("tokenise", saved["tokenise"], 2, 1)
     ic.rebuild = ledger.wrap("rebuild", saved["rebuild"], 5, 1)
     codec.tokenizer.context = ledger.wrap("context", codec.tokenizer.context, None, 0)
     try:

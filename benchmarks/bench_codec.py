@@ -22,7 +22,7 @@ copy of the token model, the FSM tables)
   set-up). Tokenizer: intra models `tokenize` / `reconstruct` (tokenizer + mixer + FSQ);
   inter models (a `conditional` tokenizer, `model/inter_coding.py`, whose compress and
   decompress never call those) their own pieces, each also reported alone: of the encode,
-  frame resampling + encoder (`inter_coding._tokenise`), the reference's features (the
+  frame resampling + encoder (`inter_coding.tokenise`), the reference's features (the
   tokenizer's `context`) and the decoder run in the loop (`inter_coding.rebuild`); of the
   decode, `inter_coding.reconstruct` (context + decoder per frame, then resampling).
   Entropy coding: of the encode, the range coder's own time (`TokenEntropyCoder.encode`
@@ -233,7 +233,7 @@ def _instrumented(codec, timer: _Timer) -> Iterator[None]:
 
     methods = ("tokenize", "compress", "decompress_tokens", "reconstruct")
     modules = {codec_mod: ("encode_archive", "decode_archive", "find_header"),
-               inter_coding: ("_frame_tensor", "_tokenise", "rebuild", "reconstruct")}
+               inter_coding: ("frame_tensor", "tokenise", "rebuild", "reconstruct")}
     saved = {(mod, name): getattr(mod, name) for mod, names in modules.items()
              for name in names}
     for name in methods:
@@ -259,7 +259,7 @@ def _instrumented(codec, timer: _Timer) -> Iterator[None]:
 
 # ---------------------------------------------------------------------- HELIX speed
 
-INTER_ENCODE_PARTS = {"encode_encoder_s": ("inter._frame_tensor", "inter._tokenise"),
+INTER_ENCODE_PARTS = {"encode_encoder_s": ("inter.frame_tensor", "inter.tokenise"),
                       "encode_context_s": ("inter.context",),
                       "encode_loop_decoder_s": ("inter.rebuild",)}
 INTER_DECODE_PARTS = {"decode_context_s": ("inter.context",),

@@ -192,12 +192,12 @@ def test_inter_kmac_counts_an_inter_frames_work(one_thread):
         return out, fc.get_total_flops() / 2 / px / 1e3
 
     with torch.no_grad():
-        (ids0, grid), _ = kmac(lambda: inter_coding._tokenise(
-            codec, inter_coding._frame_tensor(codec, frames[0], coded), None))
+        (ids0, grid), _ = kmac(lambda: inter_coding.tokenise(
+            codec, inter_coding.frame_tensor(codec, frames[0], coded), None))
         ref, _ = kmac(lambda: inter_coding.rebuild(codec, ids0, grid, coded, kept, None))
         ctx, c = kmac(lambda: codec.tokenizer.context(ref))
-        (ids1, _), e = kmac(lambda: inter_coding._tokenise(
-            codec, inter_coding._frame_tensor(codec, frames[1], coded), ctx))
+        (ids1, _), e = kmac(lambda: inter_coding.tokenise(
+            codec, inter_coding.frame_tensor(codec, frames[1], coded), ctx))
         _, d = kmac(lambda: inter_coding.rebuild(codec, ids1, grid, coded, kept, ctx))
     enc_contexts, dec_contexts = k["contexts"]
     assert enc_contexts >= 1 and dec_contexts == 1 and c > 0

@@ -95,8 +95,8 @@ def test_closed_loop_round_trip_in_container_version_5(codec, frames):
     x2, ref = (torch.from_numpy(f[None]).permute(0, 3, 1, 2).float() / 255
                for f in (frames[2], decoded[1]))
     with torch.no_grad():
-        ids, _ = inter_coding._tokenise(codec, x2, codec.tokenizer.context(ref))
-        src, _ = inter_coding._tokenise(codec, x2, codec.tokenizer.context(
+        ids, _ = inter_coding.tokenise(codec, x2, codec.tokenizer.context(ref))
+        src, _ = inter_coding.tokenise(codec, x2, codec.tokenizer.context(
             torch.from_numpy(frames[1:2]).permute(0, 3, 1, 2).float() / 255))
     assert torch.equal(ids, comp["tokens"][2]) and not torch.equal(src, comp["tokens"][2])
     # the same clip with every frame intra decodes to other frames: the reference is used

@@ -79,14 +79,14 @@ def intra_frames(frames: np.ndarray, gop: int, scene_cut: float) -> tuple[int, .
     return tuple(out)
 
 
-def _frame_tensor(codec: nn.Module, frame: np.ndarray, coded: tuple[int, int]) -> Tensor:
+def frame_tensor(codec: nn.Module, frame: np.ndarray, coded: tuple[int, int]) -> Tensor:
     """One uint8 frame (H, W, 3) -> (1, 3, h, w) at the coding size."""
     from .codec import frames_to_tensor
 
     return frames_to_tensor(codec, frame[None], coded)
 
 
-def _tokenise(codec: nn.Module, x: Tensor, ctx: list[Tensor] | None
+def tokenise(codec: nn.Module, x: Tensor, ctx: list[Tensor] | None
               ) -> tuple[Tensor, tuple[int, int]]:
     """One frame (1, 3, H, W) at the coding size -> (token ids (hp, wp), latent grid)."""
     from .codec import token_ids
@@ -119,7 +119,7 @@ def _chain(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], intra: tup
     ref = None
     for t in range(len(arr)):
         ctx = _context(codec, t, intra, ref)
-        ids, grid = _tokenise(codec, _frame_tensor(codec, arr[t], coded), ctx)
+        ids, grid = tokenise(codec, frame_tensor(codec, arr[t], coded), ctx)
         yield ids
         if t + 1 < len(arr):
             ref = rebuild(codec, decoded(t, ids), grid, coded, kept, ctx)
