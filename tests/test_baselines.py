@@ -171,6 +171,7 @@ def test_bench_rd_tiny_run_writes_the_csv_and_the_report(tmp_path, capsys):
     for png in ("rd_nt.png", "rd_bits.png", "gaps.png", "dna_matrix.png"):
         assert (out / png).stat().st_size > 1000 and f"({png})" in report
     assert "Bjontegaard" in report and "decoder" in report.lower()
+    assert "`helix` `rate=high`, `rate=low`; `helix:default` `rate=high`, `rate=low`" in report
     bd = pd.read_csv(out / "bd.csv")
     assert set(bd["anchor"]) == set(BASELINES) and bd["note"].str.len().min() > 10
     assert set(bd["test"]) == {"helix", "helix:default"}

@@ -285,9 +285,10 @@ def write_report(results: pd.DataFrame, decoders: pd.DataFrame, bd: pd.DataFrame
           "FSM coder, strand index and check, RaptorQ outer code at the default redundancy, "
           "8 header-strand copies). nt counts exclude primers; `nt_per_px_with_primers` and "
           "`nt_with_primers` in the CSV include them.",
-          "- HELIX: " + ", ".join(f"`{m}`" for m in method_order(df["method"]) if is_helix(m))
-          + " at rate points " + ", ".join(f"`{r}`" for r in dict.fromkeys(
-              df[df["method"].map(is_helix)]["rate_param"])) + " (`encode_video`/`decode_video`).",
+          "- HELIX (`encode_video`/`decode_video`), each model at its own rate points: "
+          + "; ".join(f"`{m}` " + ", ".join(f"`{r}`" for r in dict.fromkeys(
+              df[df["method"] == m]["rate_param"]))
+              for m in method_order(df["method"]) if is_helix(m)) + ".",
           "- Baselines (PyAV, one thread, YUV 4:2:0 BT.601; raw elementary streams, no "
           "container): " + "; ".join(
               f"`{b.name}` {(b.__doc__ or '').strip().splitlines()[0]} {b.param} "
