@@ -149,14 +149,16 @@ def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
     want = None if archive_id is None else parse_id(archive_id)
     with SpillDir(spill_dir) as tmp, segment_engine(workers, dask) as engine:
         first, records = _first_chunk(path)
-        job = _job_for(first, constraints, prefix, suffix)
-        scan = _Pass1(job, boot=[], pieces={}, header_rows={})
-        layout = job.layout()
-        bits = BitsSpill(tmp.path, (layout.bits + 7) // 8)
-        for packed, ok, pieces in ordered_map(engine, read_chunk,
-                                              _strand_chunks(first, records, scan)):
-            _note_pieces(scan, pieces, bits.rows)
-            bits.append(packed, ok)
+        try:
+            job = _job_for(first, constraints, prefix, suffix)
+            scan = _Pass1(job, boot=[], pieces={}, header_rows={})
+            bits = BitsSpill(tmp.path, (job.layout().bits + 7) // 8)
+            for packed, ok, pieces in ordered_map(engine, read_chunk,
+                                                  _strand_chunks(first, records, scan)):
+                _note_pieces(scan, pieces, bits.rows)
+                bits.append(packed, ok)
+        finally:
+            records.close()
         key, header = _header_of(scan, archive_id is not None, want, constraints)
         seg = header.segmentation()
         sizes = [seg.symbols(s) + header.repair(s) for s in range(seg.count)]
@@ -247,32 +249,47 @@ def _job_for(first: list[tuple[str, str]], constraints: str | ConstraintSet | No
 def _strand_chunks(first: list, rest: Iterator, scan: _Pass1) -> Iterator[tuple]:
     """Tasks of pass 1: chunks of candidate strands (framed, of the layout's length, ACGT);
     other records are counted as ignored, bootstrap strands kept aside."""
-    from .bootstrap import is_bootstrap
-    from .primers import reverse_complement
-
     job = scan.job
-    n, p, q = job.strand_len, job.prefix, job.suffix
     records = iter(first)
     chunk: list[str] = []
     for source in (records, rest):
         for _, seq in source:
-            if is_bootstrap(seq) or is_bootstrap(reverse_complement(seq)):
-                scan.boot.append(seq)
+            if not _framed(seq, job):
+                if _bootstrap(seq):
+                    scan.boot.append(seq)
+                else:
+                    scan.records += 1
+                    scan.ignored += 1
                 continue
             scan.records += 1
-            if len(seq) != n or not (seq.startswith(p) and seq.endswith(q)) or "N" in seq:
-                scan.ignored += 1
-                continue
-            if seq.strip("ACGT"):
-                raise NotStreamable("a record has non-ACGT characters")
             chunk.append(seq)
             if len(chunk) == CHUNK:
-                scan.candidates += len(chunk)
-                yield job, chunk
+                yield _checked_chunk(chunk, scan)
                 chunk = []
     if chunk:
-        scan.candidates += len(chunk)
-        yield job, chunk
+        yield _checked_chunk(chunk, scan)
+
+
+def _framed(seq: str, job: LayoutJob) -> bool:
+    """A candidate strand: the layout's length, both primers whole, no N."""
+    return (len(seq) == job.strand_len and seq.startswith(job.prefix)
+            and seq.endswith(job.suffix) and "N" not in seq)
+
+
+def _bootstrap(seq: str) -> bool:
+    from .bootstrap import is_bootstrap
+    from .primers import reverse_complement
+
+    return is_bootstrap(seq) or is_bootstrap(reverse_complement(seq))
+
+
+def _checked_chunk(chunk: list[str], scan: _Pass1) -> tuple[LayoutJob, list[str]]:
+    """The task of one chunk; NotStreamable if a strand has letters other than ACGT (the
+    in-memory reader names the record)."""
+    if "".join(chunk).encode("ascii", "replace").translate(None, b"ACGT"):
+        raise NotStreamable("a record has non-ACGT characters")
+    scan.candidates += len(chunk)
+    return scan.job, chunk
 
 
 def _note_pieces(scan: _Pass1, pieces: list, first_row: int) -> None:
@@ -323,18 +340,11 @@ def _refuse_mixed(path: str | Path, explained: np.ndarray, prefix: str, suffix: 
     if len(left) < HEADER_COPIES:
         return
     wanted, rows, strands = set(left.tolist()), 0, []
-    n, p, q = job.strand_len, job.prefix, job.suffix
-    from .bootstrap import is_bootstrap
-    from .primers import reverse_complement
-
     for _, seq in _Records(path):
-        if is_bootstrap(seq) or is_bootstrap(reverse_complement(seq)):
-            continue
-        if len(seq) != n or not (seq.startswith(p) and seq.endswith(q)) or "N" in seq:
-            continue
-        if rows in wanted:
-            strands.append(seq)
-        rows += 1
+        if _framed(seq, job):
+            if rows in wanted:
+                strands.append(seq)
+            rows += 1
     try:
         find_archives(strands, None, prefix, suffix)
     except HelixError:
