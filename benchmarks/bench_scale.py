@@ -12,7 +12,8 @@ process that only imports the package and builds the FSM tables of the layout (f
 on-disk cache, as a user's second run would); it is subtracted from the wall time before
 `Mnt_s_per_core` = nt / (wall - table_s) / workers. `Mnt_per_cpu_s` divides by the tree's user +
 system CPU time instead (less the table process's): on a shared machine it is the steadier of
-the two. `--pipe` decodes from standard input (`cat a.fa | helix dna decode - -o out`).
+the two. `--pipe` decodes through pipes (`cat a.fa | helix dna decode - -o - | cat > out`); the
+`cat`s' CPU time counts, their memory does not.
 Baseline rows (`path` = in-memory) run the pre-streaming code path: `encode_archive` of the
 whole file, `load_strands` + `decode_loaded` of the whole FASTA, one process.
 """
@@ -85,12 +86,22 @@ def _memory(pids: list[int]) -> tuple[int, int]:
     return pss, rss
 
 
-def measured(cmd: list[str], stdin_path: Path | None = None) -> dict:
-    """Run `cmd`; its wall and CPU seconds and the peak PSS/RSS of its process tree."""
+def measured(cmd: list[str], pipe_in: Path | None = None, pipe_out: Path | None = None) -> dict:
+    """Run `cmd` (reading `pipe_in` through a pipe from `cat`, writing its stdout through a
+    pipe to `cat > pipe_out`); its wall and CPU seconds and the peak PSS/RSS of its process
+    tree (the two `cat`s not included)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    stdin = open(stdin_path, "rb") if stdin_path else subprocess.DEVNULL
+    feed = subprocess.Popen(["cat", str(pipe_in)], stdout=subprocess.PIPE) if pipe_in else None
+    sink = open(pipe_out, "wb") if pipe_out else None
     t = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdin=feed.stdout if feed else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE if sink else subprocess.DEVNULL,
+                            stderr=subprocess.PIPE)
+    drain = (subprocess.Popen(["cat"], stdin=proc.stdout, stdout=sink) if sink else None)
+    if feed:
+        feed.stdout.close()  # the child holds the read end now
+    if drain:
+        proc.stdout.close()
     peak = [0, 0]
 
     def sample() -> None:
@@ -101,11 +112,15 @@ def measured(cmd: list[str], stdin_path: Path | None = None) -> dict:
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    _, err = proc.communicate()
+    err = proc.stderr.read()
+    proc.wait()
     wall = time.perf_counter() - t
     sampler.join()
-    if stdin_path:
-        stdin.close()
+    for helper in (feed, drain):
+        if helper:
+            helper.wait()
+    if sink:
+        sink.close()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode()[-2000:]}")
@@ -157,10 +172,10 @@ def run(size: int, workers: int, pipe: bool, baseline: bool, folder: Path) -> li
     enc = measured(helix + ["encode", str(src), "-o", str(fa), "-q", "--workers", str(workers)])
     nt = fasta_nt(fa)
     rows.append(row("streaming", "encode", workers, enc, nt, True))
-    cmd = helix + ["decode", "-" if pipe else str(fa), "-o", str(back), "-q",
+    cmd = helix + ["decode", "-" if pipe else str(fa), "-o", "-" if pipe else str(back), "-q",
                    "--workers", str(workers)]
-    dec = measured(cmd, fa if pipe else None)
-    rows.append(row("streaming" + (" (stdin)" if pipe else ""), "decode", workers, dec, nt,
+    dec = measured(cmd, fa if pipe else None, back if pipe else None)
+    rows.append(row("streaming" + (" (pipe)" if pipe else ""), "decode", workers, dec, nt,
                     same_files(src, back)))
     if baseline:
         fa0 = folder / "b.fa"
@@ -177,7 +192,7 @@ def main() -> None:
     ap.add_argument("--size", type=parse_size, default=parse_size("10MB"),
                     help="file size: 10MB, 100MB, 1GB (decimal units)")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
-    ap.add_argument("--pipe", action="store_true", help="decode from standard input")
+    ap.add_argument("--pipe", action="store_true", help="decode from a pipe into a pipe")
     ap.add_argument("--baseline-max", type=parse_size, default=parse_size("100MB"),
                     help="run the in-memory baseline only up to this size (it needs ~80x "
                     "the file in memory to decode)")

@@ -41,7 +41,7 @@ from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX
 from .spill import BitsSpill, SegmentSpill, SpillDir
 from .strands import MIN_CHECK_BITS, StrandLayout
 
-CHUNK = 32_768  # strands per task of passes 1 and 2
+CHUNK = 8_192  # strands per task of passes 1 and 2 (the FSM decode is fastest near this)
 
 
 class NotStreamable(Exception):
