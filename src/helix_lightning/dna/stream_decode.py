@@ -134,6 +134,7 @@ class _Pass1:
     boot: list | None = None
     pieces: dict | None = None  # ID -> part -> bodies
     header_rows: dict | None = None  # ID -> rows
+    parts_found: int = 0  # header parts of the archive decoded
 
 
 def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSet | None = None,
@@ -328,7 +329,7 @@ def _header_of(scan: _Pass1, asked: bool, want: int | None,
         raise NotStreamable(str(exc)) from None
     if constraint_fingerprint(data_cs) != constraint_fingerprint(cs):
         raise NotStreamable("a custom set's header")
-    scan.parts_found = len(parts)  # type: ignore[attr-defined]
+    scan.parts_found = len(parts)
     return key, header
 
 
@@ -360,7 +361,7 @@ def _decode_segments(engine: Any, spill: SegmentSpill, header: Header, scan: _Pa
     seg, T = header.segmentation(), header.symbol_size
     digest = hashlib.blake2b(digest_size=SEGMENT_HASH)
     reports, received, size = [], spill.outside, 0
-    parts = scan.parts_found  # type: ignore[attr-defined]
+    parts = scan.parts_found
 
     def tasks() -> Iterator[tuple]:
         for s in range(seg.count):
