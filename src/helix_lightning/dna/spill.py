@@ -33,6 +33,7 @@ class BitsSpill:
     """Packed FSM bits (n, width) and ok flags of every candidate, appended chunk by chunk."""
 
     def __init__(self, folder: Path, width: int):
+        self.folder = folder
         self.width = width
         self.rows = 0
         self._bits = open(folder / "bits.bin", "w+b")

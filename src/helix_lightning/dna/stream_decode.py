@@ -148,9 +148,11 @@ def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
     from .segment_pool import ordered_map, segment_engine
 
     want = None if archive_id is None else parse_id(archive_id)
-    with SpillDir(spill_dir) as tmp, segment_engine(workers, dask) as engine:
-        first, records = _first_chunk(path)
-        try:
+    first, records = _first_chunk(path)
+    if len(first) < CHUNK and not dask:
+        workers = 1  # the whole input is one chunk: no pool to start
+    try:
+        with SpillDir(spill_dir) as tmp, segment_engine(workers, dask) as engine:
             job = _job_for(first, constraints, prefix, suffix)
             scan = _Pass1(job, boot=[], pieces={}, header_rows={})
             bits = BitsSpill(tmp.path, (job.layout().bits + 7) // 8)
@@ -158,25 +160,35 @@ def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
                                                   _strand_chunks(first, records, scan)):
                 _note_pieces(scan, pieces, bits.rows)
                 bits.append(packed, ok)
-        finally:
-            records.close()
-        key, header = _header_of(scan, archive_id is not None, want, constraints)
-        seg = header.segmentation()
-        sizes = [seg.symbols(s) + header.repair(s) for s in range(seg.count)]
-        bases = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        spill = SegmentSpill(tmp.path, bases, header.symbol_size)
-        explained = np.zeros(bits.rows, dtype=bool)
-        explained[scan.header_rows[key]] = True
-        tasks = ((job, packed, ok, header.index_bits, header.symbol_size, key)
-                 for _, packed, ok in bits.chunks(CHUNK))
-        row = 0
-        for valid, idx, payload in ordered_map(engine, parse_chunk, tasks):
-            explained[row:row + len(valid)] |= valid
-            row += len(valid)
-            spill.append(idx, payload)
-        bits.close()
-        _refuse_mixed(path, explained, prefix, suffix, job)
-        return _decode_segments(engine, spill, header, scan, out, progress)
+            key, header = _header_of(scan, archive_id is not None, want, constraints)
+            spill = _spill_segments(engine, bits, job, key, header, scan, path)
+            return _decode_segments(engine, spill, header, scan, out, progress)
+    finally:
+        records.close()
+
+
+def _spill_segments(engine: Any, bits: BitsSpill, job: LayoutJob, key: int | None,
+                    header: Header, scan: _Pass1, path: str | Path) -> SegmentSpill:
+    """Pass 2: the spilled bits parsed on the engine, the valid rows spilled per segment;
+    NotStreamable if the rows no strand of the archive explains hold another archive."""
+    from .segment_pool import ordered_map
+
+    seg = header.segmentation()
+    sizes = [seg.symbols(s) + header.repair(s) for s in range(seg.count)]
+    bases = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    spill = SegmentSpill(bits.folder, bases, header.symbol_size)
+    explained = np.zeros(bits.rows, dtype=bool)
+    explained[scan.header_rows[key]] = True
+    tasks = ((job, packed, ok, header.index_bits, header.symbol_size, key)
+             for _, packed, ok in bits.chunks(CHUNK))
+    row = 0
+    for valid, idx, payload in ordered_map(engine, parse_chunk, tasks):
+        explained[row:row + len(valid)] |= valid
+        row += len(valid)
+        spill.append(idx, payload)
+    bits.close()
+    _refuse_mixed(path, explained, job.prefix, job.suffix, job)
+    return spill
 
 
 def _first_chunk(path: str | Path) -> tuple[list[tuple[str, str]], Iterator]:

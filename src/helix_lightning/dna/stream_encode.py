@@ -125,7 +125,7 @@ def encode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
     """Encode the file at `path` into FASTA records written to `out` (binary), segment by
     segment on `workers` processes (every core by default); `options` as `encode_archive`'s
     (redundancy, erasure_rate, strand_len, prefix, suffix, archive_id, failure_target)."""
-    from .segment_pool import ordered_map, segment_engine
+    from .segment_pool import ordered_map, segment_engine, worker_count
 
     cs = get_constraints(constraints)
     size = os.path.getsize(path)
@@ -140,7 +140,7 @@ def encode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
     bases = [0]
     for s in range(seg.count):
         bases.append(bases[-1] + seg.symbols(s) + geo.repairs[s])
-    with segment_engine(workers) as engine:
+    with segment_engine(min(worker_count(workers), seg.count)) as engine:
         tasks = ((job, s, bases[s]) for s in range(seg.count))
         for s, text in enumerate(ordered_map(engine, encode_segment_records, tasks)):
             out.write(text)
