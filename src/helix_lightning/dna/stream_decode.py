@@ -381,7 +381,8 @@ def _decode_segments(engine: Any, spill: SegmentSpill, header: Header, scan: _Pa
             k, r = seg.symbols(s), header.repair(s)
             yield idx, payload, int(spill.bases[s]), k, r, seg.length(s), T, s
 
-    for s, (got, info, n_best, lost) in enumerate(ordered_map(engine, decode_segment_rows, tasks())):
+    results = ordered_map(engine, decode_segment_rows, tasks())
+    for s, (got, info, n_best, lost) in enumerate(results):
         k, r = seg.symbols(s), header.repair(s)
         received += n_best
         reports.append({"segment": s, "source": k, "parity": r, **info,
@@ -391,8 +392,9 @@ def _decode_segments(engine: Any, spill: SegmentSpill, header: Header, scan: _Pa
         if got is None:
             report = DecodeReport(scan.job.cs.name, scan.candidates, received, parts, reports,
                                   False)
-            reason = (f"{info['received']} of {k + r} strands recovered, {k} needed "
-                      f"(lost {info['lost']} strands, e.g. indices {lost})" if info["received"] < k + 2 else
+            reason = (f"{info['received']} of {k + r} strands recovered, {k} needed (lost "
+                      f"{info['lost']} strands, e.g. indices {lost})"
+                      if info["received"] < k + 2 else
                       f"no consistent decode after {info['attempts']} attempts")
             raise DecodeFailure(f"segment {s}: {reason}; nothing written", report)
         out.write(got)

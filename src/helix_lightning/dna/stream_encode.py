@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any, BinaryIO, Sequence
 
 from ..errors import HelixError
-from .archive import (DEFAULT_ERASURE_RATE, ArchiveStats, Geometry, Progress, archive_stats, geometry_and_header,
-                      header_strands, segment_strands)
+from .archive import (DEFAULT_ERASURE_RATE, ArchiveStats, Geometry, Progress, archive_stats,
+                      geometry_and_header, header_strands, segment_strands)
 from .constraints import ConstraintSet, get_constraints
 from .outer import SEGMENT_HASH, Segmentation
 from .records import record_name
