@@ -30,9 +30,10 @@ $(VENV)/.pgtest: $(STAMP) pyproject.toml
 test-slow: $(STAMP) $(VENV)/.pgtest data ## slow tests: 1 MB channel trials, long runs, sweeps on a local PostgreSQL, fuzzing, the fetched training data
 	$(PYTEST) -m slow -q
 
-bench: $(STAMP) ## benchmarks: FSM coder, archive, DNA codes, video codec (tables + CSV under bench-out/)
+bench: $(STAMP) ## benchmarks: FSM coder, archive, archive scale (10 MB), DNA codes, video codec (tables + CSV under bench-out/)
 	$(BIN)/python benchmarks/bench_fsm.py
 	$(BIN)/python benchmarks/bench_archive.py
+	$(BIN)/python benchmarks/bench_scale.py --size 10MB
 	$(BIN)/helix dna bench --csv bench-out/dna_codes.csv
 	$(BIN)/python benchmarks/bench_codec.py --frames 30 --repeat 2
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
 from .cli_args import add_constraint_args, build_parser  # noqa: F401 (the parser lives there)
+from .cli_stream import stream_handler
 from .errors import HelixError
 
 
@@ -412,7 +413,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- entry point
 HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
-    "dna capacity": cmd_capacity, "dna encode": cmd_encode, "dna decode": cmd_decode,
+    "dna capacity": cmd_capacity, "dna encode": stream_handler("encode", cmd_encode),
+    "dna decode": stream_handler("decode", cmd_decode),
     "dna check": cmd_check, "dna ls": cmd_ls, "dna simulate": cmd_simulate,
     "dna bench": cmd_bench, "dna plan": cmd_plan, "train": cmd_train, "encode": cmd_video_encode,
     "decode": cmd_video_decode, "report": cmd_report, "sweep": cmd_sweep,

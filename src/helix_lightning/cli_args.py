@@ -69,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
                          description="The DNA storage layer: any bytes to strands and back.")
     dsub = dna.add_subparsers(dest="dna_command", required=True, metavar="SUBCOMMAND")
     _add_dna_archive_commands(dsub)
+    _add_dna_decode_commands(dsub)
     _add_dna_tool_commands(dsub)
     _add_train_command(sub)
     _add_video_commands(sub)
@@ -114,9 +115,12 @@ def _add_dna_archive_commands(dsub) -> None:
     add_channel_args(p, "; any of these flags makes encode size the redundancy for that "
                      "channel as `helix dna plan` does (instead of --redundancy/--erasure-rate)")
     _add_plan_args(p)
+    _add_workers_arg(p)
     p.set_defaults(handler="dna encode")
     _add_dna_plan_command(dsub)
 
+
+def _add_dna_decode_commands(dsub) -> None:
     p = dsub.add_parser("decode", help="decode strands (FASTA) or reads (FASTQ) to the file",
                         description="Decode an archive from its strands or from sequencing reads "
                         "(orientation, primers, clustering, consensus, outer code).")
@@ -128,6 +132,7 @@ def _add_dna_archive_commands(dsub) -> None:
                    "the directory -o (files named ID.bin)")
     add_constraint_args(p, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_workers_arg(p, dask=True)
     p.set_defaults(handler="dna decode")
 
     p = dsub.add_parser("ls", help="list the archives in a pool of strands or reads",
@@ -167,6 +172,18 @@ def _add_archive_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--archive", default=None, metavar="ID",
                    help="the archive to decode in a pool of several (an ID `helix dna ls` "
                    "prints; none: the one written without an ID)")
+
+
+def _add_workers_arg(p: argparse.ArgumentParser, dask: bool = False) -> None:
+    """--workers (and for decoding --dask): where the per-segment work runs
+    (`dna.segment_pool`)."""
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="processes working on segments at once (default: every core; 1: this "
+                   "process only); the output is the same for any N")
+    if dask:
+        p.add_argument("--dask", default=None, metavar="ADDRESS",
+                       help="decode on a Dask cluster: its scheduler's address, or 'local' for "
+                       "a local cluster of --workers processes (the 'distributed' extra)")
 
 
 def _add_vendor_arg(p: argparse.ArgumentParser, what: str) -> None:

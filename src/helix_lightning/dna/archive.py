@@ -130,47 +130,87 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
     `archive_id` (32 bits, or 8 hex digits) names the archive in a pool of several; by default
     it is derived from the file and the settings (`derived_id`)."""
     cs = get_constraints(constraints)
+    geo, header = geometry_and_header(len(data), _file_hash(data), cs, redundancy=redundancy,
+                                      erasure_rate=erasure_rate, strand_len=strand_len,
+                                      prefix=prefix, suffix=suffix, archive_id=archive_id,
+                                      failure_target=failure_target)
+    layout = geo.layout
+    strands = _header_strands(header, layout)
+    base = 0
+    for s in range(geo.segmentation.count):
+        lo, hi = geo.segmentation.chunk_range(s)
+        strands += segment_strands(data[lo:hi], geo, header.archive_id, s, base, progress)
+        base += geo.segmentation.symbols(s) + geo.repairs[s]
+    stats = archive_stats(geo, len(strands) - geo.total_symbols, redundancy, erasure_rate)
+    return Archive(strands, header, cs, stats)
+
+
+def geometry_and_header(size: int, file_hash: bytes, cs: ConstraintSet, *,
+                        redundancy: float | None = None,
+                        erasure_rate: float = DEFAULT_ERASURE_RATE,
+                        strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
+                        suffix: str = DEFAULT_SUFFIX, archive_id: int | str | None = None,
+                        failure_target: float = DEFAULT_FAILURE_TARGET
+                        ) -> tuple[Geometry, Header]:
+    """The layout of a `size`-byte file (of this 8-byte BLAKE2b `file_hash`) and its header,
+    ID included: what `encode_archive` and the streaming encoder both write from."""
     if redundancy is not None and not 0 <= redundancy <= 10:
         raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
     if not 0 < failure_target < 1:
         raise HelixError(f"failure target must be in (0, 1), got {failure_target}")
     layout = StrandLayout(cs, strand_len, prefix, suffix)
-    geo = archive_geometry(len(data), layout, redundancy, erasure_rate, failure_target)
-    index_bits, T, seg, repairs, total = (geo.index_bits, geo.symbol_size, geo.segmentation,
-                                          geo.repairs, geo.total_symbols)
-    header = geo.header(_file_hash(data))
+    geo = archive_geometry(size, layout, redundancy, erasure_rate, failure_target)
+    header = geo.header(file_hash)
     header.archive_id = (derived_id(header, prefix, suffix) if archive_id is None
                          else parse_id(archive_id))
-    strands = _header_strands(header, layout)
-    base = 0
-    for s in range(seg.count):
-        lo, hi = seg.chunk_range(s)
-        symbols = encode_segment(segment_bytes(data[lo:hi]), T, repairs[s])
-        payload = np.frombuffer(b"".join(symbols), dtype=np.uint8).reshape(len(symbols), T)
-        for start in range(0, len(symbols), 4096):
-            idx = np.arange(base + start, base + min(len(symbols), start + 4096), dtype=np.int64)
-            strands += layout.data_strands(idx, payload[start:start + 4096], index_bits,
-                                           header.archive_id)
-            if progress:
-                progress("encode", base + start + len(idx), total)
-        base += len(symbols)
-    nt = len(strands) * layout.coded_nt
-    nt_primers = len(strands) * strand_len
+    return geo, header
+
+
+def header_strands(header: Header, layout: StrandLayout) -> list[str]:
+    """The archive's header strands (`HEADER_COPIES` of each part), as the encoder writes
+    them first."""
+    return _header_strands(header, layout)
+
+
+def segment_strands(chunk: bytes, geo: Geometry, archive_id: int | None, s: int, base: int,
+                    progress: Progress | None = None) -> list[str]:
+    """The data strands of segment `s` (file bytes `chunk`, its first index `base`): RaptorQ
+    symbols, source then repair, each one strand, in index order (4,096 at a time)."""
+    T, layout = geo.symbol_size, geo.layout
+    symbols = encode_segment(segment_bytes(chunk), T, geo.repairs[s])
+    payload = np.frombuffer(b"".join(symbols), dtype=np.uint8).reshape(len(symbols), T)
+    strands: list[str] = []
+    for start in range(0, len(symbols), 4096):
+        idx = np.arange(base + start, base + min(len(symbols), start + 4096), dtype=np.int64)
+        strands += layout.data_strands(idx, payload[start:start + 4096], geo.index_bits,
+                                       archive_id)
+        if progress:
+            progress("encode", base + start + len(idx), geo.total_symbols)
+    return strands
+
+
+def archive_stats(geo: Geometry, header_strands: int, redundancy: float | None,
+                  erasure_rate: float) -> ArchiveStats:
+    """What an archive of this geometry with `header_strands` header strands holds and costs
+    (`redundancy` as given, None where the rule at `erasure_rate` chose it)."""
+    seg, repairs, layout = geo.segmentation, geo.repairs, geo.layout
+    n_strands = header_strands + geo.total_symbols
+    nt = n_strands * layout.coded_nt
+    nt_primers = n_strands * layout.strand_len
     source_symbols = sum(seg.symbols(s) for s in range(seg.count))
-    stats = ArchiveStats(
-        constraints=cs.name, bytes=len(data), strands=len(strands),
-        header_strands=len(strands) - total, data_strands=source_symbols,
+    return ArchiveStats(
+        constraints=layout.cs.name, bytes=geo.size, strands=n_strands,
+        header_strands=header_strands, data_strands=source_symbols,
         parity_strands=sum(repairs), redundancy=sum(repairs) / source_symbols,
         nt=nt, nt_with_primers=nt_primers, bits_per_strand=layout.bits,
-        index_bits=index_bits, symbol_bytes=T,
+        index_bits=geo.index_bits, symbol_bytes=geo.symbol_size,
         coding_density=coding_density(layout.bits, layout.coded_nt),
-        net_density=net_density(8 * len(data), nt, empty=0.0),
-        net_density_with_primers=net_density(8 * len(data), nt_primers),
+        net_density=net_density(8 * geo.size, nt, empty=0.0),
+        net_density_with_primers=net_density(8 * geo.size, nt_primers),
         erasure_rate_assumed=erasure_rate if redundancy is None else None,
         failure_probability=max(failure_probability(seg.symbols(s), repairs[s], erasure_rate)
                                 for s in range(seg.count)),
     )
-    return Archive(strands, header, cs, stats)
 
 
 @dataclass
