@@ -225,7 +225,7 @@ def test_time_cap_named_beside_the_budget(reports, tmp_path):
     from helix_lightning.sweep.time_cap import PRETRAIN_TIME_CAPPED_ATTR, TIME_CAPPED_ATTR
 
     out, _ = reports
-    assert "time cap" not in (out / "kron_ablation" / "report.md").read_text()
+    assert "- **time cap**" not in (out / "kron_ablation" / "report.md").read_text()
     capped = {i: {TIME_CAPPED_ATTR: {"steps": 20 + i, "max_steps": 30}} for i in (1, 2)}
     path = make_study(tmp_path / "sweeps", "capped", n=4, failed=0, running=0, frames=False,
                       extra=capped)
@@ -238,7 +238,8 @@ def test_time_cap_named_beside_the_budget(reports, tmp_path):
     lines = (tmp_path / "r" / "capped" / "report.md").read_text().splitlines()
     at = next(i for i, ln in enumerate(lines) if ln.startswith("- **budget**"))
     assert lines[at + 1] == (
-        "- **time cap**: the shared pretraining stopped at 57 of 120 steps; 2 of 4 trials' "
+        "- **time cap**: the shared pretraining stopped at 57 of 120 steps on its 60 s time "
+        "cap; 2 of 4 trials' "
         "training was cut by the time cap (trial 1 at 21 of 30 steps, 2 at 22 of 30 steps) "
         "(the results are those of shorter training than planned)")
     assert not any(PRETRAIN_TIME_CAPPED_ATTR in ln for ln in lines)  # not listed twice
@@ -316,3 +317,76 @@ def test_histograms_split_direct_mapping_by_mixer_set_through_arms(tmp_path, mon
     legend = [t.get_text() for t in saved[0].axes[0].get_legend().get_texts()]
     assert "direct mapping, with Kronecker mixer" in legend
     assert "direct mapping, no mixer (mode none)" in legend
+
+
+def _arm_study(sweeps: Path, name: str, rows: list[tuple[str, int, float, float]],
+               spec: dict | None) -> None:
+    """A study of (arm, seed, psnr, nt_per_px) trials, as a sweep with arms writes them."""
+    folder = sweeps / name
+    folder.mkdir(parents=True, exist_ok=True)
+    storage = JournalStorage(JournalFileBackend(str(folder / "study.journal")))
+    study = optuna.create_study(study_name=name, storage=storage,
+                                directions=["maximize", "minimize"])
+    study.set_user_attr("objectives", ["psnr", "nt_per_px"])
+    if spec is not None:
+        study.set_user_attr("spec", spec)
+    arms = sorted({r[0] for r in rows})
+    dist = {"arm": CategoricalDistribution(arms), "seed": IntDistribution(0, 1)}
+    for arm, seed, psnr, rate in rows:
+        attrs = {"psnr": psnr, "nt_per_px": rate, "violations": 0, "seed": seed,
+                 "steps": 500, "init": {"loaded": 100, "not_loaded": [], "unexpected": []}}
+        if arm == "wide":
+            attrs["init"] = {"loaded": 96, "unexpected": [],
+                             "not_loaded": ["codec.mixer.learned.0.base",
+                                            "codec.mixer.learned.0.skew"]}
+            if seed == 1:
+                attrs["steps"] = 321
+                attrs["helix:time_capped"] = {"steps": 321, "max_steps": 500,
+                                              "max_time": "00:00:05:00", "max_time_s": 300.0,
+                                              "seconds": 301.0}
+        study.add_trial(create_trial(params={"arm": arm, "seed": seed}, distributions=dist,
+                                     values=[psnr, rate], user_attrs=attrs))
+
+
+def test_report_opens_with_one_finding_per_ablation(tmp_path):
+    """Each arm against the reference, paired by seed: mean difference, each seed's, sd;
+    `clear` only when both seeds agree and beat the reference's own spread; the capped
+    trial named with its cap; the per-configuration table gives mean ± sd over seeds."""
+    rows = [("base", 0, 30.0, 0.050), ("base", 1, 30.2, 0.050),
+            ("worse", 0, 29.0, 0.055), ("worse", 1, 29.1, 0.0545),
+            ("wide", 0, 30.3, 0.050), ("wide", 1, 30.0, 0.051)]
+    _arm_study(tmp_path / "sweeps", "arms", rows,
+               {"arms": {"worse": {}, "base": {}, "wide": {}}, "reference": {"arm": "base"}})
+    assert main(["report", "arms", "--sweeps", str(tmp_path / "sweeps"), "--out",
+                 str(tmp_path / "r"), "-q"]) == 0
+    text = (tmp_path / "r" / "arms" / "report.md").read_text()
+    lines = text.splitlines()
+    title = lines.index("# Sweep report: arms")
+    first_bullet = next(i for i, ln in enumerate(lines) if ln.startswith("- **study**"))
+    findings = [ln for ln in lines[title:first_bullet] if ln.startswith("- `arm`")]
+    assert findings == [
+        "- `arm` = wide instead of base: PSNR +0.05 dB (seeds +0.30, -0.20; sd 0.35), nt/px "
+        "+1.0% (seeds ±0.0, +2.0; sd 1.4): within seed noise over 2 seeds; trial 5 stopped "
+        "at 321 of 500 steps on its 5 min time cap (after 301 s).",
+        "- `arm` = worse instead of base: PSNR -1.05 dB (seeds -1.00, -1.10; sd 0.07), nt/px "
+        "+9.5% (seeds +10.0, +9.0; sd 0.7): PSNR and nt/px clear (every seed the same way, "
+        "more than the reference's own spread over seeds).",
+    ]
+    assert "reference configuration `arm` = base, paired by seed over 2 seed(s)" in text
+    table = text[text.index("## Per configuration"):text.index("## Best trials")]
+    assert "30.1 ± 0.14" in table and "29.05 ± 0.071" in table
+    assert "500, 321/500 (time cap)" in table
+    assert "2 not loaded (codec.mixer.learned: initial values)" in table
+    assert "all loaded" in table
+
+
+def test_findings_without_spec_or_seeds(tmp_path):
+    """A study without a stored spec compares against the smallest value; one seed (no
+    training) says it has no spread instead of inventing one."""
+    rows = [("a", 0, 30.0, 0.05), ("b", 0, 30.0, 0.06)]
+    _arm_study(tmp_path / "sweeps", "single", rows, None)
+    assert main(["report", "single", "--sweeps", str(tmp_path / "sweeps"), "--out",
+                 str(tmp_path / "r"), "-q"]) == 0
+    text = (tmp_path / "r" / "single" / "report.md").read_text()
+    assert ("- `arm` = b instead of a: PSNR ±0.00 dB, nt/px +20.0%: one run each "
+            "(deterministic: no training, so no spread over seeds).") in text

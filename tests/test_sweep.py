@@ -79,17 +79,43 @@ def write_spec(tmp_path: Path, spec: dict, name: str = "tiny") -> Path:
 
 @pytest.mark.parametrize("name", STUDIES)
 def test_shipped_studies_load(name):
+    """Every shipped study starts from the committed default model (no pretraining), runs two
+    seeds per training configuration, and its default budget cannot pass 60 minutes on the
+    trial caps it sets: no trial starts after `timeout`, none trains longer than its cap."""
+    from helix_lightning.model.checkpoint import DEFAULT_CHECKPOINT
+    from helix_lightning.sweep.time_cap import max_time_seconds
+
     smoke, default = C.load_sweep(name, "smoke"), C.load_sweep(name, "default")
     assert smoke.study_name == f"{name}-smoke" and default.study_name == name
     assert default.run_dir == Path("runs/sweeps") / name
     assert 1 <= smoke.n_trials <= 6 < default.n_trials + 3
-    assert smoke.spec["pretrain"]["overrides"]["trainer.max_steps"] <= 150
+    for sweep in (smoke, default):
+        assert sweep.pretrained_from.resolve() == DEFAULT_CHECKPOINT.resolve()
+        assert sweep.spec["pretrain"]["overrides"] == {}
     assert [o["metric"] for o in default.objectives] == ["psnr", "nt_per_px"]
     if default.trains:
         assert len(default.seeds) >= 2 and len(smoke.seeds) >= 2
         steps = default.spec["trial"]["overrides"]["trainer.max_steps"]
         assert smoke.spec["trial"]["overrides"]["trainer.max_steps"] < steps
+        cap = max_time_seconds(default.spec["trial"]["overrides"]["trainer.max_time"])
+        assert default.spec["timeout"] + cap + 60 <= 3600
+        assert default.n_trials * 60 <= default.spec["timeout"]  # a minute a trial at least
+        cfg, _ = default.training_config("trial", seed=0)
+        assert cfg["data"]["crop"] <= 96 and cfg["data"]["batch_size"] <= 4
+    assert default.reference and all(
+        v in default.params_space()[k] for k, v in default.reference.items())
     assert "seed" in default.grid and default.n_trials == C.grid_size(default.grid)
+
+
+def test_shipped_studies_build_the_default_model():
+    """The studies' base config builds the committed default model (model c18f1bd6c519d619),
+    so the reference arm loads every tensor of it."""
+    from helix_lightning.sweep.pretrain import from_checkpoint
+
+    for name in STUDIES:
+        record = from_checkpoint(C.load_sweep(name, "smoke"))
+        assert record["model_hash"] == "c18f1bd6c519d619" and record["from_checkpoint"]
+        assert record["metrics"]["val/psnr"] > 20  # the stored best validation
 
 
 def test_study_spaces_cover_the_issue():
@@ -99,14 +125,21 @@ def test_study_spaces_cover_the_issue():
     assert {a["model.mixer.block"] for a in arms} == {2, 4, 8}
     assert {a.get("model.mixer.factorisation") for a in arms} >= {"dense", "separable",
                                                                     "factored"}
-    assert "loss.lambda_rate" in kron.spec["space"]
+    default = C.load_sweep("kron_ablation")
+    assert default.reference == {"arm": "learned-4-separable"}  # the default model's mixer
+    assert len(default.spec["arms"]) == 5 and default.n_trials == 10
     fsm = C.load_sweep("fsm_ablation")
     assert not fsm.trains
     assert set(fsm.spec["space"]["constraints"]) == {"rl3", "fountain", "standard", "strict",
                                                      "relaxed", "rl2"}
     assert set(fsm.spec["space"]["coder"]) == {"direct", "fsm"}
+    assert fsm.reference == {"coder": "fsm", "constraints": "standard"}
     mask = C.load_sweep("mask_ablation")
-    assert {"model.rate.drop", "model.rate.stages"} <= set(mask.spec["space"])
+    settings = mask.spec["arms"].values()
+    assert {a["model.rate.stages"] for a in settings} == {1, 2, 4}
+    assert {a["model.rate.drop"] for a in settings} == {0.0, 0.125, 0.25}
+    assert mask.spec["arms"][mask.reference["arm"]] == {"model.rate.stages": 4,
+                                                        "model.rate.drop": 0.0}
 
 
 def test_unknown_study_lists_known_ones():
@@ -400,8 +433,10 @@ def test_time_cap_record_and_message():
     record = time_capped(cfg, {"steps": 57, "seconds": 61.2})
     assert record == {"steps": 57, "max_steps": 120, "max_time": "00:00:01:00",
                       "max_time_s": 60.0, "seconds": 61.2}
-    assert message("pretraining", record) == ("pretraining stopped at 57 of 120 steps: time "
-                                              "cap 60 s reached (after 61 s)")
+    assert message("pretraining", record) == ("pretraining stopped at 57 of 120 steps on its "
+                                              "60 s time cap (after 61 s)")
+    assert message("trial 3", {"steps": 57, "max_steps": 120, "max_time": "00:00:05:00"}) \
+        == "trial 3 stopped at 57 of 120 steps on its 5 min time cap"
     assert time_capped(cfg, {"steps": 120, "seconds": 70.0}) is None
     assert time_capped({"trainer": {"max_steps": 120, "max_time": None}},
                        {"steps": 57, "seconds": 9.0}) is None
@@ -431,9 +466,9 @@ def test_time_cap_is_said_recorded_and_reported(tmp_path, monkeypatch, capsys):
     summary = run_sweep(C.load_sweep(path, "smoke", runs), show_progress=False)
     err = capsys.readouterr().err
     assert summary["trials"]["complete"] == 4
-    pre_line = re.search(r"pretraining stopped at (\d+) of 4 steps: time cap 0 s reached", err)
-    trial_lines = re.findall(r"trial_\d+: training stopped at (\d+) of 3 steps: time cap 0 s",
-                             err)
+    pre_line = re.search(r"pretraining stopped at (\d+) of 4 steps on its 0 s time cap", err)
+    trial_lines = re.findall(r"trial_\d+: training stopped at (\d+) of 3 steps on its 0 s time "
+                             r"cap", err)
     assert pre_line and len(trial_lines) == 2
     assert "time cap: 2 of 4 trials' training was cut short" in err
     sweep, study = _study(path, runs)
@@ -463,9 +498,82 @@ def test_time_cap_is_said_recorded_and_reported(tmp_path, monkeypatch, capsys):
     make_reports(["tiny-smoke"], sweeps=runs, out=out)
     text = (out / "tiny-smoke" / "report.md").read_text()
     line = next(ln for ln in text.splitlines() if ln.startswith("- **time cap**"))
-    assert f"the shared pretraining stopped at {pre['steps']} of 4 steps" in line
-    each = ", ".join(f"{t.number} at {t.user_attrs['steps']} of 3 steps" for t in capped)
+    assert f"the shared pretraining stopped at {pre['steps']} of 4 steps on its 0 s time cap" \
+        in line
+    each = ", ".join(f"{t.number} at {t.user_attrs['steps']} of 3 steps on its 0 s time cap"
+                     for t in capped)
     assert f"2 of 4 trials' training was cut by the time cap (trial {each})" in line
+
+
+def test_trials_start_from_an_existing_checkpoint(tmp_path, monkeypatch, capsys):
+    """`pretrain.from`: nothing is pretrained; every trial fine-tunes that checkpoint; an arm
+    that keeps the model loads every tensor, one that changes the mixer's shape loads the rest
+    and records the mixer as not loaded; a base config of another model is refused."""
+    from helix_lightning.model.train import train
+    from helix_lightning.report import make_reports
+    from helix_lightning.sweep.runner import run_sweep
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    cfg = dict(TRAIN_CONFIG, runs_dir=str(tmp_path / "train"),
+               checkpoint=str(tmp_path / "start.ckpt"))
+    cfg["trainer"] = dict(TRAIN_CONFIG["trainer"], max_steps=1, val_check_interval=1)
+    train(cfg)
+    spec = sweep_spec(tmp_path / "train.yaml",
+                      pretrain={"from": str(tmp_path / "start.ckpt")},
+                      arms={"block2": {"model.mixer.block": 2},
+                            "block4": {"model.mixer.block": 4}},
+                      reference={"arm": "block2"}, budgets={"smoke": {}})
+    path = write_spec(tmp_path, spec)
+    runs = tmp_path / "runs"
+    summary = run_sweep(C.load_sweep(path, "smoke", runs), show_progress=False)
+    assert summary["trials"]["complete"] == 4
+    assert "not trained here: every trial starts from it" in capsys.readouterr().err
+    sweep, study = _study(path, runs)
+    assert not (sweep.run_dir / "pretrained.ckpt").exists()
+    record = study.user_attrs["pretrained"]
+    assert record["from_checkpoint"] and record["path"] == str(tmp_path / "start.ckpt")
+    assert len(record["model_hash"]) == 16
+    for t in study.get_trials():
+        init = t.user_attrs["init"]
+        if t.params["arm"] == "block2":
+            assert init["not_loaded"] == [] and init["loaded"] > 10
+        else:
+            assert init["not_loaded"] and all(".mixer." in k for k in init["not_loaded"])
+        assert t.user_attrs["steps"] == 2
+
+    out = tmp_path / "reports"
+    make_reports(["tiny-smoke"], sweeps=runs, out=out)
+    text = (out / "tiny-smoke" / "report.md").read_text()
+    assert "every trial starts from" in text and record["model_hash"] in text
+    assert "- `arm` = block4 instead of block2: PSNR" in text
+    assert "not loaded (codec.mixer" in text or "not loaded (mixer" in text
+
+    other = dict(TRAIN_CONFIG, model=dict(TRAIN_CONFIG["model"],
+                                          masked={"dim": 8, "depth": 1, "heads": 2,
+                                                  "max_tokens": 256}))
+    (tmp_path / "other.yaml").write_text(yaml.safe_dump(other))
+    bad = write_spec(tmp_path, dict(spec, base=str(tmp_path / "other.yaml")), name="bad")
+    with pytest.raises(HelixError, match="model is not the one in .*model.masked.dim"):
+        run_sweep(C.load_sweep(bad, "smoke", runs), show_progress=False)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"pretrain": {"from": "nowhere.ckpt"}}, "pretrain.from: checkpoint not found"),
+    ({"reference": {"arm": "missing"}}, "reference.arm = 'missing' is not one of"),
+    ({"reference": {"model.mixer.block": 2}}, "reference.model.mixer.block is not a searched"),
+])
+def test_pretrained_from_and_reference_are_checked(tmp_path, change, message):
+    with pytest.raises(HelixError, match=message):
+        C.load_sweep(write_spec(tmp_path, sweep_spec(tmp_path / "train.yaml", **change)))
+
+
+def test_pretrained_from_takes_no_pretraining_settings(tmp_path):
+    start = tmp_path / "start.ckpt"
+    start.write_bytes(b"not read at load time")
+    spec = sweep_spec(tmp_path / "train.yaml",
+                      pretrain={"from": str(start), "overrides": {"trainer.max_steps": 4}})
+    with pytest.raises(HelixError, match="pretrain.overrides and pretrain.seed must be unset"):
+        C.load_sweep(write_spec(tmp_path, spec))
 
 
 @pytest.mark.parametrize("sampler", ["tpe", "nsga2"])

@@ -3,7 +3,9 @@
     helix report [NAME ...] [--storage URL] [--out reports]     (make report [NAME=...])
 
 load.py reads a study (journal file or database) into plain records and a DataFrame,
-figures.py draws one PNG per figure, markdown.py writes `reports/<NAME>/report.md` and
+figures.py draws one PNG per figure, findings.py states each ablation against the study's
+reference configuration (mean and spread over seeds) and tabulates every configuration,
+markdown.py writes `reports/<NAME>/report.md` and
 `reports/index.md`. The same study gives byte-identical files.
 """
 

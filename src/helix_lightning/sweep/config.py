@@ -8,7 +8,10 @@ YAML also works). Sections (every one validated; an unknown key is an error nami
     base: experiments/tiny.yaml      # the training config every run starts from
                                      # (relative to the project root, i.e. sweeps/..)
     overrides: {KEY: VALUE}          # dotted training-config keys, pretraining and trials
-    pretrain: {overrides: {...}, seed: 0}        # the shared model (`pretrain.py`)
+    pretrain: {overrides: {...}, seed: 0}        # the shared model (`pretrain.py`), or
+    pretrain: {from: src/helix_lightning/model/default.ckpt}   # an existing checkpoint
+                                     # (relative to the project root; no pretraining: its
+                                     # model config must be the base config's)
     trial: {train: true, overrides: {...}}       # per-trial budget (trainer.max_steps, ...);
                                      # train: false = no training, encode with the pretrained
     eval: {clip: test, frames: 10, size: null, coder: fsm, constraints: null, redundancy: null}
@@ -19,6 +22,9 @@ YAML also works). Sections (every one validated; an unknown key is an error nami
     arms: {NAME: {KEY: VALUE, ...}}  # optional: named settings, one categorical parameter
                                      # `arm` (so meaningless combinations are never run)
     space: {KEY: [v1, v2, ...]}      # categorical; or {low, high, log, step} (not for grid)
+    reference: {arm: NAME, KEY: v}   # optional: the control configuration the report's
+                                     # findings compare every other value against (default:
+                                     # the first arm and the first value of each space key)
     seeds: [0, 1]                    # every configuration runs once per seed
     n_trials: null                   # null = the whole grid (arms x space x seeds)
     sampler: {name: grid}            # grid | tpe | nsga2 | random (+ seed and options)
@@ -81,17 +87,18 @@ EVAL_KEYS = ("clip", "frames", "size", "coder", "constraints", "redundancy")
 EVAL_PARAM_KEYS = ("coder", "constraints", "redundancy")  # eval keys a trial may vary
 
 _TOP = {"name", "description", "base", "overrides", "pretrain", "trial", "eval", "objectives",
-        "arms", "space", "seeds", "n_trials", "sampler", "pruner", "timeout", "storage",
-        "budgets"}
+        "arms", "space", "reference", "seeds", "n_trials", "sampler", "pruner", "timeout",
+        "storage", "budgets"}
 _DEFAULTS: dict[str, Any] = {
     "description": "",
     "overrides": {},
-    "pretrain": {"overrides": {}, "seed": None},
+    "pretrain": {"overrides": {}, "seed": None, "from": None},
     "trial": {"train": True, "overrides": {}},
     "eval": {"clip": "test", "frames": 10, "size": None, "coder": "fsm", "constraints": None,
              "redundancy": None},
     "arms": {},
     "space": {},
+    "reference": {},
     "seeds": [0, 1],
     "n_trials": None,
     "sampler": {"name": "grid"},
@@ -136,6 +143,22 @@ class Sweep:
     @property
     def seeds(self) -> list[int]:
         return list(self.spec["seeds"])
+
+    @property
+    def pretrained_from(self) -> Path | None:
+        """The existing checkpoint every trial starts from (`pretrain.from`), or None when
+        the study trains its own shared model."""
+        source = self.spec["pretrain"]["from"]
+        return None if source is None else project_path(source)
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """The control configuration (`reference`, every searched param but the seed): the
+        study's own, else the first arm and the first value of each space key."""
+        out = {k: (v[0] if isinstance(v, list) else None)
+               for k, v in self.params_space().items() if k != "seed"}
+        out.update(self.spec["reference"])
+        return out
 
     @property
     def trains(self) -> bool:
@@ -241,6 +264,18 @@ def find_study(name: str) -> Path:
             return candidate
     known = ", ".join(known_studies()) or "none found"
     raise UnknownStudyError(f"unknown study {name!r} (known: {known})")
+
+
+def project_path(path: str | Path) -> Path:
+    """A path as a sweep YAML gives it: absolute, else relative to the project root (the
+    working directory's copy first, so a checkout run from its root uses its own files)."""
+    p = Path(path)
+    if p.is_absolute():
+        return p
+    for root in (Path.cwd(), PROJECT_ROOT):
+        if (root / p).exists():
+            return root / p
+    return PROJECT_ROOT / p
 
 
 # ---------------------------------------------------------------- merging and checks
@@ -383,6 +418,37 @@ def _check_objectives(objs: Any, where: str) -> list[dict]:
     return out
 
 
+def _check_pretrained_from(pretrain: dict, where: str) -> None:
+    """`pretrain.from`: an existing checkpoint file, and then nothing to pretrain."""
+    source = pretrain["from"]
+    if source is None:
+        return
+    if not isinstance(source, str) or not source:
+        raise HelixError(f"{where}: pretrain.from must be a checkpoint path, got {source!r}")
+    if not project_path(source).is_file():
+        raise HelixError(f"{where}: pretrain.from: checkpoint not found: {source}")
+    if pretrain["overrides"] or pretrain["seed"] is not None:
+        raise HelixError(f"{where}: pretrain.from starts every trial from {source}: nothing "
+                         "is pretrained, so pretrain.overrides and pretrain.seed must be unset")
+
+
+def _check_reference(spec: dict, where: str) -> None:
+    """`reference`: searched params (not the seed), each set to a value it can take."""
+    reference = _mapping(spec["reference"], f"{where}: reference")
+    spec["reference"] = reference
+    domains: dict[str, Any] = dict(spec["space"])
+    if spec["arms"]:
+        domains["arm"] = list(spec["arms"])
+    for key, value in reference.items():
+        if key not in domains:
+            raise HelixError(f"{where}: reference.{key} is not a searched param (searched: "
+                             f"{', '.join(domains) or 'none'})")
+        dom = domains[key]
+        if isinstance(dom, list) and value not in dom:
+            raise HelixError(f"{where}: reference.{key} = {value!r} is not one of its values "
+                             f"{dom}")
+
+
 def validate(spec: dict, path: Path) -> tuple[dict, dict]:
     """Check a merged spec; return (spec with defaults filled, resolved base config)."""
     where = str(path)
@@ -391,7 +457,8 @@ def validate(spec: dict, path: Path) -> tuple[dict, dict]:
     for section in ("overrides", "pretrain", "trial", "eval", "arms", "space", "sampler",
                     "pruner", "storage"):
         spec[section] = _mapping(spec[section], f"{where}: {section}")
-    _check_keys(spec["pretrain"], {"overrides", "seed"}, "pretrain")
+    _check_keys(spec["pretrain"], {"overrides", "seed", "from"}, "pretrain")
+    _check_pretrained_from(spec["pretrain"], where)
     _check_keys(spec["trial"], {"train", "overrides"}, "trial")
     _check_keys(spec["storage"], {"heartbeat_interval", "grace_period", "max_retry"}, "storage")
     if "base" not in spec:
@@ -438,6 +505,8 @@ def validate(spec: dict, path: Path) -> tuple[dict, dict]:
         cfg, e = copy.deepcopy(base), dict(spec["eval"])
         apply_settings(cfg, e, settings, f"{where}: arms")
         _check_eval(e, "eval")
+
+    _check_reference(spec, where)
 
     sampler = spec["sampler"]
     if sampler.get("name") not in SAMPLERS:

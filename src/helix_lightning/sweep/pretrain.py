@@ -8,6 +8,15 @@ another config (the hash of the resolved pretraining config differs); a file loc
 processes on one machine from training it twice. Every trial then starts from these weights
 (`train(..., init_from=...)`), so trials differ only in what the study varies and the seed.
 
+A study with `pretrain.from` (the shipped ablations: `src/helix_lightning/model/default.ckpt`,
+the committed default model) trains nothing here: the record describes that checkpoint
+(`from_checkpoint`: path, sha256, the codec's model hash, its stored best validation) and is
+written to `pretrained.json` like a trained one. The study's base config must build the very
+model the checkpoint holds (its `model` section equal to the checkpoint's, else HelixError
+naming the keys that differ), so a trial that keeps every part loads every tensor; an arm that
+changes a part's shape (another mixer block, say) loads what fits and records the rest in its
+`init` attribute (`checkpoint.load_matching`).
+
 On many machines (PostgreSQL storage) the study records the checkpoint's sha256 in its user
 attribute `pretrained`; a machine whose local copy differs (or that has none) stops with a
 message instead of silently sweeping from another model: copy `pretrained.ckpt` and
@@ -61,8 +70,49 @@ def pretrain_config(sweep: Sweep) -> dict:
     return cfg
 
 
+def differing_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
+    """Dotted keys where two nested mappings differ (a key only one has counts)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: list[str] = []
+        for k in sorted(set(a) | set(b), key=str):
+            out += differing_keys(a.get(k), b.get(k), f"{prefix}{k}.")
+        return out
+    return [] if a == b else [prefix.rstrip(".")]
+
+
+def from_checkpoint(sweep: Sweep) -> dict:
+    """The record of the study's `pretrain.from` checkpoint (see the module docstring)."""
+    from ..model.checkpoint import load_codec, read_checkpoint
+    from ..model.train import resolve_config
+
+    path = sweep.pretrained_from
+    if path.resolve().is_relative_to(Path.cwd().resolve()):
+        path = path.resolve().relative_to(Path.cwd().resolve())  # as the YAML names it
+    ckpt = read_checkpoint(path)
+    stored = (ckpt.get("hyper_parameters") or {}).get("config")
+    if not isinstance(stored, dict):
+        raise HelixError(f"{path} holds no training config: cannot check that the study's "
+                         "base config builds its model")
+    cfg = pretrain_config(sweep)
+    differ = differing_keys(resolve_config(stored)["model"], cfg["model"], "model.")
+    if differ:
+        raise HelixError(f"{sweep.path}: the base config's model is not the one in {path} "
+                         f"(differs in {', '.join(differ[:6])}): trials could not load it")
+    best = ckpt.get("helix_best") or {}
+    return {
+        "path": str(path), "sha256": file_sha256(path), "from_checkpoint": True,
+        "model_hash": load_codec(path).model_hash(), "config_hash": config_hash(cfg),
+        "seconds": 0.0, "steps": int(ckpt.get("global_step", 0)), "seed": None,
+        "metrics": {k: float(v) for k, v in best.items() if k.startswith("val/")},
+        "curve": [], "config": stored,
+    }
+
+
 def read_record(sweep: Sweep) -> dict | None:
-    """The stored record if the checkpoint exists and matches the current config."""
+    """The stored record if the checkpoint exists and matches the current config (for a
+    study with `pretrain.from`: that checkpoint's record, always)."""
+    if sweep.pretrained_from is not None:
+        return from_checkpoint(sweep)
     ckpt, meta = paths(sweep)
     if not (ckpt.is_file() and meta.is_file()):
         return None
@@ -90,6 +140,10 @@ def ensure_pretrained(sweep: Sweep, log=print, train_allowed: bool = True) -> di
 
     sweep.run_dir.mkdir(parents=True, exist_ok=True)
     ckpt, meta = paths(sweep)
+    if sweep.pretrained_from is not None:
+        record = from_checkpoint(sweep)
+        _write_json(meta, record)
+        return dict(record, reused=True)
     with FileLock(str(sweep.run_dir / "pretrained.lock")):
         record = read_record(sweep)
         if record is not None:

@@ -176,7 +176,8 @@ def check_pretrained(study, record: dict | None) -> None:
     if known is None:
         if record is not None:
             study.set_user_attr("pretrained", {k: record[k] for k in (
-                "sha256", "path", "seconds", "steps", "seed", "metrics")})
+                "sha256", "path", "seconds", "steps", "seed", "metrics", "model_hash",
+                "from_checkpoint") if k in record})
         return
     if record is None or known["sha256"] != record["sha256"]:
         local = "has no pretrained model for this config" if record is None else \
@@ -249,7 +250,7 @@ def describe_trial(sweep: Sweep, trial) -> str:
                  f"violations {ua['violations']}  direct {ua['direct_violations']}")
     capped = ua.get(TIME_CAPPED_ATTR)
     if capped:
-        line += f"  time-capped at {capped['steps']} of {capped['max_steps']} steps"
+        line += f"  {message('training', capped)}"
     if trial.datetime_start and trial.datetime_complete:
         line += f"  ({(trial.datetime_complete - trial.datetime_start).total_seconds():.0f} s)"
     return line
@@ -374,7 +375,10 @@ def run_sweep(sweep: Sweep, storage_url: str | None = None, workers: int = 1,
     record = ensure_pretrained(sweep, log=lambda text: say(console, text))
     check_pretrained(study, record)
     note_time_cap(study, record)
-    if record.get("reused"):
+    if record.get("from_checkpoint"):
+        say(console, f"shared model: {record['path']} (model {record['model_hash']}, not "
+                     "trained here: every trial starts from it)")
+    elif record.get("reused"):
         capped = record.get("time_capped")
         say(console, f"pretrained model: {record['path']} (reused"
             + (f"; {message('its pretraining', capped)})" if capped else ")"))

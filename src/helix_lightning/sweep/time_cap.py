@@ -50,9 +50,23 @@ def time_capped(cfg: dict, result: dict) -> dict | None:
             "max_time_s": max_time_seconds(cap), "seconds": float(result["seconds"])}
 
 
-def message(what: str, record: dict) -> str:
-    """'pretraining stopped at 57 of 120 steps: time cap 60 s reached (after 61 s)'."""
+def cap_text(record: dict) -> str:
+    """The cap in words: '90 s', '4.5 min'; '' when the record does not say."""
     cap = record.get("max_time_s")
-    cap_text = f"{cap:.0f} s" if cap is not None else str(record.get("max_time"))
-    return (f"{what} stopped at {record['steps']} of {record['max_steps']} steps: time cap "
-            f"{cap_text} reached (after {record['seconds']:.0f} s)")
+    if cap is None:
+        try:
+            cap = max_time_seconds(record.get("max_time"))
+        except (TypeError, ValueError):
+            return str(record.get("max_time"))
+    if cap is None:
+        return ""
+    return f"{cap:.0f} s" if cap < 120 else f"{cap / 60:.3g} min"
+
+
+def message(what: str, record: dict) -> str:
+    """'pretraining stopped at 57 of 120 steps on its 90 s time cap (after 91 s)'."""
+    cap = cap_text(record)
+    text = (f"{what} stopped at {record.get('steps')} of {record.get('max_steps')} steps on "
+            f"its {cap + ' ' if cap else ''}time cap")
+    seconds = record.get("seconds")
+    return text + (f" (after {seconds:.0f} s)" if isinstance(seconds, (int, float)) else "")
