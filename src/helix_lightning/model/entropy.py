@@ -181,11 +181,13 @@ class TokenEntropyCoder:
 
     def encode(self, frames: Iterable[Tensor], count: int, group: int | None = None,
                progress: Progress | None = None, *,
-               on_frame: Callable[[int, Tensor], None] | None = None) -> EncodedTokens:
+               on_frame: Callable[[int, Tensor], None] | None = None,
+               resync: int | None = None) -> EncodedTokens:
         """`count` grids (hp, wp) int64, frame order -> streams of `group` frames each
         (default: one stream). progress("entropy-code", t, count) after each frame;
         `on_frame(t, decoded grid)` too, before the next grid is drawn from `frames` (inter
-        coding builds the next grid from it)."""
+        coding builds the next grid from it). `resync`: every resync-th frame is coded
+        without frame t-1's tokens (`resilient`: decoding restarts there after a loss)."""
         group = count if group is None else group
         strings: list[bytes] = []
         decoded = torch.empty(count, *self.shape, dtype=torch.long)
@@ -196,6 +198,8 @@ class TokenEntropyCoder:
             for t, tokens in enumerate(frames):
                 if t % group == 0:
                     enc = self._lib.stream.queue.RangeEncoder()
+                if resync and t % resync == 0:
+                    prev = None
                 decoded[t] = full = self._encode_frame(enc, tokens, prev, bits)
                 prev = full.reshape(-1)
                 if on_frame:
