@@ -256,9 +256,9 @@ def _add_video_commands(sub) -> None:
                    help="parity strands / data strands of the outer code (fsm)")
     p.add_argument("--resilient", type=int, nargs="?", const=0, default=None, metavar="RESYNC",
                    help="lay the video out to survive strand loss (container version 6, fsm "
-                   "coder): one stream per 4 frames in small outer-code segments; a segment "
+                   "coder): one stream per 8 frames in small outer-code segments; a segment "
                    "lost beyond repair costs its frames (predicted by the token model), not "
-                   "the clip. RESYNC (a multiple of 4; default 0: never): frames between "
+                   "the clip. RESYNC (a multiple of 8; default 0: never): frames between "
                    "restarts of the temporal context, where decoding resumes exactly after a "
                    "loss, each costing about three frames' bits (docs/CODEC.md)")
     p.add_argument("--with-model", action="store_true",

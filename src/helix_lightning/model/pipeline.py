@@ -38,6 +38,7 @@ from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
 from . import inter_coding
+from .conditional import is_conditional
 from . import resilient as resilient_layout
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
@@ -224,6 +225,8 @@ def _compress(codec: HelixCodec, frames: np.ndarray, coder: str, resync: int | N
         return codec.compress(frames, **options)
     if coder != "fsm":
         raise HelixError("the resilient layout needs the fsm coder (its outer code)")
+    if is_conditional(codec):
+        raise HelixError("the resilient layout does not cover inter-coded models yet")
     if options.get("group") is None:
         options["group"] = resilient_layout.RESILIENT_GROUP
     if resync < 0 or resync % options["group"]:

@@ -41,7 +41,7 @@ from .masked import coding_context
 if TYPE_CHECKING:
     from .codec import HelixCodec
 
-RESILIENT_GROUP = 4  # frames per stream: +1.0% bytes against one stream (docs/CODEC.md)
+RESILIENT_GROUP = 8  # frames per stream: at most +1% nt at each rate (docs/CODEC.md)
 
 
 class PredictedFramesWarning(UserWarning):
