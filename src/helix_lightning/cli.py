@@ -296,7 +296,7 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
             args.input, args.output, checkpoint=args.checkpoint, constraints=args.constraints,
             coder=args.coder, frames=args.frames, size=size, rate=args.rate, scale=args.scale,
             drop=args.drop, stages=args.stages, redundancy=args.redundancy, progress=update,
-            nt_budget=args.nt_budget, with_model=args.with_model,
+            nt_budget=args.nt_budget, with_model=args.with_model, resilient=args.resilient,
             log=None if args.quiet else lambda line: print(line, file=sys.stderr))
     if args.json:
         print(json.dumps({k: v for k, v in stats.to_dict().items() if k != "archive"},

@@ -30,12 +30,14 @@ from .header import (  # noqa: F401 (the header's names stay importable from her
 )
 from .outer import (
     DEFAULT_FAILURE_TARGET,
+    SEGMENT_SYMBOLS,
     Segmentation,
     decode_segment,
     encode_segment,
     failure_probability,
     inconsistent_symbols,
     repair_symbols,
+    SEGMENT_HASH,
     segment_bytes,
     verified_chunk,
 )
@@ -52,6 +54,7 @@ from .pool import (  # noqa: F401 (finding headers lived here: the names stay im
     parse_id,
 )
 from .records import fasta_records
+from .salvage import PartialBytes, salvaged_chunk
 from .strands import DEFAULT_STRAND_LEN, StrandLayout
 
 FORMAT_VERSION = ID_VERSION  # written for every archive since archive IDs
@@ -124,16 +127,20 @@ def encode_archive(data: bytes, constraints: str | ConstraintSet = "standard", *
                    strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
                    suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None,
                    archive_id: int | str | None = None,
-                   failure_target: float = DEFAULT_FAILURE_TARGET) -> Archive:
+                   failure_target: float = DEFAULT_FAILURE_TARGET,
+                   segment_symbols: int | None = None) -> Archive:
     """Encode bytes into strands; `redundancy` (parity / data strands) overrides the rule
     (`outer.repair_symbols` at `erasure_rate` and `failure_target` per segment).
+    `segment_symbols`: source symbols per outer-code segment (default SEGMENT_SYMBOLS;
+    smaller segments fail alone, `salvage.py`).
     `archive_id` (32 bits, or 8 hex digits) names the archive in a pool of several; by default
     it is derived from the file and the settings (`derived_id`)."""
     cs = get_constraints(constraints)
     geo, header = geometry_and_header(len(data), _file_hash(data), cs, redundancy=redundancy,
                                       erasure_rate=erasure_rate, strand_len=strand_len,
                                       prefix=prefix, suffix=suffix, archive_id=archive_id,
-                                      failure_target=failure_target)
+                                      failure_target=failure_target,
+                                      segment_symbols=segment_symbols)
     layout = geo.layout
     strands = _header_strands(header, layout)
     base = 0
@@ -150,16 +157,18 @@ def geometry_and_header(size: int, file_hash: bytes, cs: ConstraintSet, *,
                         erasure_rate: float = DEFAULT_ERASURE_RATE,
                         strand_len: int = DEFAULT_STRAND_LEN, prefix: str = DEFAULT_PREFIX,
                         suffix: str = DEFAULT_SUFFIX, archive_id: int | str | None = None,
-                        failure_target: float = DEFAULT_FAILURE_TARGET
-                        ) -> tuple[Geometry, Header]:
+                        failure_target: float = DEFAULT_FAILURE_TARGET,
+                        segment_symbols: int | None = None) -> tuple[Geometry, Header]:
     """The layout of a `size`-byte file (of this 8-byte BLAKE2b `file_hash`) and its header,
-    ID included: what `encode_archive` and the streaming encoder both write from."""
+    ID included: what `encode_archive` and the streaming encoder both write from
+    (`segment_symbols` as in `archive_geometry`)."""
     if redundancy is not None and not 0 <= redundancy <= 10:
         raise HelixError(f"redundancy must be in [0, 10], got {redundancy}")
     if not 0 < failure_target < 1:
         raise HelixError(f"failure target must be in (0, 1), got {failure_target}")
     layout = StrandLayout(cs, strand_len, prefix, suffix)
-    geo = archive_geometry(size, layout, redundancy, erasure_rate, failure_target)
+    geo = archive_geometry(size, layout, redundancy, erasure_rate, failure_target,
+                           segment_symbols)
     header = geo.header(file_hash)
     header.archive_id = (derived_id(header, prefix, suffix) if archive_id is None
                          else parse_id(archive_id))
@@ -250,13 +259,18 @@ class Geometry:
 
 def archive_geometry(size: int, layout: StrandLayout, redundancy: float | None = None,
                      erasure_rate: float = DEFAULT_ERASURE_RATE,
-                     failure_target: float = DEFAULT_FAILURE_TARGET) -> Geometry:
+                     failure_target: float = DEFAULT_FAILURE_TARGET,
+                     segment_symbols: int | None = None) -> Geometry:
     """The index width (enough for all data strands: a fixed point, as the width sets the
-    symbol size), symbol size, segments and repair symbols of a `size`-byte archive."""
+    symbol size), symbol size, segments (of `segment_symbols` source symbols at most, default
+    SEGMENT_SYMBOLS) and repair symbols of a `size`-byte archive."""
+    most = SEGMENT_SYMBOLS if segment_symbols is None else int(segment_symbols)
+    if not 1 <= most <= SEGMENT_SYMBOLS:
+        raise HelixError(f"segments must hold 1 to {SEGMENT_SYMBOLS} symbols, got {most}")
     index_bits = 8
     while True:
         T = layout.symbol_size(index_bits)
-        seg = Segmentation(size, T)
+        seg = Segmentation(size, T, max(most, -(-(SEGMENT_HASH + 1) // T)))
         repairs = [_repair(seg.symbols(s), redundancy, erasure_rate, failure_target)
                    for s in range(seg.count)]
         geo = Geometry(size, layout, index_bits, T, seg, repairs)
@@ -315,9 +329,11 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
                    variants: Sequence[int] | None = None,
                    constraints: str | ConstraintSet | None = None, prefix: str = DEFAULT_PREFIX,
                    suffix: str = DEFAULT_SUFFIX, progress: Progress | None = None,
-                   archive_id: int | str | None = None) -> tuple[bytes, DecodeReport]:
+                   archive_id: int | str | None = None, partial: bool = False
+                   ) -> tuple[bytes, DecodeReport]:
     """Decode candidate strands back to the file (of the archive `archive_id` in a pool of
-    several: `find_header`).
+    several: `find_header`). `partial`: segments that do not decode give what arrived of them
+    instead of an error (`salvage.PartialBytes`, see `decode_found`).
 
     `support` (reads behind each candidate, default: trusted) and `variants` (candidates its
     read cluster gave, default 1) rank candidates: per index the valid one with the most support
@@ -330,15 +346,18 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     if not strands:
         raise HelixError("no strands to decode")
     found = find_header(strands, constraints, prefix, suffix, archive_id=archive_id)
-    return decode_found(found, len(strands), support, variants, progress)
+    return decode_found(found, len(strands), support, variants, progress, partial)
 
 
 def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | None = None,
-                 variants: Sequence[int] | None = None, progress: Progress | None = None
-                 ) -> tuple[bytes, DecodeReport]:
+                 variants: Sequence[int] | None = None, progress: Progress | None = None,
+                 partial: bool = False) -> tuple[bytes, DecodeReport]:
     """Decode the archive whose header `found` holds (`find_header`, or one of a pool's
     `pool.find_archives`) from the `candidates` strands it was found among, with their
-    `support` and `variants` (see `decode_archive`)."""
+    `support` and `variants` (see `decode_archive`). `partial`: a segment that does not
+    decode gives its received source symbols (`salvage.salvaged_chunk`) and the file comes
+    back as `salvage.PartialBytes` (its holes, and the DecodeFailure a complete decode
+    raises) instead of raising it."""
     if support is None:
         support = np.full(candidates, CONFIDENT_SUPPORT, dtype=np.int64)
     support = np.asarray(support)
@@ -366,6 +385,8 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     out = bytearray()
     base = 0
     seg_reports = []
+    holes: list[tuple[int, int]] = []
+    failure: DecodeFailure | None = None
     for s in range(seg.count):
         k, r = seg.symbols(s), header.repair(s)
         got, info = _decode_one_segment(best, weak, base, k, r, seg.length(s),
@@ -381,10 +402,17 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
                       f"(lost {len(lost)} strands, e.g. indices {lost[:5]})"
                       if info["received"] < k + 2 else
                       f"no consistent decode after {info['attempts']} attempts")
-            raise DecodeFailure(f"segment {s}: {reason}; nothing written", report)
+            failure = failure or DecodeFailure(f"segment {s}: {reason}; nothing written", report)
+            if not partial:
+                raise failure
+            got, lost = salvaged_chunk(best, base, k, seg.length(s), header.symbol_size)
+            lost = lost or [(0, len(got))]  # all arrived, none consistent: trust none
+            holes += [(len(out) + a, len(out) + b) for a, b in lost]
         out += got
         base += k + r
     data = bytes(out)
+    if failure is not None:
+        return PartialBytes(data, holes, failure), failure.report
     if _file_hash(data) != header.file_hash:
         report = DecodeReport(cs.name, candidates, len(best), found.parts_found, seg_reports, False)
         raise DecodeFailure("decoded bytes do not match the archive's file hash; nothing written",

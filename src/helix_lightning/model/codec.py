@@ -277,7 +277,8 @@ class HelixCodec(nn.Module):
     def compress(self, frames: np.ndarray | Tensor, stages: int | None = None,
                  drop: float | None = None, group: int | None = None, rate: str | None = None,
                  progress: Progress | None = None, scale: float | None = None, *,
-                 precision: int = PRECISION, digits: int | None = None) -> dict[str, Any]:
+                 precision: int = PRECISION, digits: int | None = None,
+                 resync: int | None = None) -> dict[str, Any]:
         """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
         "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
         "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted),
@@ -288,7 +289,7 @@ class HelixCodec(nn.Module):
         a rate point's stages yield to an explicit drop, which fits its own); without
         `stages`, the model's stages are reduced as far as the drop needs (`fit_stages`).
         `digits`: each token's first digits coded (`nested`; default all). `group`: frames
-        per stream (default all).
+        per stream (default all); `resync`: frames per temporal context chain (`resilient`).
         `progress(stage, done, total)` is called per frame (per chunk of ENCODE_CHUNK frames
         for "tokenise"). A helper thread may tokenise ahead (`_Helper`); results do not
         depend on it."""
@@ -315,7 +316,7 @@ class HelixCodec(nn.Module):
             coder = TokenEntropyCoder(self.token_model, hp, wp, stages, drop, precision, kept)
             ahead = helper.pool is not None  # report "tokenise" as the helper's chunks arrive
             frames_in = _chunk_frames(chunks, t_count, progress if ahead else None)
-            out = coder.encode(frames_in, t_count, group, progress)
+            out = coder.encode(frames_in, t_count, group, progress, resync=resync)
         return {"strings": out.strings,
                 "shape": CodedShape(t_count, arr.shape[1], arr.shape[2], h, w, hp, wp, stages,
                                     drop, group, *coded, kept),

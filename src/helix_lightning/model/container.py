@@ -14,6 +14,13 @@ coded intra; frame 0 always is, and the bits past T are 0. Only inter-coded clip
 as version 5: a clip whose every frame is coded alone is still written as version 4, byte for
 byte as before.
 
+Version 6 (the resilient layout, `resilient`; written only when asked: `helix encode
+--resilient`) is version 4's fields, then the resync period (u32: every period-th frame is
+coded without frame t-1's tokens, a multiple of the group; 0: frame 0 only), then the stream
+table (the byte length of each stream, u32 each), then the streams back to back. Every
+stream's place follows from the header alone, so a reader that lost some of the container's
+bytes (`dna.salvage`) still knows which streams it holds.
+
 Version policy: this module writes VERSION (4 for intra-only clips) and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
@@ -40,8 +47,9 @@ from typing import Any, NamedTuple
 from ..errors import HelixError
 
 MAGIC = b"HXVC"
-VERSION = 5  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept;
-#              5: the intra-frame map (inter-coded clips only)
+VERSION = 6  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept;
+#              5: the intra-frame map (inter-coded clips only); 6: the resilient layout
+RESILIENT_VERSION = 6  # resync period and stream table after version 4's fields
 INTRA_ONLY_VERSION = 4  # what a clip coded frame by frame is written as
 CODERS = ("fsm", "direct")
 #: The frame rate of containers before version 3 (every decode wrote 25 fps then).
@@ -55,11 +63,13 @@ HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
                                      3: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHII"),
                                      4: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHIIB")}
 HEADERS[5] = HEADERS[4]  # plus the intra-frame map (its size follows from T)
+HEADERS[6] = HEADERS[4]  # plus the resync period and the stream table (size: the streams)
 HEADER = HEADERS[INTRA_ONLY_VERSION]  # the fixed header intra-only clips are written with
 #: Bytes that fix a header's size: magic, version, model hash and T (the map's length).
 SIZE_PREFIX = 17
 _PREFIX = 5  # magic + version
 _LEN = struct.Struct(">I")
+_STREAMS_AT = HEADERS[1].size - _LEN.size  # the number of streams: version 1's last field
 
 #: Reader limits (not format fields). The default model's most compressible clip (black,
 #: static) codes 3 stored tokens per stream bit, natural clips 0.2; a container claiming more
@@ -119,14 +129,17 @@ def frame_rate_fraction(fps: float | Fraction) -> Fraction:
 
 
 def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, coder: str,
-                precision: int, n_streams: int, fps: float | Fraction = DEFAULT_FPS) -> bytes:
-    """The header (current VERSION) of a container of `n_streams` streams of a clip at
-    `fps` frames per second."""
+                precision: int, n_streams: int, fps: float | Fraction = DEFAULT_FPS,
+                resilient: bool = False) -> bytes:
+    """The fixed header (version 4, or 5 with its intra-frame map) of a container of
+    `n_streams` streams of a clip at `fps` frames per second; `resilient`: version 6's
+    fixed fields (`to_bytes` adds the rest)."""
     check_coder(coder)
     s = CodedShape(*shape)
     check_shape(s, coder)
     rate = frame_rate_fraction(fps)
-    version = INTRA_ONLY_VERSION if s.intra is None else VERSION
+    version = INTRA_ONLY_VERSION if s.intra is None else 5
+    version = RESILIENT_VERSION if resilient else version
     try:
         head = HEADERS[version].pack(
             MAGIC, version, bytes.fromhex(model_hash), s.frames, s.height, s.width, s.h, s.w,
@@ -226,11 +239,26 @@ def check_model_fit(shape: CodedShape, downsample: int, padded: tuple[int, int],
 
 def to_bytes(strings: Sequence[bytes], shape: CodedShape, model_hash: str, channels: int,
              levels: int, coder: str, precision: int,
-             fps: float | Fraction = DEFAULT_FPS) -> bytes:
-    """Container: header + each stream prefixed by its length (u32, big-endian)."""
-    body = b"".join(_LEN.pack(len(s)) + bytes(s) for s in strings)
-    return pack_header(shape, model_hash, channels, levels, coder, precision,
-                       len(strings), fps) + body
+             fps: float | Fraction = DEFAULT_FPS, resync: int | None = None) -> bytes:
+    """Container: header + each stream prefixed by its length (u32, big-endian); with
+    `resync` (frames per context chain, 0: one chain) version 6: header, resync, stream
+    table, streams."""
+    if resync is None:
+        body = b"".join(_LEN.pack(len(s)) + bytes(s) for s in strings)
+        return pack_header(shape, model_hash, channels, levels, coder, precision,
+                           len(strings), fps) + body
+    check_resync(resync, CodedShape(*shape))
+    head = pack_header(shape, model_hash, channels, levels, coder, precision, len(strings),
+                       fps, resilient=True)
+    table = b"".join(_LEN.pack(len(s)) for s in strings)
+    return head + _LEN.pack(resync) + table + b"".join(bytes(s) for s in strings)
+
+
+def check_resync(resync: int, shape: CodedShape) -> None:
+    """Refuse a resync period that is not 0 or a whole number of groups."""
+    if resync < 0 or resync % shape.group or resync > 0xFFFFFFFF:
+        raise HelixError(f"resync period {resync} is not a whole number of groups of "
+                         f"{shape.group} frames")
 
 
 def header_size(data: bytes) -> int:
@@ -248,6 +276,11 @@ def header_size(data: bytes) -> int:
                          f"(this build reads versions 1 to {VERSION})")
     if version < 5:
         return HEADERS[version].size
+    if version == RESILIENT_VERSION:
+        if len(data) < HEADERS[6].size:
+            raise HelixError("not a HELIX video container (bad magic or truncated header)")
+        (n_streams,) = _LEN.unpack_from(data, _STREAMS_AT)
+        return HEADERS[6].size + _LEN.size * (1 + n_streams)
     if len(data) < SIZE_PREFIX:
         raise HelixError("not a HELIX video container (bad magic or truncated header)")
     (frames,) = struct.unpack_from(">I", data, 13)
@@ -275,7 +308,7 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
     if not 1 <= digits <= f[10]:
         raise HelixError(f"video container header is corrupt: {digits} digits kept of "
                          f"{f[10]} channels")
-    intra = read_intra_map(data[HEADERS[5].size:size], f[3]) if f[1] >= 5 else None
+    intra = read_intra_map(data[HEADERS[5].size:size], f[3]) if f[1] == 5 else None
     shape = CodedShape(f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[12], f[13], f[14], *coded,
                        digits, intra)
     check_shape(shape, CODERS[f[15]])
@@ -283,7 +316,25 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
         raise HelixError("video container header is corrupt: a direct container has streams")
     meta = {"version": f[1], "model_hash": f[2].hex(), "channels": f[10], "levels": f[11],
             "coder": CODERS[f[15]], "precision": f[16], "header_size": size, "fps": fps}
+    if f[1] == RESILIENT_VERSION:
+        _read_stream_table(data, shape, meta, f[17])
     return shape, meta, f[17]
+
+
+def _read_stream_table(data: bytes, shape: CodedShape, meta: dict[str, Any],
+                       n_streams: int) -> None:
+    """Version 6: meta["resync"] (the resync period) and meta["stream_lengths"]."""
+    at = HEADERS[6].size
+    (meta["resync"],) = _LEN.unpack_from(data, at)
+    meta["stream_lengths"] = [_LEN.unpack_from(data, at + 4 * (1 + i))[0]
+                              for i in range(n_streams)]
+    if meta["coder"] != "fsm":
+        raise HelixError("video container header is corrupt: a resilient container of the "
+                         f"{meta['coder']} coder")
+    try:
+        check_resync(meta["resync"], shape)
+    except HelixError as exc:
+        raise HelixError(f"video container header is corrupt: {exc}") from None
 
 
 def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
@@ -296,6 +347,13 @@ def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
         raise HelixError(f"video container holds {n_streams} streams; {shape.frames} frames "
                          f"in groups of {shape.group} need {math.ceil(shape.frames / shape.group)}")
     for i in range(n_streams):
+        if meta["version"] == RESILIENT_VERSION:  # lengths in the stream table
+            n = meta["stream_lengths"][i]
+            if pos + n > len(data):
+                raise HelixError(f"video container truncated in stream {i}")
+            strings.append(data[pos:pos + n])
+            pos += n
+            continue
         if pos + _LEN.size > len(data):
             raise HelixError(f"video container truncated in stream {i}")
         (n,) = _LEN.unpack_from(data, pos)

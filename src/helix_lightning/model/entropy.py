@@ -144,11 +144,11 @@ class TokenEntropyCoder:
         self._resets = frozenset(resets)
         self._state: Tensor | None = None  # the temporal state frame t is coded under
 
-    def begin_frame(self, t: int, group: int) -> None:
+    def begin_frame(self, t: int, group: int, resync: int | None = None) -> None:
         """Before frame t (streams of `group` frames): the temporal state is reset at a
-        stream's first frame and at `resets` frames. `encode`/`decode` call it; a caller
+        stream's first frame, at `resets` frames and every `resync`-th frame. `encode`/`decode` call it; a caller
         filling grids itself (`fill`) calls it and `end_frame` around each frame."""
-        if t % group == 0 or t in self._resets:
+        if t % group == 0 or t in self._resets or (resync and t % resync == 0):
             self._state = None
 
     def end_frame(self, grid: Tensor) -> None:
@@ -202,11 +202,13 @@ class TokenEntropyCoder:
 
     def encode(self, frames: Iterable[Tensor], count: int, group: int | None = None,
                progress: Progress | None = None, *,
-               on_frame: Callable[[int, Tensor], None] | None = None) -> EncodedTokens:
+               on_frame: Callable[[int, Tensor], None] | None = None,
+               resync: int | None = None) -> EncodedTokens:
         """`count` grids (hp, wp) int64, frame order -> streams of `group` frames each
         (default: one stream). progress("entropy-code", t, count) after each frame;
         `on_frame(t, decoded grid)` too, before the next grid is drawn from `frames` (inter
-        coding builds the next grid from it)."""
+        coding builds the next grid from it). `resync`: every resync-th frame is coded
+        without frame t-1's tokens (`resilient`: decoding restarts there after a loss)."""
         group = count if group is None else group
         strings: list[bytes] = []
         decoded = torch.empty(count, *self.shape, dtype=torch.long)
@@ -217,7 +219,9 @@ class TokenEntropyCoder:
             for t, tokens in enumerate(frames):
                 if t % group == 0:
                     enc = self._lib.stream.queue.RangeEncoder()
-                self.begin_frame(t, group)
+                if resync and t % resync == 0:
+                    prev = None
+                self.begin_frame(t, group, resync)
                 decoded[t] = full = self._encode_frame(enc, tokens, prev, bits)
                 self.end_frame(full)
                 prev = full.reshape(-1)

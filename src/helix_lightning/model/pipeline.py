@@ -38,6 +38,8 @@ from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
 from . import inter_coding
+from .conditional import is_conditional
+from . import resilient as resilient_layout
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
 from .masked import stage_masks
@@ -61,10 +63,11 @@ def stored_digits(compressed: dict[str, Any]) -> np.ndarray:
 def container_bytes(codec: HelixCodec, compressed: dict[str, Any], coder: str = "fsm",
                     fps: float | Fraction = DEFAULT_FPS) -> bytes:
     """`compress`'s result as a container written by `codec` (its hash and FSQ geometry),
-    for a clip at `fps` frames per second."""
+    for a clip at `fps` frames per second; version 6 (`resilient`) when it holds "resync"."""
     return container.to_bytes(compressed["strings"], compressed["shape"], codec.model_hash(),
                               codec.fsq.channels, codec.fsq.levels, coder,
-                              compressed.get("precision", PRECISION), fps)
+                              compressed.get("precision", PRECISION), fps,
+                              compressed.get("resync"))
 
 
 def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None = None
@@ -88,7 +91,12 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
 
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
                      on_header: OnHeader | None = None) -> np.ndarray:
-    """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model."""
+    """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model. A
+    resilient container (version 6) may have lost bytes (`dna.salvage.PartialBytes`): its
+    lost frames are predicted (`resilient.decode_container`)."""
+    resilient_layout.check_readable(data)
+    if data[4:5] == bytes([container.RESILIENT_VERSION]):
+        return resilient_layout.decode_container(codec, data, progress, on_header)
     strings, shape, meta = container.from_bytes(data)
     check_meta(codec, meta, shape)
     if on_header:
@@ -172,15 +180,17 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
                  scale: float | None = None, fps: float | Fraction = DEFAULT_FPS,
-                 digits: int | None = None) -> tuple[list[str], VideoStats]:
+                 digits: int | None = None, resync: int | None = None
+                 ) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
     `digits`, `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in
     `encode_archive`; `fps`: the clip's frame rate, stored in the container for the decoder
-    to write."""
+    to write. `resync` (frames per context chain, 0: one chain): the resilient layout
+    (`resilient`; fsm coder, `group` default RESILIENT_GROUP)."""
     check_coder(coder)
     cs = constraints
-    comp = codec.compress(frames, stages=stages, drop=drop, group=group, rate=rate,
-                          progress=progress, scale=scale, digits=digits)
+    comp = _compress(codec, frames, coder, resync, stages=stages, drop=drop, group=group,
+                     rate=rate, progress=progress, scale=scale, digits=digits)
     if coder == "fsm":
         w = _fsm_strands(codec, comp, cs, redundancy, progress, fps)
     else:
@@ -208,6 +218,23 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
     return w.strands, stats
 
 
+def _compress(codec: HelixCodec, frames: np.ndarray, coder: str, resync: int | None,
+              **options: Any) -> dict[str, Any]:
+    """`codec.compress`; with `resync`, in the resilient layout (and "resync" recorded)."""
+    if resync is None:
+        return codec.compress(frames, **options)
+    if coder != "fsm":
+        raise HelixError("the resilient layout needs the fsm coder (its outer code)")
+    if is_conditional(codec):
+        raise HelixError("the resilient layout does not cover inter-coded models yet")
+    if options.get("group") is None:
+        options["group"] = resilient_layout.RESILIENT_GROUP
+    if resync < 0 or resync % options["group"]:
+        raise HelixError(f"--resync must be 0 or a multiple of the group of "
+                         f"{options['group']} frames, got {resync}")
+    return {**codec.compress(frames, resync=resync or None, **options), "resync": resync}
+
+
 def _point_name(codec: HelixCodec, shape: CodedShape, scale: float | None) -> str:
     """The name of the rate point coded (`rates.rate_name`, in the model's ladder)."""
     from .rates import rate_name
@@ -221,7 +248,10 @@ def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
                  fps: float | Fraction) -> _Written:
     """The container through the FSM archive."""
     data = container_bytes(codec, comp, "fsm", fps)
-    arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
+    options: dict[str, Any] = {"redundancy": redundancy}
+    if "resync" in comp:  # small segments, today's share of parity
+        options = resilient_layout.archive_options(data, len(comp["strings"]), cs, redundancy)
+    arch = encode_archive(data, cs, progress=progress, **options)
     a = arch.stats
     return _Written(arch.strands, 8 * len(data), a.nt, a.nt_with_primers, len(data),
                     a.coding_density, a.redundancy, a)
@@ -268,7 +298,7 @@ def decode_video(codec: HelixCodec, strands: Sequence[str],
     if coder == "direct":
         return _decode_direct(codec, strands, progress, on_header)
     data, _ = decode_archive(strands, support, variants=variants, constraints=found.cs,
-                             progress=progress, archive_id=archive_id)
+                             progress=progress, archive_id=archive_id, partial=True)
     return decode_container(codec, data, progress, on_header)
 
 

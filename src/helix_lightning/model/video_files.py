@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from collections.abc import Callable, Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,7 @@ import numpy as np
 
 from ..errors import HelixError
 from .entropy import Progress
+from .resilient import PredictedFramesWarning
 
 if TYPE_CHECKING:
     from .codec import HelixCodec
@@ -80,7 +82,8 @@ def encode_video_file(video: str | Path, output: str | Path, *,
                       stages: int | None = None, redundancy: float | None = None,
                       progress: Progress | None = None,
                       nt_budget: int | None = None, with_model: bool = False,
-                      log: Callable[[str], None] | None = None) -> VideoStats:
+                      log: Callable[[str], None] | None = None,
+                      resilient: int | None = None) -> VideoStats:
     """Video file -> FASTA of strands (see the module docstring). `constraints` defaults to
     the model's own set; `rate` to the middle point of the model's ladder
     (`rates.default_rate`: mid for the default model); `scale` and `drop` override `rate`;
@@ -88,7 +91,7 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     (`budget.encode_within_budget`; the video's strands only); the rest as in
     `encode_video`. `with_model`: the model's archive is written into the same FASTA after
     the video's (`with_model.carried_model`; fsm coder only), its cost in `stats.model` and,
-    before the file is written, a line to `log`."""
+    before the file is written, a line to `log`. `resilient`: `encode_video`'s `resync`."""
     from ..dna.fasta import write_fasta
     from ..dna.records import VIDEO_RECORD_VERSION, fasta_records
     from ..files import check_output
@@ -111,7 +114,7 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     clip = read_input_video(video, frames, size)
     options = dict(constraints=constraints or codec.config.get("constraints", "standard"),
                    coder=coder, stages=stages, drop=drop, scale=scale, redundancy=redundancy,
-                   progress=progress, fps=frame_rate(video))
+                   progress=progress, fps=frame_rate(video), resync=resilient)
     if nt_budget is None:
         strands, stats = codec.encode_video(clip, rate=rate, **options)
     else:
@@ -191,7 +194,14 @@ def _write_decoded(decode: Any, output: str | Path, fps: float | None,
         check_output_size(output, shape.height, shape.width)
         rate.append(meta["fps"])
 
-    frames = decode(check_header)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PredictedFramesWarning)
+        frames = decode(check_header)
+    for w in caught:  # frames predicted after strand loss: one warning line each
+        if issubclass(w.category, PredictedFramesWarning):
+            warn_on_stderr(str(w.message))
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     write_video(output, frames, fps=rate[0] if fps is None else fps,
                 inputs=[i for i in inputs if i is not None])
     return frames

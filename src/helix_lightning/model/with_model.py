@@ -32,6 +32,7 @@ from ..dna.constraints import ConstraintSet
 from ..dna.pool import MixedPool, PoolArchive, choose_archive, find_archives, format_id, parse_id
 from ..errors import HelixError
 from .entropy import Progress
+from .resilient import check_readable
 
 if TYPE_CHECKING:
     from .codec import HelixCodec
@@ -127,9 +128,9 @@ def pool_parts(archives: Sequence[PoolArchive], archive_id: str | None = None
 
 
 def _decode_entry(entry: PoolArchive, candidates: int, support: Any, variants: Any,
-                  progress: Progress | None) -> bytes:
+                  progress: Progress | None, partial: bool = False) -> bytes:
     found = choose_archive([entry], entry.archive_id)
-    return decode_found(found, candidates, support, variants, progress)[0]
+    return decode_found(found, candidates, support, variants, progress, partial)[0]
 
 
 def pool_codec(container: bytes, model: PoolArchive | None, candidates: int, support: Any = None,
@@ -195,7 +196,8 @@ def decode_pool_video(codec: HelixCodec | None, strands: Sequence[str], output: 
                                     variants=variants, constraints=constraints,
                                     archive_id=archive_id, **common)
     video, model = pool_parts(archives, archive_id)
-    data = _decode_entry(video, len(strands), support, variants, progress)
+    data = _decode_entry(video, len(strands), support, variants, progress, partial=True)
+    check_readable(data)  # holes: only a resilient container decodes in part
     if codec is None:
         codec = pool_codec(data, model, len(strands), support, variants, progress)
     return container_to_video_file(codec, data, output, **common)
