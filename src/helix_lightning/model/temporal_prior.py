@@ -57,9 +57,8 @@ class TemporalState(nn.Module):
         """Clips' token grids (B, T, h, w) -> the state each frame is coded under (B*T, C, h,
         w), frame-major within each clip: zeros for frame 0, else after frames 0..t-1."""
         b, t_count, h, w = tokens.shape
-        state = self.zeros(b, h, w, like=self.embed.weight)
-        out = [state]
+        out, state = [self.zeros(b, h, w, like=self.embed.weight)], None
         for t in range(t_count - 1):
-            state = self.step(None if t == 0 else state, tokens[:, t])
+            state = self.step(state, tokens[:, t])
             out.append(state)
         return torch.stack(out, 1).flatten(0, 1)
