@@ -180,17 +180,18 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
                  scale: float | None = None, fps: float | Fraction = DEFAULT_FPS,
-                 digits: int | None = None, resync: int | None = None
+                 digits: int | None = None, resync: int | None = None, refine: int = 0
                  ) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
-    `digits`, `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in
+    `digits`, `group`, `refine` and `progress` as in `HelixCodec.compress`, `redundancy` as in
     `encode_archive`; `fps`: the clip's frame rate, stored in the container for the decoder
     to write. `resync` (frames per context chain, 0: one chain): the resilient layout
     (`resilient`; fsm coder, `group` default RESILIENT_GROUP)."""
     check_coder(coder)
     cs = constraints
     comp = _compress(codec, frames, coder, resync, stages=stages, drop=drop, group=group,
-                     rate=rate, progress=progress, scale=scale, digits=digits)
+                     rate=rate, progress=progress, scale=scale, digits=digits,
+                     refine=refine)
     if coder == "fsm":
         w = _fsm_strands(codec, comp, cs, redundancy, progress, fps)
     else:
