@@ -198,7 +198,6 @@ def test_bench_rd_tiny_run_writes_the_csv_and_the_report(tmp_path, capsys):
     (["--dna-codes", "morse"], "unknown DNA code"),
     (["--price-per-nt", "-1"], "--price-per-nt"),
     (["--checkpoint", "missing.ckpt"], "checkpoint not found"),
-    (["--refine", "-1"], "--refine"),
 ])
 def test_bench_rd_bad_input_is_one_line(tmp_path, capsys, argv, message):
     rc = main(["bench", "rd", "--out", str(tmp_path / "rd"), "-q", *argv])
@@ -212,19 +211,3 @@ def test_bench_rd_empty_clip_directory(tmp_path, capsys):
     (tmp_path / "empty").mkdir()
     rc = main(["bench", "rd", "--clips", str(tmp_path / "empty"), "-q"])
     assert rc == 2 and "no video files" in capsys.readouterr().err
-
-
-def test_bench_rd_refine_adds_refined_rows_of_the_same_decoder(tmp_path):
-    out = tmp_path / "rd"
-    rc = main(["bench", "rd", "--frames", "2", "--size", "64x48", "--rates", "high",
-               "--baselines", "x264", "--ladder", "small", "--dna-codes", "none",
-               "--refine", "3", "--out", str(out), "-q"])
-    assert rc == 0
-    df = pd.read_csv(out / "results.csv")
-    assert set(df["method"]) == {"helix", "helix+refine3", "x264"}
-    plain, refined = (df[df["method"] == m].set_index("clip").sort_index()
-                      for m in ("helix", "helix+refine3"))
-    assert (refined["violations"] == 0).all() and refined["bit_exact"].all()
-    assert not np.array_equal(plain["psnr"], refined["psnr"])  # other tokens were coded
-    assert set(pd.read_csv(out / "bd.csv")["test"]) == {"helix", "helix+refine3"}
-    assert "--refine 3" in (out / "report.md").read_text()

@@ -297,7 +297,6 @@ def cmd_video_encode(args: argparse.Namespace) -> int:
             coder=args.coder, frames=args.frames, size=size, rate=args.rate, scale=args.scale,
             drop=args.drop, stages=args.stages, redundancy=args.redundancy, progress=update,
             nt_budget=args.nt_budget, with_model=args.with_model, resilient=args.resilient,
-            refine=args.refine,
             log=None if args.quiet else lambda line: print(line, file=sys.stderr))
     if args.json:
         print(json.dumps({k: v for k, v in stats.to_dict().items() if k != "archive"},
@@ -392,7 +391,7 @@ def cmd_bench_rd(args: argparse.Namespace) -> int:
                      default_model=not args.no_default_model, rates=_names(args.rates),
                      baselines=_names(args.baselines), ladder=args.ladder,
                      constraints=args.constraints, dna_codes=args.dna_codes,
-                     price_per_nt=args.price_per_nt, bd_method=args.bd_fit, refine=args.refine)
+                     price_per_nt=args.price_per_nt, bd_method=args.bd_fit)
     opts.command = canonical_command(opts)
     with rich_progress(not args.quiet) as update:
         result = run_rd(opts, progress=update)

@@ -271,11 +271,6 @@ def _add_video_commands(sub) -> None:
                    "fewer if the drop needs it)")
     p.add_argument("--redundancy", type=float, default=None,
                    help="parity strands / data strands of the outer code (fsm)")
-    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
-                   help="spend STEPS gradient steps per frame refining the encoder's latent "
-                   "through the decoder (about 1.5 s per frame per 20 steps at 176x144 on one "
-                   "core): better tokens for the same decoder and format; intra models only "
-                   "(default 0; docs/CODEC.md)")
     p.add_argument("--resilient", type=int, nargs="?", const=0, default=None, metavar="RESYNC",
                    help="lay the video out to survive strand loss (container version 6, fsm "
                    "coder): one stream per 8 frames in small outer-code segments; a segment "
@@ -372,9 +367,6 @@ def _add_bench_command(sub) -> None:
                    help="another HELIX model to run besides the default (repeatable)")
     p.add_argument("--no-default-model", action="store_true",
                    help="leave out the packaged default model (use with --checkpoint)")
-    p.add_argument("--refine", type=int, default=0, metavar="STEPS",
-                   help="also run every intra model with `helix encode --refine STEPS` (rows "
-                   "named <method>+refine<STEPS>)")
     p.add_argument("--rates", default=None, metavar="R1,R2",
                    help="HELIX rate points to run (default: all, e.g. high,mid,low)")
     p.add_argument("--baselines", default=None, metavar="B1,B2",

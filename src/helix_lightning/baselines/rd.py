@@ -87,7 +87,6 @@ class RDOptions:
     dna_codes: str = "best"                        # best | all | none | comma list of codes
     price_per_nt: float = DEFAULT_PRICE_PER_NT
     bd_method: str = "pchip"
-    refine: int = 0                                # > 0: intra models again, refined (`refine`)
     command: str = ""                              # the command line, for the report
 
 
@@ -167,9 +166,6 @@ def _validate(opts: RDOptions) -> None:
         raise HelixError(f"--size must be WIDTHxHEIGHT with positive integers, got {opts.size}")
     if not opts.price_per_nt >= 0 or not math.isfinite(opts.price_per_nt):
         raise HelixError(f"--price-per-nt must be a non-negative number, got {opts.price_per_nt}")
-    from ..model.refine import check_refine
-
-    check_refine(opts.refine)
     for b in opts.baselines or ():
         get_baseline(b).ladder(opts.ladder)
     if not opts.baselines:
@@ -304,24 +300,6 @@ def _helix_models(opts: RDOptions) -> list[tuple[str, Path]]:
     return models
 
 
-def _refined_models(models: list[tuple[str, Path]], codecs: dict, steps: int) -> dict[str, int]:
-    """With `steps` > 0, each intra model again as "<method>+refine<steps>" (appended to
-    `models` and `codecs`, the same codec object); returns {method: refinement steps}."""
-    from ..model.conditional import is_conditional
-    from ..model.refine import check_refine
-
-    if not check_refine(steps):
-        return {}
-    refined = []
-    for method, path in [mp for mp in models if not is_conditional(codecs[mp[0]])]:
-        refined.append((f"{method}+refine{steps}", path))
-        codecs[refined[-1][0]] = codecs[method]
-    if not refined:
-        raise HelixError("--refine: no intra-coded model to refine (inter models refuse it)")
-    models.extend(refined)
-    return {name: steps for name, _ in refined}
-
-
 def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
     """Run every method on every clip, write the CSVs and the report under `opts.out`."""
     from .rd_report import bd_table, write_report
@@ -334,7 +312,6 @@ def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
     from ..model.checkpoint import load_codec
 
     codecs = {method: load_codec(path) for method, path in models}
-    refine_of = _refined_models(models, codecs, opts.refine)
     model_rates = _model_rate_points(codecs, opts.rates)
     baselines = [get_baseline(b) for b in (opts.baselines if opts.baselines is not None
                                            else list(BASELINES))]
@@ -366,8 +343,7 @@ def run_rd(opts: RDOptions, progress: Progress | None = None) -> RDResult:
             for label, kwargs in model_rates[method]:
                 t0 = time.perf_counter()
                 strands, stats = codec.encode_video(clip.frames, constraints=opts.constraints,
-                                                    coder="fsm", refine=refine_of.get(method, 0),
-                                                    **kwargs)
+                                                    coder="fsm", **kwargs)
                 enc = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 decoded = codec.decode_video(strands, constraints=opts.constraints)
@@ -527,8 +503,6 @@ def canonical_command(opts: RDOptions) -> str:
             parts += [flag, value]
     if opts.price_per_nt != DEFAULT_PRICE_PER_NT:
         parts += ["--price-per-nt", f"{opts.price_per_nt:g}"]
-    if opts.refine:
-        parts += ["--refine", str(opts.refine)]
     return " ".join(shlex.quote(p) for p in parts)
 
 

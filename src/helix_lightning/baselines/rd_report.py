@@ -30,7 +30,7 @@ AVERAGE = "average"
 # ---------------------------------------------------------------- data helpers
 
 def is_helix(method: str) -> bool:
-    return method == "helix" or method.startswith(("helix:", "helix#", "helix+"))
+    return method == "helix" or method.startswith("helix:") or method.startswith("helix#")
 
 
 def method_order(methods: Sequence[str]) -> list[str]:

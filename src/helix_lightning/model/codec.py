@@ -50,7 +50,6 @@ from .entropy import PRECISION, Progress, TokenEntropyCoder
 from . import inter_coding
 from .conditional import is_conditional, unroll
 from .nested import keep_latent, truncate
-from .refine import check_refine, refined_token_ids
 # rate points live in `rates`; re-exported here, where callers have always found them
 from .rates import (MAX_SCALE, RATE_POINTS, RatePoint, check_scale,  # noqa: F401
                     coding_parameters, fit_stages, rate_name, rate_point)
@@ -234,23 +233,20 @@ class HelixCodec(nn.Module):
                 max(tw, math.ceil(scale * width / tw - 1e-9) * tw))
 
     @torch.no_grad()
-    def _tokenize_chunk(self, chunk: np.ndarray, coded: tuple[int, int] | None = None,
-                        refine: int = 0) -> tuple[Tensor, tuple[int, int]]:
+    def _tokenize_chunk(self, chunk: np.ndarray, coded: tuple[int, int] | None = None
+                        ) -> tuple[Tensor, tuple[int, int]]:
         """A few uint8 frames -> (token ids (n, hp, wp), latent grid (h, w)), resampled to
-        the coding size `coded` first when given; `refine`: steps of `refine.refine_latent`."""
-        x = frames_to_tensor(self, chunk, coded)
-        return refined_token_ids(self, x, refine) if refine else token_ids(self, x)
+        the coding size `coded` first when given."""
+        return token_ids(self, frames_to_tensor(self, chunk, coded))
 
     def tokenize(self, frames: np.ndarray | Tensor, progress: Progress | None = None,
-                 coded: tuple[int, int] | None = None, refine: int = 0
-                 ) -> tuple[Tensor, tuple[int, int]]:
+                 coded: tuple[int, int] | None = None) -> tuple[Tensor, tuple[int, int]]:
         """uint8 frames (T, H, W, 3) -> (token ids (T, hp, wp) int64, latent grid (h, w)),
-        at the coding size `coded` (default: the frames' own), the latent refined for
-        `refine` steps (`refine`)."""
+        at the coding size `coded` (default: the frames' own)."""
         arr = check_frames(frames)
         ids, grid = [], (0, 0)
         for i in range(0, len(arr), ENCODE_CHUNK):
-            chunk_ids, grid = self._tokenize_chunk(arr[i:i + ENCODE_CHUNK], coded, refine)
+            chunk_ids, grid = self._tokenize_chunk(arr[i:i + ENCODE_CHUNK], coded)
             ids.append(chunk_ids)
             if progress:
                 progress("tokenise", i + len(chunk_ids), len(arr))
@@ -282,7 +278,7 @@ class HelixCodec(nn.Module):
                  drop: float | None = None, group: int | None = None, rate: str | None = None,
                  progress: Progress | None = None, scale: float | None = None, *,
                  precision: int = PRECISION, digits: int | None = None,
-                 resync: int | None = None, refine: int = 0) -> dict[str, Any]:
+                 resync: int | None = None) -> dict[str, Any]:
         """uint8 frames (T, H, W, 3) -> {"strings", "shape", "estimated_bits", "table_bits",
         "actual_bits", "tokens" (T, hp, wp) decoded ids, "digits" (T, k, hp, wp) their digits,
         "stored_mask" (hp, wp) bool: positions coded (the rest are dropped and predicted),
@@ -293,8 +289,7 @@ class HelixCodec(nn.Module):
         a rate point's stages yield to an explicit drop, which fits its own); without
         `stages`, the model's stages are reduced as far as the drop needs (`fit_stages`).
         `digits`: each token's first digits coded (`nested`; default all). `group`: frames
-        per stream (default all); `resync`: frames per temporal context chain (`resilient`);
-        `refine`: steps of latent refinement at encode (`refine`; intra models only).
+        per stream (default all); `resync`: frames per temporal context chain (`resilient`).
         `progress(stage, done, total)` is called per frame (per chunk of ENCODE_CHUNK frames
         for "tokenise"). A helper thread may tokenise ahead (`_Helper`); results do not
         depend on it."""
@@ -307,16 +302,13 @@ class HelixCodec(nn.Module):
         group = t_count if group is None else int(group)
         if group < 1:
             raise HelixError(f"group must be >= 1 frames, got {group}")
-        refine = check_refine(refine)
         if is_conditional(self):  # closed loop, frame by frame
-            if refine:
-                raise HelixError("--refine covers intra-coded models only")
             with _Helper() as helper:
                 return dict(inter_coding.compress(self, arr, coded, stages, drop, group,
                                                   precision, kept, not stages_given, progress,
                                                   helper.pool), scale=coding_scale)
         with _Helper() as helper:
-            chunks = _token_chunks(self, arr, coded, progress, helper, refine)
+            chunks = _token_chunks(self, arr, coded, progress, helper)
             first, (h, w) = chunks[0].result()
             hp, wp = first.shape[-2:]
             if not stages_given:
@@ -438,15 +430,15 @@ class _Helper:
 
 
 def _token_chunks(codec: HelixCodec, arr: np.ndarray, coded: tuple[int, int],
-                  progress: Progress | None, helper: _Helper, refine: int = 0) -> list[Any]:
+                  progress: Progress | None, helper: _Helper) -> list[Any]:
     """Futures of (token ids, grid) per ENCODE_CHUNK frames: on the helper thread when
     there is one (tokenising ahead of the coder), else computed now."""
     t_count = len(arr)
     if helper.pool is None:
-        all_ids, grid = codec.tokenize(arr, progress, coded, refine)
+        all_ids, grid = codec.tokenize(arr, progress, coded)
         return [_Done((all_ids[i:i + ENCODE_CHUNK], grid))
                 for i in range(0, t_count, ENCODE_CHUNK)]
-    return [helper.pool.submit(codec.tokenize, arr[i:i + ENCODE_CHUNK], None, coded, refine)
+    return [helper.pool.submit(codec.tokenize, arr[i:i + ENCODE_CHUNK], None, coded)
             for i in range(0, t_count, ENCODE_CHUNK)]
 
 

@@ -180,18 +180,17 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
                  redundancy: float | None = None, group: int | None = None,
                  rate: str | None = None, progress: Progress | None = None,
                  scale: float | None = None, fps: float | Fraction = DEFAULT_FPS,
-                 digits: int | None = None, resync: int | None = None, refine: int = 0
+                 digits: int | None = None, resync: int | None = None
                  ) -> tuple[list[str], VideoStats]:
     """uint8 frames (T, H, W, 3) -> (strands, stats); `rate`, `scale`, `stages`, `drop`,
-    `digits`, `group`, `refine` and `progress` as in `HelixCodec.compress`, `redundancy` as in
+    `digits`, `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in
     `encode_archive`; `fps`: the clip's frame rate, stored in the container for the decoder
     to write. `resync` (frames per context chain, 0: one chain): the resilient layout
     (`resilient`; fsm coder, `group` default RESILIENT_GROUP)."""
     check_coder(coder)
     cs = constraints
     comp = _compress(codec, frames, coder, resync, stages=stages, drop=drop, group=group,
-                     rate=rate, progress=progress, scale=scale, digits=digits,
-                     refine=refine)
+                     rate=rate, progress=progress, scale=scale, digits=digits)
     if coder == "fsm":
         w = _fsm_strands(codec, comp, cs, redundancy, progress, fps)
     else:

@@ -80,9 +80,10 @@ def encode_video_file(video: str | Path, output: str | Path, *,
                       size: tuple[int, int] | None = None, rate: str | None = None,
                       scale: float | None = None, drop: float | None = None,
                       stages: int | None = None, redundancy: float | None = None,
-                      progress: Progress | None = None, nt_budget: int | None = None,
-                      with_model: bool = False, log: Callable[[str], None] | None = None,
-                      resilient: int | None = None, refine: int = 0) -> VideoStats:
+                      progress: Progress | None = None,
+                      nt_budget: int | None = None, with_model: bool = False,
+                      log: Callable[[str], None] | None = None,
+                      resilient: int | None = None) -> VideoStats:
     """Video file -> FASTA of strands (see the module docstring). `constraints` defaults to
     the model's own set; `rate` to the middle point of the model's ladder
     (`rates.default_rate`: mid for the default model); `scale` and `drop` override `rate`;
@@ -113,8 +114,7 @@ def encode_video_file(video: str | Path, output: str | Path, *,
     clip = read_input_video(video, frames, size)
     options = dict(constraints=constraints or codec.config.get("constraints", "standard"),
                    coder=coder, stages=stages, drop=drop, scale=scale, redundancy=redundancy,
-                   progress=progress, fps=frame_rate(video), resync=resilient,
-                   refine=refine)
+                   progress=progress, fps=frame_rate(video), resync=resilient)
     if nt_budget is None:
         strands, stats = codec.encode_video(clip, rate=rate, **options)
     else:
