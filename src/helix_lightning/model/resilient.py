@@ -1,25 +1,26 @@
 """Video that survives strand loss: the resilient layout (container version 6) and its decoder.
 
-Layout (`helix encode --resilient`): one range-coded stream per group of RESILIENT_GROUP
-frames, their lengths in the container header (`container`, version 6), and an outer code
-of small segments (`segment_symbols`: about one group's symbols each, the size chosen that
-wastes the fewest strands) with the redundancy today's layout would get, so a segment that
-cannot be recovered costs the streams whose bytes it held, not the clip. Frames are coded as
-today, frame t under frame t-1's tokens, except every `resync`-th frame, coded alone: a chain
-of context restarts there (0: one chain, the cheapest; each restart costs about as much as
-three frames coded under context, docs/CODEC.md).
+Layout (`helix encode --resilient [RESYNC]`): one range-coded stream per context chain (the
+whole clip, or `resync` frames), their lengths in the container header (`container`, version
+6), under the outer code today's layout gets (one RaptorQ code over the whole container, the
+same repair symbols): wherever today's layout decodes, this one decodes bit-exact. Frames are
+coded as today, frame t under frame t-1's tokens, except every `resync`-th frame, coded alone:
+a chain restart there (0: one chain, the cheapest; each restart costs about as much as three
+frames coded under context, docs/CODEC.md).
 
-Decoding (`decode_tokens`): a stream decodes when all its bytes arrived and the chain it
-belongs to is intact up to it; every other frame is predicted by the masked token model
-(`predict_frame`: the coding stages in order, each position its most probable token given
-the ones before and frame t-1's tokens, decoded or predicted), and decoding resumes exactly
-at the next chain. Which frames were predicted is said in a `PredictedFramesWarning`
+Decoding beyond the outer code's repair (`decode_tokens`): RaptorQ is systematic, so the
+source strands that arrived are known container bytes (`dna.salvage`). A stream decodes frame
+by frame up to its first lost byte: a shadow range encoder re-encodes the decoded symbols, and
+frame t is exact while the words the decoder may have read (the shadow's words plus
+LOOKAHEAD_WORDS) all arrived. Every later frame of the chain is predicted by the masked token
+model (`predict_frame`: the coding stages in order, each position its most probable token
+given the ones before and frame t-1's tokens, decoded or predicted), and decoding resumes
+exactly at the next chain. Which frames were predicted is said in a `PredictedFramesWarning`
 (`helix decode` prints it as a warning line).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -28,20 +29,18 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..dna.archive import archive_geometry
-from ..dna.constraints import ConstraintSet
-from ..dna.outer import OVERHEAD, Segmentation
 from ..dna.salvage import PartialBytes, missing_ranges
-from ..dna.strands import StrandLayout
 from ..errors import HelixError
-from . import container
+from . import container, header_guard
 from .entropy import Progress, TokenEntropyCoder, marginal_np
 from .masked import coding_context
 
 if TYPE_CHECKING:
     from .codec import HelixCodec
 
-RESILIENT_GROUP = 8  # frames per stream: at most +1% nt at each rate (docs/CODEC.md)
+#: Words a range decoder may have read beyond the words its encoder had written for the same
+#: symbols: its 64-bit state, two 32-bit words (constriction's queue coder).
+LOOKAHEAD_WORDS = 2
 
 
 class PredictedFramesWarning(UserWarning):
@@ -54,7 +53,7 @@ class PredictedFramesWarning(UserWarning):
 
 def spans(frames: Sequence[int]) -> str:
     """0-based frame numbers as ranges: [0, 1, 2, 5] -> "0-2, 5"."""
-    out: list[str] = []
+    out: list[list[int]] = []
     for t in sorted(frames):
         if out and out[-1][1] == t - 1:
             out[-1][1] = t
@@ -63,37 +62,11 @@ def spans(frames: Sequence[int]) -> str:
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
 
 
-# ---------------------------------------------------------------------- encode
-
-def _share(repairs: int, k_plain: int, seg: Segmentation) -> tuple[int, int]:
-    """(repair symbols of a full segment, strands in all) when the segments of `seg` share
-    `repairs` in proportion to their source symbols (today's layout: `k_plain` of them)."""
-    k = [seg.symbols(i) for i in range(seg.count)]
-    r_full = max(OVERHEAD, round(repairs * k[0] / max(k_plain, k[0])))
-    share = (r_full - 1e-9) / k[0]  # encode_archive: ceil(share x k) per segment
-    return r_full, sum(n + math.ceil(share * n) for n in k)
-
-
-def archive_options(data: bytes, streams: int, cs: ConstraintSet,
-                    redundancy: float | None) -> dict[str, Any]:
-    """`encode_archive`'s redundancy and segment size for a resilient container of `streams`
-    streams: segments of half a stream's symbols to one stream's sharing, in proportion, the
-    repair symbols today's layout (one segment; `redundancy`, else the default rule) would
-    give it, the size that writes the fewest strands (the smaller on ties)."""
-    plain = archive_geometry(len(data), StrandLayout(cs), redundancy)
-    repairs, T = sum(plain.repairs), plain.symbol_size
-    k_plain = sum(plain.segmentation.symbols(s) for s in range(plain.segmentation.count))
-    target = max(1, math.ceil(len(data) / max(1, streams) / T))
-    best: tuple[int, int, int] | None = None  # (strands, segment symbols, full repair)
-    for most in range(max(1, math.ceil(target / 2)), target + 1):
-        seg = Segmentation(len(data), T, most)
-        r_full, total = _share(repairs, k_plain, seg)
-        if best is None or total < best[0]:
-            best = (total, most, r_full)
-    assert best is not None
-    _, most, r_full = best
-    k_full = Segmentation(len(data), T, most).symbols(0)
-    return {"redundancy": (r_full - 1e-9) / k_full, "segment_symbols": most}
+def default_group(frames: int, resync: int) -> int:
+    """Frames per stream of the resilient layout: one stream per context chain (`resync`
+    frames; 0: the whole clip of `frames`), as a chain cannot be decoded past a loss anyway
+    and each stream costs its coder's flush."""
+    return resync or frames
 
 
 # ---------------------------------------------------------------------- decode
@@ -119,31 +92,60 @@ def _decoder(coder: TokenEntropyCoder, raw: bytes) -> Any:
     return coder._lib.stream.queue.RangeDecoder(np.frombuffer(raw, dtype="<u4").astype(np.uint32))
 
 
+def known_words(raw: bytes) -> int | None:
+    """The 32-bit words of a stream before its first lost byte (None: nothing lost)."""
+    holes = missing_ranges(raw)
+    return min(a for a, _ in holes) // 4 if holes else None
+
+
+class _ChainDecoder:
+    """Decodes one stream frame by frame while every word its decoder may read arrived."""
+
+    def __init__(self, coder: TokenEntropyCoder, raw: bytes | None) -> None:
+        self.coder, self.dec, self.shadow = coder, None, None
+        if raw is None or len(raw) % 4:
+            return
+        self.dec, self.limit = _decoder(coder, raw), known_words(raw)
+        if self.limit is not None:
+            self.shadow = coder._lib.stream.queue.RangeEncoder()
+
+    def frame(self, context: Tensor | None) -> Tensor | None:
+        """The next frame's grid, or None (and no more from this stream) where it may have
+        read a lost word or does not decode."""
+        if self.dec is None:
+            return None
+        try:
+            full = self.coder._decode_frame(self.dec, context, self.shadow)
+        except AssertionError:  # words that do not decode: lost after all
+            full = None
+        if full is not None and self.shadow is not None and (
+                self.shadow.num_words() + LOOKAHEAD_WORDS > self.limit):
+            full = None
+        if full is None:
+            self.dec = None
+        return full
+
+
 def decode_tokens(coder: TokenEntropyCoder, streams: Sequence[bytes | None], count: int,
                   group: int, resync: int, progress: Progress | None = None
                   ) -> tuple[Tensor, list[int]]:
     """Token grids (count, hp, wp) from the streams of a version 6 container (None: a stream
-    that did not arrive) and the frames predicted instead of decoded."""
+    that did not arrive; `dna.salvage.PartialBytes`: one with holes, decoded up to the first)
+    and the frames predicted instead of decoded."""
     out = torch.empty(count, *coder.shape, dtype=torch.long)
     predicted: list[int] = []
     prev: Tensor | None = None
     intact = True
     for g, raw in enumerate(streams):
         start = g * group
-        intact = (intact or (resync and start % resync == 0)) and raw is not None
-        if intact and len(raw) % 4:
-            intact = False
-        dec = _decoder(coder, raw) if intact else None
+        intact = intact or bool(resync and start % resync == 0)
+        chain = _ChainDecoder(coder, raw if intact else None)
         for t in range(start, min(count, start + group)):
             context = None if t == 0 or (resync and t % resync == 0) else prev
             coder.begin_frame(t, group, resync)  # a temporal prior's state, if any
-            full = None
-            if dec is not None:
-                try:
-                    full = coder._decode_frame(dec, context)
-                except AssertionError:  # words that do not decode: lost after all
-                    dec, intact = None, False
+            full = chain.frame(context)
             if full is None:
+                intact = False
                 full = predict_frame(coder, prev)
                 predicted.append(t)
             out[t] = full
@@ -154,39 +156,67 @@ def decode_tokens(coder: TokenEntropyCoder, streams: Sequence[bytes | None], cou
     return out, predicted
 
 
-def held_streams(data: bytes, meta: dict[str, Any]) -> list[bytes | None]:
-    """The version 6 container's streams, None for one with a byte the outer code lost."""
+def held_streams(data: bytes, meta: dict[str, Any]) -> list[bytes]:
+    """The version 6 container's streams; one with bytes the outer code lost comes as
+    `PartialBytes` (zeros there, its holes counted from the stream's start)."""
     pos, out = meta["header_size"], []
     for n in meta["stream_lengths"]:
-        known = not any(a < pos + n and pos < b for a, b in missing_ranges(data))
-        out.append(bytes(data[pos:pos + n]) if known else None)
+        raw = bytes(data[pos:pos + n])
+        holes = [(max(a, pos) - pos, min(b, pos + n) - pos)
+                 for a, b in missing_ranges(data) if a < pos + n and pos < b]
+        out.append(PartialBytes(raw, holes, data.failure) if holes else raw)
         pos += n
     return out
 
 
-def check_readable(data: bytes) -> None:
-    """Raise the outer code's failure for a container with holes unless it is a resilient one
-    whose header and stream table arrived: only that layout can be decoded in part."""
+MAX_STREAMS_TRIED = 4096  # stream counts `header_guard.recover` tries for a lost header
+
+
+def check_readable(data: bytes) -> bytes:
+    """`data`, its header rebuilt from the header guard if it was lost (version 7); raise the
+    outer code's failure for a container with holes unless it is a resilient one whose header
+    and stream table arrived or could be rebuilt: only that layout can be decoded in part."""
     if not missing_ranges(data):
-        return
+        return data
     assert isinstance(data, PartialBytes)
     try:
         size = container.header_size(data[:container.HEADERS[6].size])
-        readable = (data[4] == container.RESILIENT_VERSION and data.known(0, size))
+        if data[4] in container.RESILIENT_VERSIONS and data.known(0, size):
+            return data
     except HelixError:
-        readable = False
-    if not readable:
+        pass
+    return _rebuilt_header(data)
+
+
+def _rebuilt_header(data: PartialBytes) -> PartialBytes:
+    """`data` with its header rebuilt from the guard (`header_guard.recover`), its holes less
+    the header's; the outer code's failure if no stream count gives a consistent header."""
+    fixed = container.HEADERS[7].size + 4  # the fixed fields and the resync period
+
+    def consistent(head: bytes, n: int) -> bool:
+        try:
+            _, meta, streams = container.read_header(head)
+        except HelixError:
+            return False
+        return (meta["version"] == 7 and meta["header_size"] == n and
+                n + sum(meta["stream_lengths"]) + container.guard_size(meta) == len(data))
+
+    sizes = (fixed + 4 * s for s in range(1, MAX_STREAMS_TRIED + 1))
+    head = header_guard.recover(data, data.missing, sizes, consistent)
+    if head is None:
         raise data.failure
+    holes = [(max(a, len(head)), b) for a, b in data.missing if b > len(head)]
+    return PartialBytes(head + bytes(data[len(head):]), holes, data.failure)
 
 
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
                      on_header: Any = None) -> np.ndarray:
-    """A version 6 container, all or part of it (`dna.salvage.PartialBytes`) -> uint8
+    """A version 6 or 7 container, all or part of it (`dna.salvage.PartialBytes`) -> uint8
     frames; frames that could not be decoded are predicted, and a PredictedFramesWarning
     names them."""
     from .pipeline import check_meta
 
-    check_readable(data)
+    data = check_readable(data)
     strings, shape, meta = container.from_bytes(data)
     check_meta(codec, meta, shape)
     if on_header:
