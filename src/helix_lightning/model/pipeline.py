@@ -248,6 +248,9 @@ def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
                  fps: float | Fraction) -> _Written:
     """The container through the FSM archive."""
     data = container_bytes(codec, comp, "fsm", fps)  # either layout: today's outer code
+    if "resync" in comp:  # and repair symbols for the header guard's strands
+        redundancy = resilient_layout.archive_redundancy(data, len(comp["strings"]), cs,
+                                                         redundancy)
     arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
     a = arch.stats
     return _Written(arch.strands, 8 * len(data), a.nt, a.nt_with_primers, len(data),

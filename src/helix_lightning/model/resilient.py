@@ -3,7 +3,8 @@
 Layout (`helix encode --resilient [RESYNC]`): one range-coded stream per context chain (the
 whole clip, or `resync` frames), their lengths in the container header (`container`, version
 6), under the outer code today's layout gets (one RaptorQ code over the whole container, the
-same repair symbols): wherever today's layout decodes, this one decodes bit-exact. Frames are
+same rule; `archive_redundancy` adds repair symbols for the header guard's strands): wherever
+today's layout decodes, this one decodes bit-exact. Frames are
 coded as today, frame t under frame t-1's tokens, except every `resync`-th frame, coded alone:
 a chain restart there (0: one chain, the cheapest; each restart costs about as much as three
 frames coded under context, docs/CODEC.md).
@@ -21,6 +22,7 @@ exactly at the next chain. Which frames were predicted is said in a `PredictedFr
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -29,7 +31,10 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..dna.archive import archive_geometry
+from ..dna.constraints import ConstraintSet
 from ..dna.salvage import PartialBytes, missing_ranges
+from ..dna.strands import StrandLayout
 from ..errors import HelixError
 from . import container, header_guard
 from .entropy import Progress, TokenEntropyCoder, marginal_np
@@ -67,6 +72,25 @@ def default_group(frames: int, resync: int) -> int:
     frames; 0: the whole clip of `frames`), as a chain cannot be decoded past a loss anyway
     and each stream costs its coder's flush."""
     return resync or frames
+
+
+# ---------------------------------------------------------------------- encode
+
+def archive_redundancy(data: bytes, streams: int, cs: ConstraintSet,
+                       redundancy: float | None) -> float | None:
+    """`encode_archive`'s redundancy for a version 7 container of `streams` streams: today's
+    (`redundancy`, or the default rule) unless the header guard's g extra source symbols would
+    leave it fewer spare strands than the container without its guard gets, plus ceil(g / 2):
+    at strand dropout up to 1/3 the guard's strands lose fewer than that in the mean, so the
+    outer code fails no more often than today's layout's (docs/CODEC.md)."""
+    guard = 2 * header_guard.row_length(container.HEADERS[7].size + 4 * (1 + streams))
+    layout = StrandLayout(cs)
+    mine = archive_geometry(len(data), layout, redundancy)
+    base = archive_geometry(len(data) - guard, layout, redundancy)
+    k = sum(mine.segmentation.symbols(s) for s in range(mine.segmentation.count))
+    k0 = sum(base.segmentation.symbols(s) for s in range(base.segmentation.count))
+    want = sum(base.repairs) + math.ceil((k - k0) / 2)
+    return redundancy if sum(mine.repairs) >= want else (want - 1e-9) / k
 
 
 # ---------------------------------------------------------------------- decode
@@ -185,6 +209,8 @@ def check_readable(data: bytes) -> bytes:
             return data
     except HelixError:
         pass
+    if data.known(4, 5) and data[4] != container.RESILIENT_VERSION:
+        raise data.failure  # another layout, or version 6: no guard to rebuild it from
     return _rebuilt_header(data)
 
 
