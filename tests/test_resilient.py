@@ -372,3 +372,30 @@ def test_cli_encode_resilient_flag(tmp_path, clip):
     assert read_video(tmp_path / "r.mkv").shape == clip.shape
     assert helix(["encode", str(FIXTURES / "clip.mkv"), "-o", str(out), "-q",
                   "--resilient", "-2"]) == 2
+
+
+@needs_model
+def test_a_frame_decodes_up_to_the_stage_its_hole_is_in(codec, clip):
+    """A hole just past the words frame 0's first coding stage needs: that stage's tokens
+    exact, the rest of the frame predicted from them."""
+    import constriction
+
+    comp = codec.compress(clip)  # one stream
+    shape = comp["shape"]
+    coder = TokenEntropyCoder(codec.token_model, shape.hp, shape.wp, shape.stages, shape.drop)
+    assert coder.stages >= 2
+    clean, _ = decode_tokens(coder, comp["strings"], 4, 4, 0)
+    rows = coder.plan.rows[0]
+    _, freq = coder._tables(torch.zeros(shape.hp * shape.wp, dtype=torch.long), None, 0)
+    enc = constriction.stream.queue.RangeEncoder()  # the words stage 0 of frame 0 wrote
+    enc.encode(clean[0].reshape(-1)[rows].numpy().astype(np.int32), coder._cat,
+               freq / coder._scale)
+    raw = comp["strings"][0]
+    hole = 4 * (enc.num_words() + LOOKAHEAD_WORDS)
+    assert hole < len(raw)
+    cut = PartialBytes(raw[:hole] + bytes(len(raw) - hole), [(hole, len(raw))],
+                       HelixError("lost"))
+    got, predicted = decode_tokens(coder, [cut], 4, 4, 0)
+    assert predicted == [0, 1, 2, 3]
+    assert np.array_equal(got[0].reshape(-1)[rows], clean[0].reshape(-1)[rows])
+    assert not np.array_equal(got[0], predict_frame(coder, None))  # not guessed from nothing

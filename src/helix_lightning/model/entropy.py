@@ -233,9 +233,7 @@ class TokenEntropyCoder:
                     strings.append(enc.get_compressed().astype("<u4").tobytes())
         return EncodedTokens(strings, decoded, bits[0], bits[1])
 
-    def _decode_frame(self, dec: Any, prev: Tensor | None, shadow: Any = None) -> Tensor:
-        """One grid from `dec`; `shadow` (a RangeEncoder) re-encodes the decoded symbols, so
-        its word count says how far into the stream the decoder has read (`resilient`)."""
+    def _decode_frame(self, dec: Any, prev: Tensor | None) -> Tensor:
         flat = torch.zeros(self.shape[0] * self.shape[1], dtype=torch.long)
         with coding_context():  # one thread: see masked.py
             for s in range(self.stages):
@@ -244,8 +242,6 @@ class TokenEntropyCoder:
                     continue
                 _, freq = self._tables(flat, prev, s)
                 sym = dec.decode(self._cat, freq / self._scale)
-                if shadow is not None:
-                    shadow.encode(np.asarray(sym, dtype=np.int32), self._cat, freq / self._scale)
                 flat[rows] = torch.from_numpy(np.asarray(sym, dtype=np.int64)) * self.step
             return self.fill(flat.view(*self.shape), prev)
 

@@ -10,13 +10,13 @@ a chain restart there (0: one chain, the cheapest; each restart costs about as m
 frames coded under context, docs/CODEC.md).
 
 Decoding beyond the outer code's repair (`decode_tokens`): RaptorQ is systematic, so the
-source strands that arrived are known container bytes (`dna.salvage`). A stream decodes frame
-by frame up to its first lost byte: a shadow range encoder re-encodes the decoded symbols, and
-frame t is exact while the words the decoder may have read (the shadow's words plus
-LOOKAHEAD_WORDS) all arrived. Every later frame of the chain is predicted by the masked token
-model (`predict_frame`: the coding stages in order, each position its most probable token
-given the ones before and frame t-1's tokens, decoded or predicted), and decoding resumes
-exactly at the next chain. Which frames were predicted is said in a `PredictedFramesWarning`
+source strands that arrived are known container bytes (`dna.salvage`). A stream decodes
+stage by stage up to its first lost byte: a shadow range encoder re-encodes the decoded
+symbols, and a coding stage is exact while the words the decoder may have read (the shadow's
+words plus LOOKAHEAD_WORDS) all arrived. The rest of that frame and every later frame of the
+chain are predicted by the masked token model (`predict_frame`: the coding stages in order,
+each position its most probable token given the ones before and frame t-1's tokens, decoded
+or predicted), and decoding resumes exactly at the next chain. Which frames were predicted is said in a `PredictedFramesWarning`
 (`helix decode` prints it as a warning line).
 """
 
@@ -123,39 +123,57 @@ def known_words(raw: bytes) -> int | None:
 
 
 class _ChainDecoder:
-    """Decodes one stream frame by frame while every word its decoder may read arrived."""
+    """Decodes one stream stage by stage while every word its decoder may read arrived."""
 
     def __init__(self, coder: TokenEntropyCoder, raw: bytes | None) -> None:
-        self.coder, self.dec, self.shadow = coder, None, None
+        self.coder, self.dec, self.shadow, self.limit = coder, None, None, 0
         if raw is None or len(raw) % 4:
             return
-        self.dec, self.limit = _decoder(coder, raw), known_words(raw)
-        if self.limit is not None:
-            self.shadow = coder._lib.stream.queue.RangeEncoder()
+        self.dec, limit = _decoder(coder, raw), known_words(raw)
+        if limit is not None:  # a shadow encoder counts the words read (LOOKAHEAD_WORDS)
+            self.shadow, self.limit = coder._lib.stream.queue.RangeEncoder(), limit
 
-    def frame(self, context: Tensor | None) -> Tensor | None:
-        """The next frame's grid, or None (and no more from this stream) where it may have
-        read a lost word or does not decode."""
-        if self.dec is None:
-            return None
+    def frame(self, context: Tensor | None, prev: Tensor | None) -> tuple[Tensor, bool]:
+        """The next frame's grid (coded under `context`) and whether it is exact: its coding
+        stages decoded while they could be, the rest predicted as `predict_frame` does from
+        `prev` (and no more decoding from this stream)."""
+        coder = self.coder
+        flat = torch.zeros(coder.shape[0] * coder.shape[1], dtype=torch.long)
+        exact = self.dec is not None
+        with coding_context():
+            for s in range(coder.stages):
+                rows = coder.plan.rows[s]
+                if not len(rows):
+                    continue
+                sym = self._stage(flat, context, s) if self.dec is not None else None
+                if sym is None:
+                    self.dec, exact = None, False
+                    sym = marginal_np(coder.plan.probabilities(flat, prev, s, coder._state)[0],
+                                      coder.step).argmax(-1)
+                flat[rows] = torch.from_numpy(np.asarray(sym, dtype=np.int64)) * coder.step
+            return coder.fill(flat.view(*coder.shape), context if exact else prev), exact
+
+    def _stage(self, flat: Tensor, context: Tensor | None, s: int) -> np.ndarray | None:
+        """Stage s's symbols, or None where they may have read a lost word or do not decode."""
+        coder = self.coder
+        _, freq = coder._tables(flat, context, s)
         try:
-            full = self.coder._decode_frame(self.dec, context, self.shadow)
+            sym = self.dec.decode(coder._cat, freq / coder._scale)
         except AssertionError:  # words that do not decode: lost after all
-            full = None
-        if full is not None and self.shadow is not None and (
-                self.shadow.num_words() + LOOKAHEAD_WORDS > self.limit):
-            full = None
-        if full is None:
-            self.dec = None
-        return full
+            return None
+        if self.shadow is not None:
+            self.shadow.encode(np.asarray(sym, dtype=np.int32), coder._cat, freq / coder._scale)
+            if self.shadow.num_words() + LOOKAHEAD_WORDS > self.limit:
+                return None
+        return sym
 
 
 def decode_tokens(coder: TokenEntropyCoder, streams: Sequence[bytes | None], count: int,
                   group: int, resync: int, progress: Progress | None = None
                   ) -> tuple[Tensor, list[int]]:
-    """Token grids (count, hp, wp) from the streams of a version 6 container (None: a stream
-    that did not arrive; `dna.salvage.PartialBytes`: one with holes, decoded up to the first)
-    and the frames predicted instead of decoded."""
+    """Token grids (count, hp, wp) from the streams of a version 6 or 7 container (None: a
+    stream that did not arrive; `dna.salvage.PartialBytes`: one with holes, decoded up to the
+    first) and the frames predicted (in whole or in part) instead of decoded."""
     out = torch.empty(count, *coder.shape, dtype=torch.long)
     predicted: list[int] = []
     prev: Tensor | None = None
@@ -167,10 +185,9 @@ def decode_tokens(coder: TokenEntropyCoder, streams: Sequence[bytes | None], cou
         for t in range(start, min(count, start + group)):
             context = None if t == 0 or (resync and t % resync == 0) else prev
             coder.begin_frame(t, group, resync)  # a temporal prior's state, if any
-            full = chain.frame(context)
-            if full is None:
+            full, exact = chain.frame(context, prev)
+            if not exact:
                 intact = False
-                full = predict_frame(coder, prev)
                 predicted.append(t)
             out[t] = full
             coder.end_frame(full)
