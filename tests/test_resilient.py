@@ -399,3 +399,29 @@ def test_a_frame_decodes_up_to_the_stage_its_hole_is_in(codec, clip):
     assert predicted == [0, 1, 2, 3]
     assert np.array_equal(got[0].reshape(-1)[rows], clean[0].reshape(-1)[rows])
     assert not np.array_equal(got[0], predict_frame(coder, None))  # not guessed from nothing
+
+
+def test_inter_coded_clip_in_the_resilient_layout():
+    """A conditional (inter-coding) model: intra frames at the chain starts, token contexts
+    restarting there; bit-exact round trip, and after a loss the next chain exact."""
+    from test_codec import clip as synthetic_clip
+    from test_inter import inter_codec
+
+    codec, frames = inter_codec(), synthetic_clip(t=6)
+    strands, _ = pipeline.encode_video(codec, frames, get_constraints("standard"), resync=3)
+    data, _ = decode_archive(strands)
+    strings, shape, meta = container.from_bytes(data)
+    assert meta["version"] == 7 and len(strings) == 2 and shape.intra is None
+    comp = codec.compress(frames, resync=3, group=3)
+    assert comp["shape"].intra == (0, 3) and strings == comp["strings"]
+    clean = pipeline.decode_container(codec, data)
+    from helix_lightning.model.inter_coding import reconstruct
+    assert np.array_equal(clean, reconstruct(codec, comp["tokens"], comp["shape"]))
+    n0 = meta["header_size"]
+    lost = (n0 + 4, n0 + meta["stream_lengths"][0])  # chain 0 lost after its first word
+    cut = PartialBytes(data[:lost[0]] + bytes(lost[1] - lost[0]) + data[lost[1]:], [lost],
+                       DecodeFailure("lost", None))
+    with pytest.warns(PredictedFramesWarning) as caught:
+        got = pipeline.decode_container(codec, cut)
+    assert set(caught[0].message.frames) <= {0, 1, 2} and caught[0].message.frames
+    assert np.array_equal(got[3:], clean[3:])  # the intra frame 3 starts a chain: exact

@@ -157,7 +157,9 @@ def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, 
             s.digits or channels)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
-    return head if s.intra is None else head + intra_map(s.intra, s.frames)
+    if s.intra is None or resilient:  # version 7: the intra frames are the chain starts
+        return head
+    return head + intra_map(s.intra, s.frames)
 
 
 def intra_map(intra: Sequence[int], frames: int) -> bytes:

@@ -38,7 +38,6 @@ from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
 from . import inter_coding
-from .conditional import is_conditional
 from . import resilient as resilient_layout
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
@@ -92,7 +91,7 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
                      on_header: OnHeader | None = None) -> np.ndarray:
     """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model. A
-    resilient container (version 6) may have lost bytes (`dna.salvage.PartialBytes`): its
+    resilient container (version 6 or 7) may have lost bytes (`dna.salvage.PartialBytes`): its
     lost frames are predicted (`resilient.decode_container`)."""
     data = resilient_layout.check_readable(data)
     if len(data) > 4 and data[4] in container.RESILIENT_VERSIONS:
@@ -225,8 +224,6 @@ def _compress(codec: HelixCodec, frames: np.ndarray, coder: str, resync: int | N
         return codec.compress(frames, **options)
     if coder != "fsm":
         raise HelixError("the resilient layout needs the fsm coder (its outer code)")
-    if is_conditional(codec):
-        raise HelixError("the resilient layout does not cover inter-coded models yet")
     if options.get("group") is None:
         options["group"] = resilient_layout.default_group(len(frames), resync)
     if resync < 0 or resync % options["group"]:

@@ -1,10 +1,11 @@
-"""Video that survives strand loss: the resilient layout (container version 6) and its decoder.
+"""Video that survives strand loss: the resilient layout (container version 7) and its decoder.
 
 Layout (`helix encode --resilient [RESYNC]`): one range-coded stream per context chain (the
 whole clip, or `resync` frames), their lengths in the container header (`container`, version
-6), under the outer code today's layout gets (one RaptorQ code over the whole container, the
-same rule; `archive_redundancy` adds repair symbols for the header guard's strands): wherever
-today's layout decodes, this one decodes bit-exact. Frames are
+7: version 6's header and stream table, then the streams, then a header guard that rebuilds
+a lost header, `header_guard`), under the outer code today's layout gets (one RaptorQ code
+over the whole container, the same rule; `archive_redundancy` adds repair symbols for the
+guard's strands): wherever today's layout decodes, this one decodes bit-exact. Frames are
 coded as today, frame t under frame t-1's tokens, except every `resync`-th frame, coded alone:
 a chain restart there (0: one chain, the cheapest; each restart costs about as much as three
 frames coded under context, docs/CODEC.md).
@@ -16,8 +17,8 @@ symbols, and a coding stage is exact while the words the decoder may have read (
 words plus LOOKAHEAD_WORDS) all arrived. The rest of that frame and every later frame of the
 chain are predicted by the masked token model (`predict_frame`: the coding stages in order,
 each position its most probable token given the ones before and frame t-1's tokens, decoded
-or predicted), and decoding resumes exactly at the next chain. Which frames were predicted is said in a `PredictedFramesWarning`
-(`helix decode` prints it as a warning line).
+or predicted), and decoding resumes exactly at the next chain. Which frames were predicted is
+said in a `PredictedFramesWarning` (`helix decode` prints it as a warning line).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from ..dna.salvage import PartialBytes, missing_ranges
 from ..dna.strands import StrandLayout
 from ..errors import HelixError
 from . import container, header_guard
+from .conditional import is_conditional
 from .entropy import Progress, TokenEntropyCoder, marginal_np
 from .masked import coding_context
 
@@ -65,6 +67,12 @@ def spans(frames: Sequence[int]) -> str:
         else:
             out.append([t, t])
     return ", ".join(f"{a}" if a == b else f"{a}-{b}" for a, b in out)
+
+
+def chain_starts(frames: int, resync: int) -> tuple[int, ...]:
+    """The frames that start a context chain (frame 0 and every `resync`-th): an inter-coded
+    clip's intra frames in this layout."""
+    return tuple(range(0, frames, resync)) if resync else (0,)
 
 
 def default_group(frames: int, resync: int) -> int:
@@ -270,6 +278,11 @@ def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None =
                                       shape.group, meta["resync"], progress)
     if predicted:
         warn_predicted(predicted, shape.frames, getattr(data, "failure", None))
+    if is_conditional(codec):  # inter coded: intra at the chain starts
+        from .inter_coding import reconstruct
+
+        intra = chain_starts(shape.frames, meta["resync"])
+        return reconstruct(codec, tokens, shape._replace(intra=intra), progress)
     return codec.reconstruct(codec.fsq.digits_from_indices(tokens), (shape.h, shape.w),
                              shape.coded_size, progress, (shape.height, shape.width),
                              shape.digits)
