@@ -5,12 +5,12 @@ Run: .venv/bin/python benchmarks/bench_video_dropout.py [--frames 16] [--cost-fr
      [--seeds 3] [--rate mid] [--out reports/dna] [--part cost|dropout|both] [--replot]
 
 Part 1 (cost): the first `--cost-frames` frames of carphone_pristine (the held-out test clip)
-at each rate point of the default model, in today's layout and in the resilient one (its
-repair symbols: today's share, or the default rule per segment; resync never, every 8 and
-every 16 frames): nt, the change against today's, and the chance that some segment receives
-fewer strands than its source symbols + 2 (the redundancy rule's margin) or than its source
-symbols (it cannot decode) at the default channel's strand-erasure rate 0.07 (some frame
-predicted; today's layout: nothing written). Table printed, CSV `video_layout_cost.csv`.
+at each rate point of the default model, in today's layout and in the resilient one (container
+version 7 under today's outer code; resync never, every 8 and every 16 frames): nt, the change
+against today's, and the chance that some segment receives fewer strands than its source
+symbols + 2 (the redundancy rule's margin) or than its source symbols (it cannot decode) at
+the default channel's strand-erasure rate 0.07 (some frame predicted; today's layout: nothing
+written). Table printed, CSV `video_layout_cost.csv`.
 
 Part 2 (dropout): the first `--frames` frames at `--rate`, each layout encoded once; per
 dropout rate 0.05-0.40 and seed, every strand (header strands too) is lost with that
@@ -39,11 +39,9 @@ from _table import emit  # noqa: E402
 from helix_lightning.errors import HelixError  # noqa: E402
 
 DROPOUTS = (0.05, 0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40)
-#: name -> (resync period, None: today's layout; repair symbols of each segment by the
-#: default rule instead of today's share)
-LAYOUTS = {"today": (None, False), "resilient": (0, False),
-           "resilient, rule per segment": (0, True), "resilient, resync 8": (8, False)}
-COST_LAYOUTS = {**LAYOUTS, "resilient, resync 16": (16, False)}
+#: name -> resync period (None: today's layout)
+LAYOUTS = {"today": None, "resilient": 0, "resilient, resync 8": 8}
+COST_LAYOUTS = {**LAYOUTS, "resilient, resync 16": 16}
 DESIGN_ERASURE = 0.07  # dna.archive.DEFAULT_ERASURE_RATE
 
 
@@ -70,24 +68,15 @@ def segment_failure(strands: list[str], erasure: float, overhead: int = 2) -> fl
     return 1 - ok
 
 
-def encode_layout(codec, video: np.ndarray, rate: str, layout: tuple) -> tuple[list[str], int, int]:
+def encode_layout(codec, video: np.ndarray, rate: str, resync: int | None
+                  ) -> tuple[list[str], int, int]:
     """(strands, nt, container bytes) of `video` in a layout of LAYOUTS."""
-    from helix_lightning.dna.archive import encode_archive
     from helix_lightning.dna.constraints import get_constraints
-    from helix_lightning.model.pipeline import container_bytes, encode_video
-    from helix_lightning.model.resilient import RESILIENT_GROUP, archive_options
+    from helix_lightning.model.pipeline import encode_video
 
-    resync, rule = layout
-    cs = get_constraints("standard")
-    if not rule:
-        strands, st = encode_video(codec, video, cs, rate=rate, resync=resync)
-        return strands, st.nt, st.container_bytes
-    comp = {**codec.compress(video, rate=rate, group=RESILIENT_GROUP,
-                             resync=resync or None), "resync": resync}
-    data = container_bytes(codec, comp)
-    most = archive_options(data, len(comp["strings"]), cs, None)["segment_symbols"]
-    arch = encode_archive(data, cs, segment_symbols=most)  # the default rule per segment
-    return arch.strands, arch.stats.nt, len(data)
+    strands, st = encode_video(codec, video, get_constraints("standard"), rate=rate,
+                               resync=resync)
+    return strands, st.nt, st.container_bytes
 
 
 def cost_rows(codec, frames: int) -> list[dict]:

@@ -52,7 +52,7 @@ def frames():
 
 
 def test_released_layouts_are_the_ones_the_decoder_knows():
-    assert container.VERSION == 6 and container.INTRA_ONLY_VERSION == 4
+    assert container.VERSION == 7 and container.INTRA_ONLY_VERSION == 4
     assert container.HEADERS[1].format == HEADER_V1.format
     assert container.HEADERS[2].format == HEADER_V2.format
     assert container.HEADERS[3].format == HEADER_V3.format
@@ -60,6 +60,7 @@ def test_released_layouts_are_the_ones_the_decoder_knows():
     assert HEADER_V3.size == HEADER_V2.size + 8 and HEADER_V4.size == HEADER_V3.size + 1
     assert container.HEADERS[5].format == HEADER_V4.format  # + the intra-frame map
     assert container.HEADERS[6].format == HEADER_V4.format  # + resync and stream table
+    assert container.HEADERS[7].format == HEADER_V4.format  # version 6 + the header guard
 
 
 def test_version_1_container_decodes_as_version_2(codec, frames):
@@ -76,7 +77,7 @@ def test_version_1_container_decodes_as_version_2(codec, frames):
 
 def test_newer_or_unknown_versions_are_refused_by_name(codec, frames):
     data = bytearray(codec.to_bytes(codec.compress(frames, stages=2)))
-    for version, words in ((7, "version 7 is newer"), (200, "version 200 is newer"),
+    for version, words in ((8, "version 8 is newer"), (200, "version 200 is newer"),
                            (0, "version 0 is not supported")):
         data[4] = version
         with pytest.raises(HelixError, match=words):

@@ -272,12 +272,14 @@ def _add_video_commands(sub) -> None:
     p.add_argument("--redundancy", type=float, default=None,
                    help="parity strands / data strands of the outer code (fsm)")
     p.add_argument("--resilient", type=int, nargs="?", const=0, default=None, metavar="RESYNC",
-                   help="lay the video out to survive strand loss (container version 6, fsm "
-                   "coder): one stream per 8 frames in small outer-code segments; a segment "
-                   "lost beyond repair costs its frames (predicted by the token model), not "
-                   "the clip. RESYNC (a multiple of 8; default 0: never): frames between "
-                   "restarts of the temporal context, where decoding resumes exactly after a "
-                   "loss, each costing about three frames' bits (docs/CODEC.md)")
+                   help="lay the video out to survive strand loss (container version 7, fsm "
+                   "coder): one stream per context chain under today's outer code, so it is "
+                   "bit-exact wherever today's layout is; beyond the outer code's repair every "
+                   "frame is still written: frames whose bytes arrived decode exactly, the rest "
+                   "are predicted by the token model (and named). RESYNC (default 0: never): "
+                   "frames between restarts of the temporal context, where decoding resumes "
+                   "exactly after a loss (an inter-coding model's intra frames), each "
+                   "costing about three frames' bits (docs/CODEC.md)")
     p.add_argument("--with-model", action="store_true",
                    help="store the model (weights, config, hash) in the same FASTA as a second "
                    "archive of the pool, so `helix decode` needs no --checkpoint (docs/FORMAT.md "

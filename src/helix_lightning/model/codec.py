@@ -306,7 +306,7 @@ class HelixCodec(nn.Module):
             with _Helper() as helper:
                 return dict(inter_coding.compress(self, arr, coded, stages, drop, group,
                                                   precision, kept, not stages_given, progress,
-                                                  helper.pool), scale=coding_scale)
+                                                  helper.pool, resync), scale=coding_scale)
         with _Helper() as helper:
             chunks = _token_chunks(self, arr, coded, progress, helper)
             first, (h, w) = chunks[0].result()

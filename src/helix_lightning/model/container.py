@@ -21,6 +21,11 @@ table (the byte length of each stream, u32 each), then the streams back to back.
 stream's place follows from the header alone, so a reader that lost some of the container's
 bytes (`dna.salvage`) still knows which streams it holds.
 
+Version 7 (the resilient layout since 2026-11-30) is version 6 followed by the header guard
+(`header_guard`): two parity rows over the header (fixed fields, resync period and stream
+table), ceil(n / 2) bytes each for an n-byte header, at the container's end; a reader that
+lost part of the header rebuilds it from what is left and the guard.
+
 Version policy: this module writes VERSION (4 for intra-only clips) and reads every version ever released
 (`HEADERS`); a newer version is refused with a message naming it. Version 1 (until
 2026-11-26) is version 2 without the trailing coded size: it coded at the input size.
@@ -45,11 +50,14 @@ from fractions import Fraction
 from typing import Any, NamedTuple
 
 from ..errors import HelixError
+from . import header_guard
 
 MAGIC = b"HXVC"
-VERSION = 6  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept;
-#              5: the intra-frame map (inter-coded clips only); 6: the resilient layout
-RESILIENT_VERSION = 6  # resync period and stream table after version 4's fields
+VERSION = 7  # 2: the coding size (resampling); 3: the frame rate; 4: the digits kept;
+#              5: the intra-frame map (inter-coded clips only); 6: the resilient layout;
+#              7: the resilient layout with its header guard
+RESILIENT_VERSION = 7  # the resilient layout this build writes (version 6 plus the guard)
+RESILIENT_VERSIONS = (6, 7)  # resync period and stream table after version 4's fields
 INTRA_ONLY_VERSION = 4  # what a clip coded frame by frame is written as
 CODERS = ("fsm", "direct")
 #: The frame rate of containers before version 3 (every decode wrote 25 fps then).
@@ -64,6 +72,7 @@ HEADERS: dict[int, struct.Struct] = {1: struct.Struct(">4sB8sIHHHHHHBBBdIBBI"),
                                      4: struct.Struct(">4sB8sIHHHHHHBBBdIBBIHHIIB")}
 HEADERS[5] = HEADERS[4]  # plus the intra-frame map (its size follows from T)
 HEADERS[6] = HEADERS[4]  # plus the resync period and the stream table (size: the streams)
+HEADERS[7] = HEADERS[4]  # as version 6, and the header guard after the streams
 HEADER = HEADERS[INTRA_ONLY_VERSION]  # the fixed header intra-only clips are written with
 #: Bytes that fix a header's size: magic, version, model hash and T (the map's length).
 SIZE_PREFIX = 17
@@ -148,7 +157,9 @@ def pack_header(shape: CodedShape, model_hash: str, channels: int, levels: int, 
             s.digits or channels)
     except struct.error as e:
         raise HelixError(f"clip geometry does not fit the container header: {e}") from None
-    return head if s.intra is None else head + intra_map(s.intra, s.frames)
+    if s.intra is None or resilient:  # version 7: the intra frames are the chain starts
+        return head
+    return head + intra_map(s.intra, s.frames)
 
 
 def intra_map(intra: Sequence[int], frames: int) -> bytes:
@@ -241,8 +252,8 @@ def to_bytes(strings: Sequence[bytes], shape: CodedShape, model_hash: str, chann
              levels: int, coder: str, precision: int,
              fps: float | Fraction = DEFAULT_FPS, resync: int | None = None) -> bytes:
     """Container: header + each stream prefixed by its length (u32, big-endian); with
-    `resync` (frames per context chain, 0: one chain) version 6: header, resync, stream
-    table, streams."""
+    `resync` (frames per context chain, 0: one chain) version 7: header, resync, stream
+    table, streams, header guard."""
     if resync is None:
         body = b"".join(_LEN.pack(len(s)) + bytes(s) for s in strings)
         return pack_header(shape, model_hash, channels, levels, coder, precision,
@@ -250,8 +261,8 @@ def to_bytes(strings: Sequence[bytes], shape: CodedShape, model_hash: str, chann
     check_resync(resync, CodedShape(*shape))
     head = pack_header(shape, model_hash, channels, levels, coder, precision, len(strings),
                        fps, resilient=True)
-    table = b"".join(_LEN.pack(len(s)) for s in strings)
-    return head + _LEN.pack(resync) + table + b"".join(bytes(s) for s in strings)
+    head += _LEN.pack(resync) + b"".join(_LEN.pack(len(s)) for s in strings)
+    return head + b"".join(bytes(s) for s in strings) + header_guard.guard(head)
 
 
 def check_resync(resync: int, shape: CodedShape) -> None:
@@ -276,7 +287,7 @@ def header_size(data: bytes) -> int:
                          f"(this build reads versions 1 to {VERSION})")
     if version < 5:
         return HEADERS[version].size
-    if version == RESILIENT_VERSION:
+    if version in RESILIENT_VERSIONS:
         if len(data) < HEADERS[6].size:
             raise HelixError("not a HELIX video container (bad magic or truncated header)")
         (n_streams,) = _LEN.unpack_from(data, _STREAMS_AT)
@@ -316,7 +327,7 @@ def read_header(data: bytes) -> tuple[CodedShape, dict[str, Any], int]:
         raise HelixError("video container header is corrupt: a direct container has streams")
     meta = {"version": f[1], "model_hash": f[2].hex(), "channels": f[10], "levels": f[11],
             "coder": CODERS[f[15]], "precision": f[16], "header_size": size, "fps": fps}
-    if f[1] == RESILIENT_VERSION:
+    if f[1] in RESILIENT_VERSIONS:
         _read_stream_table(data, shape, meta, f[17])
     return shape, meta, f[17]
 
@@ -337,6 +348,11 @@ def _read_stream_table(data: bytes, shape: CodedShape, meta: dict[str, Any],
         raise HelixError(f"video container header is corrupt: {exc}") from None
 
 
+def guard_size(meta: dict[str, Any]) -> int:
+    """Bytes of the header guard after the streams (version 7; 0 before)."""
+    return 2 * header_guard.row_length(meta["header_size"]) if meta["version"] == 7 else 0
+
+
 def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
     """Container -> (strings, shape, meta); meta as `read_header`'s plus trailing_bytes.
     Checks magic, version and lengths, not the model."""
@@ -347,7 +363,7 @@ def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
         raise HelixError(f"video container holds {n_streams} streams; {shape.frames} frames "
                          f"in groups of {shape.group} need {math.ceil(shape.frames / shape.group)}")
     for i in range(n_streams):
-        if meta["version"] == RESILIENT_VERSION:  # lengths in the stream table
+        if meta["version"] in RESILIENT_VERSIONS:  # lengths in the stream table
             n = meta["stream_lengths"][i]
             if pos + n > len(data):
                 raise HelixError(f"video container truncated in stream {i}")
@@ -363,5 +379,8 @@ def from_bytes(data: bytes) -> tuple[list[bytes], CodedShape, dict[str, Any]]:
         strings.append(data[pos:pos + n])
         pos += n
     check_shape(shape, meta["coder"], [len(b) for b in strings])
-    meta["trailing_bytes"] = len(data) - pos
+    meta["guard_bytes"] = guard_size(meta)
+    if len(data) - pos < meta["guard_bytes"]:
+        raise HelixError("video container truncated in its header guard")
+    meta["trailing_bytes"] = len(data) - pos - meta["guard_bytes"]
     return strings, shape, meta

@@ -151,17 +151,21 @@ def _ahead(pool: Any, chain: Iterator[Tensor]) -> Iterator[Tensor]:
 @torch.no_grad()
 def compress(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], stages: int,
              drop: float, group: int, precision: int, kept: int, fit: bool,
-             progress: Progress | None = None, pool: Any = None) -> dict[str, Any]:
+             progress: Progress | None = None, pool: Any = None,
+             resync: int | None = None) -> dict[str, Any]:
     """`HelixCodec.compress` for a conditional codec (closed loop, see the module
     docstring); `fit`: reduce the stages to the drop (`rates.fit_stages`). With no token
     dropped the decoder's grid is the stored one (its kept digits), so a helper thread `pool`
     can tokenise and rebuild ahead of the range coder; each coded grid is checked to be the
-    one the chain assumed."""
+    one the chain assumed. `resync` (the resilient layout): the intra frames are its chain
+    starts (`resilient.chain_starts`), where token contexts restart too."""
     from .rates import fit_stages
+    from .resilient import chain_starts
 
     cfg = codec.config.get("inter", {})
-    intra = intra_frames(arr, int(cfg.get("gop", INTER_DEFAULTS["gop"])),
-                         float(cfg.get("scene_cut", INTER_DEFAULTS["scene_cut"])))
+    intra = (intra_frames(arr, int(cfg.get("gop", INTER_DEFAULTS["gop"])),
+                          float(cfg.get("scene_cut", INTER_DEFAULTS["scene_cut"])))
+             if resync is None else chain_starts(len(arr), resync))
     t_count, step = len(arr), digit_step(codec.fsq.codebook_size, kept)
     grid = codec.tokenizer.latent_size(*coded)
     hp, wp = getattr(codec.mixer, "padded_size", lambda h, w: (h, w))(*grid)
@@ -183,7 +187,7 @@ def compress(codec: nn.Module, arr: np.ndarray, coded: tuple[int, int], stages: 
     def on_frame(t: int, grid_t: Tensor) -> None:
         coded_grids.append(grid_t)
 
-    out = coder.encode(chain, t_count, group, progress, on_frame=on_frame)
+    out = coder.encode(chain, t_count, group, progress, on_frame=on_frame, resync=resync)
     if ahead:
         tokens = out.tokens.reshape(t_count, -1)
         if not torch.equal(tokens, tokens // step * step):  # pragma: no cover - invariant

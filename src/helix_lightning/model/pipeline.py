@@ -38,7 +38,6 @@ from ..errors import HelixError
 from ..metrics import direct_violations
 from . import container
 from . import inter_coding
-from .conditional import is_conditional
 from . import resilient as resilient_layout
 from .container import CODERS, DEFAULT_FPS, CodedShape, check_coder
 from .entropy import PRECISION, Progress, TokenEntropyCoder, check_precision
@@ -92,10 +91,10 @@ def check_meta(codec: HelixCodec, meta: dict[str, Any], shape: CodedShape | None
 def decode_container(codec: HelixCodec, data: bytes, progress: Progress | None = None,
                      on_header: OnHeader | None = None) -> np.ndarray:
     """Container bytes (range-coded) -> uint8 frames; refuses a mismatched model. A
-    resilient container (version 6) may have lost bytes (`dna.salvage.PartialBytes`): its
+    resilient container (version 6 or 7) may have lost bytes (`dna.salvage.PartialBytes`): its
     lost frames are predicted (`resilient.decode_container`)."""
-    resilient_layout.check_readable(data)
-    if data[4:5] == bytes([container.RESILIENT_VERSION]):
+    data = resilient_layout.check_readable(data)
+    if len(data) > 4 and data[4] in container.RESILIENT_VERSIONS:
         return resilient_layout.decode_container(codec, data, progress, on_header)
     strings, shape, meta = container.from_bytes(data)
     check_meta(codec, meta, shape)
@@ -186,7 +185,7 @@ def encode_video(codec: HelixCodec, frames: np.ndarray, constraints: ConstraintS
     `digits`, `group` and `progress` as in `HelixCodec.compress`, `redundancy` as in
     `encode_archive`; `fps`: the clip's frame rate, stored in the container for the decoder
     to write. `resync` (frames per context chain, 0: one chain): the resilient layout
-    (`resilient`; fsm coder, `group` default RESILIENT_GROUP)."""
+    (`resilient`; fsm coder, `group` default one stream per chain)."""
     check_coder(coder)
     cs = constraints
     comp = _compress(codec, frames, coder, resync, stages=stages, drop=drop, group=group,
@@ -225,10 +224,8 @@ def _compress(codec: HelixCodec, frames: np.ndarray, coder: str, resync: int | N
         return codec.compress(frames, **options)
     if coder != "fsm":
         raise HelixError("the resilient layout needs the fsm coder (its outer code)")
-    if is_conditional(codec):
-        raise HelixError("the resilient layout does not cover inter-coded models yet")
     if options.get("group") is None:
-        options["group"] = resilient_layout.RESILIENT_GROUP
+        options["group"] = resilient_layout.default_group(len(frames), resync)
     if resync < 0 or resync % options["group"]:
         raise HelixError(f"--resync must be 0 or a multiple of the group of "
                          f"{options['group']} frames, got {resync}")
@@ -247,11 +244,11 @@ def _fsm_strands(codec: HelixCodec, comp: dict[str, Any], cs: ConstraintSet,
                  redundancy: float | None, progress: Progress | None,
                  fps: float | Fraction) -> _Written:
     """The container through the FSM archive."""
-    data = container_bytes(codec, comp, "fsm", fps)
-    options: dict[str, Any] = {"redundancy": redundancy}
-    if "resync" in comp:  # small segments, today's share of parity
-        options = resilient_layout.archive_options(data, len(comp["strings"]), cs, redundancy)
-    arch = encode_archive(data, cs, progress=progress, **options)
+    data = container_bytes(codec, comp, "fsm", fps)  # either layout: today's outer code
+    if "resync" in comp:  # and repair symbols for the header guard's strands
+        redundancy = resilient_layout.archive_redundancy(data, len(comp["strings"]), cs,
+                                                         redundancy)
+    arch = encode_archive(data, cs, redundancy=redundancy, progress=progress)
     a = arch.stats
     return _Written(arch.strands, 8 * len(data), a.nt, a.nt_with_primers, len(data),
                     a.coding_density, a.redundancy, a)

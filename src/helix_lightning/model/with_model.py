@@ -197,7 +197,7 @@ def decode_pool_video(codec: HelixCodec | None, strands: Sequence[str], output: 
                                     archive_id=archive_id, **common)
     video, model = pool_parts(archives, archive_id)
     data = _decode_entry(video, len(strands), support, variants, progress, partial=True)
-    check_readable(data)  # holes: only a resilient container decodes in part
+    data = check_readable(data)  # holes: only a resilient container decodes in part
     if codec is None:
         codec = pool_codec(data, model, len(strands), support, variants, progress)
     return container_to_video_file(codec, data, output, **common)
