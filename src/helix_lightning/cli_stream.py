@@ -99,3 +99,22 @@ def _decode_path(args: argparse.Namespace, in_memory: Handler) -> int:
               f"valid strands of {report.candidates} candidates) -> {args.output}",
               file=sys.stderr)
     return 0
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Simulate reads of a FASTA of any size, written window by window (`dna.stream_simulate`):
+    memory holds one window of reads, not the whole pool."""
+    from .cli import _check_output, progress_bar
+    from .dna.fasta import atomic_output
+    from .dna.plan_command import channel_from_args
+    from .dna.stream_simulate import simulate_file
+
+    _check_output(args.output, args.input)
+    params = channel_from_args(args)[1]  # --channel (default reference), flags override
+    with progress_bar(not args.quiet, "dna simulate"), \
+            atomic_output(args.output, "w", allow_stdout=True, inputs=[args.input]) as out:
+        done = simulate_file(args.input, out, params)
+    if not args.quiet:
+        print(f"{done.reads} reads from {done.strands} strands -> {args.output}",
+              file=sys.stderr)
+    return 0
