@@ -8,8 +8,9 @@ first `route_bases(count)` bases name: the leading bases of the first k-mer key 
 clustering uses (`consensus.KEY_OFFSETS[0]`, anchored to the prefix primer), split into
 `count` equal ranges. Reads of one strand agree on those bases unless an error falls among
 them (a substitution there, or an indel there or just before), so at the reference channel
-(2% errors per base) about 1 - 0.98^r of the reads (r bases: 8% at r = 4, 10% at r = 5) land
-in another bucket than their strand, alone: the coverage they would have given is lost.
+(2% errors per base) about 1 - 0.98^r of the reads (r bases: 6% at r = 3, up to 64 buckets;
+8% at r = 4, up to 256; 10% at r = 5, up to 1,024) land in another bucket than their strand,
+alone: the coverage they would have given is lost.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ COMPRESSED_RATIO = 4           # assumed expansion of a compressed input
 
 
 def route_bases(count: int) -> int:
-    """Leading payload bases that pick one of `count` buckets: at least 4 codes per bucket
-    (so the ranges are even), no more (each base is one more place for an error)."""
-    return max(1, math.ceil(math.log(max(count, 1), 4)) + 1)
+    """Leading payload bases that pick one of `count` buckets: at least one code per bucket,
+    no more bases (each is one more place for an error; buckets differ by at most a code)."""
+    return max(1, math.ceil(math.log(max(count, 1), 4) - 1e-9))
 
 
 def bucket_count(path: str | Path, asked: int | None) -> int:
