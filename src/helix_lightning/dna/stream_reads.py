@@ -128,8 +128,11 @@ def decode_reads_file(path: str | Path, out: BinaryIO, buckets: int,
             routed = _route(engine, path, tmp.path, buckets, prefix, suffix)
             fasta = tmp.path / "candidates.fa"
             count, mid_len = _vote(engine, routed, fasta, progress)
-            cs = constraints if constraints is not None else _sector_set(routed, archive_id)
-            judge = _find_header(engine, fasta, cs, prefix, suffix, archive_id)
+        cs = constraints if constraints is not None else _sector_set(routed, archive_id)
+        # the passes reading strands start their workers once this process has the FSM
+        # tables (forked workers share them instead of building their own)
+        judge = _find_header(fasta, cs, prefix, suffix, archive_id, workers, dask)
+        with segment_engine(workers, dask) as engine:
             rescued = _rescue(engine, routed, fasta, count, mid_len, judge, progress)
         decoded = decode_file(fasta, out, judge.job.cs, prefix=prefix, suffix=suffix,
                               workers=workers, dask=dask, progress=progress,
@@ -250,13 +253,14 @@ def _sector_set(routed: _Routed, archive_id: int | str | None) -> ConstraintSet 
     return sector_hint(read_bootstrap(routed.boot), archive_id)
 
 
-def _find_header(engine: Any, fasta: Path, cs: str | ConstraintSet | None, prefix: str,
-                 suffix: str, archive_id: int | str | None) -> StrandJudge:
+def _find_header(fasta: Path, cs: str | ConstraintSet | None, prefix: str, suffix: str,
+                 archive_id: int | str | None, workers: int | None, dask: str | None
+                 ) -> StrandJudge:
     """Pass 3: the archive's header among the candidates, read under `cs` or each set most of
     the first candidates satisfy; its geometry as a judge of strands. NotStreamable if none
     is found."""
     from .pool import _header_candidates, parse_id
-    from .segment_pool import ordered_map
+    from .segment_pool import ordered_map, segment_engine
 
     want = None if archive_id is None else parse_id(archive_id)
     first, records = _first_chunk(fasta)
@@ -268,12 +272,14 @@ def _find_header(engine: Any, fasta: Path, cs: str | ConstraintSet | None, prefi
         first, records = _first_chunk(fasta)
         try:
             job = LayoutJob(candidate_set, len(first[0][1]), prefix, suffix)
+            job.layout()  # the tables, before the workers start
             scan = _Pass1(job, boot=[], pieces={}, header_rows={}, weights=[])
             row = 0
-            for _, ok, pieces in ordered_map(engine, read_chunk,
-                                             _strand_chunks(first, records, scan)):
-                _note_pieces(scan, pieces, row)
-                row += len(ok)
+            with segment_engine(workers, dask) as engine:
+                for _, ok, pieces in ordered_map(engine, read_chunk,
+                                                 _strand_chunks(first, records, scan)):
+                    _note_pieces(scan, pieces, row)
+                    row += len(ok)
             key, header = _header_of(scan, archive_id is not None, want, candidate_set)
         except NotStreamable:
             continue
