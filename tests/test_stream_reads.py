@@ -20,8 +20,8 @@ from helix_lightning.cli import main
 from helix_lightning.dna.archive import encode_archive
 from helix_lightning.dna.channel import ChannelParams, simulate_reads
 from helix_lightning.dna.fasta import write_fasta, write_fastq
-from helix_lightning.dna.read_buckets import (MAX_BUCKETS, bucket_count, route,
-                                              route_bases)
+from helix_lightning.dna.read_buckets import (BUCKET_BYTES, MAX_BUCKETS, bucket_count,
+                                              route, route_bases)
 from helix_lightning.dna.read_decode import decode_loaded
 from helix_lightning.dna.reads import recover_reads
 from helix_lightning.dna.stream_reads import decode_reads_file
@@ -85,7 +85,7 @@ def test_a_window_holds_a_bounded_number_of_reads():
 
 
 # ---------------------------------------------------------------- buckets
-def test_route_is_by_the_leading_payload_bases_and_even():
+def test_route_is_by_the_trailing_payload_bases_and_even():
     rng = np.random.default_rng(1)
     middles = ["".join(rng.choice(list("ACGT"), 150)) for _ in range(20_000)]
     for count in (2, 8, 64):
@@ -94,8 +94,11 @@ def test_route_is_by_the_leading_payload_bases_and_even():
         sizes = np.bincount(where, minlength=count)
         assert sizes.max() < 1.6 * len(middles) / count
         r = route_bases(count)
-        changed = [m[:r] + ("A" if m[r] != "A" else "C") + m[r + 1:] for m in middles[:500]]
-        assert (route(changed, count) == where[:500]).all()  # later bases do not matter
+        changed = [("A" if m[0] != "A" else "C") + m[1:] for m in middles[:500]]
+        assert (route(changed, count) == where[:500]).all()  # earlier bases do not matter
+        at = len(middles[0]) - r  # the first routing base
+        changed = [m[:at] + ("A" if m[at] != "A" else "C") + m[at + 1:] for m in middles[:500]]
+        assert (route(changed, count) != where[:500]).any()
     assert (route(middles, 1) == 0).all()
 
 
@@ -104,6 +107,10 @@ def test_bucket_count_grows_with_the_input(tmp_path):
     small.write_text("@r\nACGT\n+\nIIII\n")
     assert bucket_count(small, None) == 1
     assert bucket_count(small, 7) == 7
+    big = tmp_path / "big.fq"
+    with open(big, "wb") as f:
+        f.truncate(5 * BUCKET_BYTES + 1)  # sparse: six buckets' worth, rounded up to 8
+    assert bucket_count(big, None) == 8
     for bad in (0, MAX_BUCKETS + 1):
         with pytest.raises(HelixError):
             bucket_count(small, bad)

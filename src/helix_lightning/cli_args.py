@@ -135,9 +135,9 @@ def _add_dna_decode_commands(dsub) -> None:
     _add_workers_arg(p, dask=True)
     p.add_argument("--buckets", type=int, default=None, metavar="N",
                    help="reads (FASTQ) are clustered in N buckets spilled to disk, for bounded "
-                   "memory (default: one per 48 MB of reads, in memory below that; 1: in "
-                   "memory); a read with an error in its first few payload bases lands away "
-                   "from its strand and is lost")
+                   "memory (default: one per 48 MB of reads rounded up to a power of two, in "
+                   "memory below 48 MB; 1: in memory); a read with an error in its last few "
+                   "payload bases lands away from its strand and is lost")
     p.set_defaults(handler="dna decode")
 
     p = dsub.add_parser("ls", help="list the archives in a pool of strands or reads",

@@ -4,10 +4,13 @@ and voted on its own (`stream_reads`): bounded memory, every core.
 Every read is cut to its payload as `reads.cut_payloads` cuts it, under the payload length
 and primer mode measured on the first SAMPLE_READS reads (for an input of at most that many
 reads, those of the whole input: the in-memory decoder's). A payload goes to the bucket its
-first `route_bases(count)` bases name: the leading bases of the first k-mer key the
-clustering uses (`consensus.KEY_OFFSETS[0]`, anchored to the prefix primer), split into
-`count` equal ranges. Reads of one strand agree on those bases unless an error falls among
-them (a substitution there, or an indel there or just before), so at the reference channel
+last `route_bases(count)` bases name: the trailing bases of the last k-mer key the clustering
+uses (`consensus.KEY_OFFSETS[0]` mirrored from the end, anchored to the suffix primer), split
+into `count` equal ranges. They spell the strand's check bits, so buckets are even (the
+leading bases spell the index's high bits, which a few values share: 27 buckets of 10 MB of
+reads routed by them held 1.6 kB to 45 MB each). Reads of one strand agree on those bases
+unless an error falls among them (a substitution there, or an indel there or just after), so
+at the reference channel
 (2% errors per base) about 1 - 0.98^r of the reads (r bases: 6% at r = 3, up to 64 buckets;
 8% at r = 4, up to 256; 10% at r = 5, up to 1,024) land in another bucket than their strand,
 alone: the coverage they would have given is lost.
@@ -41,7 +44,8 @@ def route_bases(count: int) -> int:
 
 def bucket_count(path: str | Path, asked: int | None) -> int:
     """Buckets for the reads at `path`: `asked` if given, else one per BUCKET_BYTES of
-    input (a compressed file counted COMPRESSED_RATIO times its size); 1 means in memory."""
+    input (a compressed file counted COMPRESSED_RATIO times its size), rounded up to a power
+    of two (each bucket then gets as many routing codes); 1 means in memory."""
     if asked is not None:
         if not 1 <= asked <= MAX_BUCKETS:
             raise HelixError(f"--buckets must be between 1 and {MAX_BUCKETS}, got {asked}")
@@ -51,7 +55,8 @@ def bucket_count(path: str | Path, asked: int | None) -> int:
         head = f.read(6)
     if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
         size *= COMPRESSED_RATIO
-    return min(MAX_BUCKETS, max(1, math.ceil(size / BUCKET_BYTES)))
+    need = max(1, math.ceil(size / BUCKET_BYTES))
+    return min(MAX_BUCKETS, 1 << (need - 1).bit_length())
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,12 @@ def route_chunk(rule: CutRule, count: int, reads: list[str]
 
 
 def route(middles: list[str], count: int) -> np.ndarray:
-    """The bucket of each payload: its first `route_bases(count)` bases as a number, scaled
+    """The bucket of each payload: its last `route_bases(count)` bases as a number, scaled
     to [0, count)."""
     if count == 1 or not middles:
         return np.zeros(len(middles), dtype=np.int64)
     r = route_bases(count)
-    codes = np.minimum(_codes("".join(m[:r].ljust(r, "A") for m in middles)), 3)
+    codes = np.minimum(_codes("".join(m[-r:].rjust(r, "A") for m in middles)), 3)
     value = codes.reshape(len(middles), r).astype(np.int64) @ (4 ** np.arange(r - 1, -1, -1))
     return value * count >> (2 * r)
 
