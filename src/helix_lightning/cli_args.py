@@ -211,8 +211,8 @@ def _add_dna_tool_commands(dsub) -> None:
     p = dsub.add_parser("simulate", help="simulate synthesis + sequencing: FASTA -> FASTQ reads",
                         description="Substitutions, insertions, deletions, strand dropout, "
                         "negative-binomial coverage, both orientations, shuffled reads. Strands "
-                        "are read and reads written window by window (about 400,000 reads: "
-                        "50,000 strands at coverage 8), so memory stays bounded; reads are "
+                        "are read and reads written window by window (about 200,000 reads: "
+                        "20,000 strands at coverage 10), so memory stays bounded; reads are "
                         "shuffled within their window, not across windows (an input of one "
                         "window gives the in-memory simulator's reads).")
     p.add_argument("input", help="FASTA of strands")

@@ -25,13 +25,14 @@ from ..errors import HelixError
 from .channel import ChannelParams, simulate_reads
 from .fasta import _checked, open_input
 
-WINDOW_READS = 400_000  # expected reads per window (about 150 MB of reads held at once)
+WINDOW_READS = 200_000  # expected reads per window (about 100 MB of reads held at once)
+WRITE_READS = 10_000    # reads formatted and written at a time
 
 Read = tuple[str, str, str]
 
 
 def window_strands(params: ChannelParams) -> int:
-    """Strands per window: about WINDOW_READS expected reads (50,000 strands at coverage 8)."""
+    """Strands per window: about WINDOW_READS expected reads (20,000 strands at coverage 10)."""
     return max(1, int(WINDOW_READS / max(params.coverage, 1.0)))
 
 
@@ -115,6 +116,8 @@ def simulate_file(path: str | Path, out: TextIO, params: ChannelParams,
             yield seq
 
     for reads in simulate_windows(counted(), params, window):
-        out.write("".join(f"@{name}\n{seq}\n+\n{qual}\n" for name, seq, qual in reads))
+        for start in range(0, len(reads), WRITE_READS):
+            out.write("".join(f"@{name}\n{seq}\n+\n{qual}\n"
+                              for name, seq, qual in reads[start:start + WRITE_READS]))
         done.reads += len(reads)
     return done
