@@ -4,6 +4,13 @@ memory of the whole process tree, and nt/s per core with table building excluded
 
 Run: .venv/bin/python benchmarks/bench_scale.py --size 100MB [--workers N] [--pipe]
      [--baseline-max 100MB] [--dir /scratch]
+     .venv/bin/python benchmarks/bench_scale.py --size 10MB --reads [--buckets N]
+
+`--reads`: encode, then `helix dna simulate a.fa -o - | helix dna decode - -o out` through a
+real shell pipe (reference channel, seed 1), measured as one process tree (bash, both helix
+processes and their workers): wall and CPU time, peak PSS, and nt/s per core of the archive's
+strands (`Mnt_s_per_core`) and of the reads (`read_Mnt_s_per_core`, read bases counted as
+reads x strand length); no in-memory baseline.
 
 Every command runs as its own process; a sampler reads /proc every 0.1 s and keeps the peak of
 the tree's summed PSS (shared pages, such as the FSM tables forked workers share, counted
@@ -187,6 +194,42 @@ def run(size: int, workers: int, pipe: bool, baseline: bool, folder: Path) -> li
     return rows
 
 
+def run_reads(size: int, workers: int, buckets: int | None, folder: Path) -> list[dict]:
+    """Encode, then simulate | decode through a shell pipe (module docstring)."""
+    py = sys.executable
+    helix = f"{py} -m helix_lightning.cli dna"
+    src, fa, back = folder / "in.bin", folder / "a.fa", folder / "out.bin"
+    random_file(src, size)
+    table = measured([py, "-c", TABLES])
+    enc = measured([py, "-m", "helix_lightning.cli", "dna", "encode", str(src), "-o", str(fa),
+                    "-q", "--workers", str(workers)])
+    nt = fasta_nt(fa)
+    err = folder / "pipe.err"
+    flags = f"--workers {workers}" + (f" --buckets {buckets}" if buckets else "")
+    pipeline = (f"{helix} simulate {fa} -o - 2>{err} | {helix} decode - -o {back} {flags} "
+                f"2>>{err}")
+    dec = measured(["bash", "-o", "pipefail", "-c", pipeline])
+    log = err.read_text()
+    reads = int(re.search(r"(\d+) reads from", log).group(1))
+    found = re.search(r"(\d+) buckets of at most (\d+)", log)
+    rows = []
+    for way, m, n_reads in (("encode", enc, 0), ("simulate | decode", dec, reads)):
+        busy = max(1e-9, m["wall_s"] - table["wall_s"])
+        cpu = max(1e-9, m["cpu_s"] - table["cpu_s"])
+        read_nt = n_reads * 200
+        rows.append({"path": "streaming, shell pipe" if n_reads else "streaming",
+                     "direction": way, "bytes": size, "nt": nt, "reads": n_reads,
+                     "buckets": int(found.group(1)) if n_reads and found else 0,
+                     "largest_bucket": int(found.group(2)) if n_reads and found else 0,
+                     "workers": workers, **m, "table_s": table["wall_s"],
+                     "Mnt_s_per_core": nt / busy / workers / 1e6,
+                     "Mnt_per_cpu_s": nt / cpu / 1e6,
+                     "read_Mnt_s_per_core": read_nt / busy / workers / 1e6,
+                     "s_per_MB": m["wall_s"] / (size / 1e6),
+                     "ok": same_files(src, back) if n_reads else True})
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", type=parse_size, default=parse_size("10MB"),
@@ -197,15 +240,23 @@ def main() -> None:
                     help="run the in-memory baseline only up to this size (it needs ~80x "
                     "the file in memory to decode)")
     ap.add_argument("--dir", default=None, help="folder for the files (about 10x the size)")
+    ap.add_argument("--reads", action="store_true", help="simulate | decode through a shell "
+                    "pipe instead of decoding the FASTA (needs about 400x the size on disk)")
+    ap.add_argument("--buckets", type=int, default=None, help="--reads: decode's --buckets")
     args = ap.parse_args()
     env_src = str(Path(__file__).resolve().parents[1] / "src")
     os.environ["PYTHONPATH"] = env_src + os.pathsep + os.environ.get("PYTHONPATH", "")
     os.environ.setdefault("TMPDIR", args.dir or tempfile.gettempdir())
     with tempfile.TemporaryDirectory(prefix="bench-scale-", dir=args.dir) as tmp:
-        rows = run(args.size, args.workers, args.pipe, args.size <= args.baseline_max,
-                   Path(tmp))
-    emit(rows, f"archive scale: {args.size / 1e6:g} MB random file, standard, "
-         f"{args.workers} workers", f"scale_{args.size // 10**6}MB.csv")
+        if args.reads:
+            rows = run_reads(args.size, args.workers, args.buckets, Path(tmp))
+        else:
+            rows = run(args.size, args.workers, args.pipe, args.size <= args.baseline_max,
+                       Path(tmp))
+    kind = "reads: simulate | decode" if args.reads else "random file"
+    emit(rows, f"archive scale ({kind}): {args.size / 1e6:g} MB, standard, "
+         f"{args.workers} workers",
+         f"scale_{'reads_' if args.reads else ''}{args.size // 10**6}MB.csv")
 
 
 if __name__ == "__main__":

@@ -225,19 +225,9 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from .dna.channel import simulate_reads
-    from .dna.fasta import read_sequences, write_fastq
-    from .dna.plan_command import channel_from_args
+    from .cli_stream import simulate_command
 
-    _check_output(args.output, args.input)
-    strands = [s for _, s in read_sequences(args.input)]
-    params = channel_from_args(args)[1]  # --channel (default reference), flags override
-    with progress_bar(not args.quiet, "dna simulate"):
-        reads = simulate_reads(strands, params)
-        write_fastq(args.output, reads, inputs=[args.input])
-    if not args.quiet:
-        print(f"{len(reads)} reads from {len(strands)} strands -> {args.output}", file=sys.stderr)
-    return 0
+    return simulate_command(args)  # streamed window by window (dna.stream_simulate)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

@@ -133,6 +133,11 @@ def _add_dna_decode_commands(dsub) -> None:
     add_constraint_args(p, default=None)
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_workers_arg(p, dask=True)
+    p.add_argument("--buckets", type=int, default=None, metavar="N",
+                   help="reads (FASTQ) are clustered in N buckets spilled to disk, for bounded "
+                   "memory (default: one per 48 MB of reads rounded up to a power of two, in "
+                   "memory below 48 MB; 1: in memory); a read with an error in its last few "
+                   "payload bases lands away from its strand and is lost")
     p.set_defaults(handler="dna decode")
 
     p = dsub.add_parser("ls", help="list the archives in a pool of strands or reads",
@@ -205,7 +210,11 @@ def _add_dna_tool_commands(dsub) -> None:
 
     p = dsub.add_parser("simulate", help="simulate synthesis + sequencing: FASTA -> FASTQ reads",
                         description="Substitutions, insertions, deletions, strand dropout, "
-                        "negative-binomial coverage, both orientations, shuffled reads.")
+                        "negative-binomial coverage, both orientations, shuffled reads. Strands "
+                        "are read and reads written window by window (about 200,000 reads: "
+                        "20,000 strands at coverage 10), so memory stays bounded; reads are "
+                        "shuffled within their window, not across windows (an input of one "
+                        "window gives the in-memory simulator's reads).")
     p.add_argument("input", help="FASTA of strands")
     p.add_argument("-o", "--output", required=True, help="FASTQ to write (- for stdout)")
     add_channel_args(p)

@@ -1,6 +1,7 @@
-"""`helix dna encode` and `helix dna decode` on the streaming path (`stream_encode`,
-`stream_decode`: bounded memory, every core or a Dask cluster), with the in-memory commands
-of `cli.py` where it does not apply: a vendor encode, FASTQ reads or anything else
+"""`helix dna encode`, `decode` and `simulate` on the streaming paths (`stream_encode`,
+`stream_decode`, `stream_reads`, `stream_simulate`: bounded memory, every core or a Dask
+cluster), with the in-memory commands of `cli.py` where they do not apply: a vendor encode,
+reads that fit in one bucket (`read_buckets.bucket_count`) or anything else
 `stream_decode.NotStreamable` names, `--all` or a folder as output.
 
 Both paths write the same bytes and print the same lines. Standard input to decode is copied
@@ -70,21 +71,61 @@ def decode_command(args: argparse.Namespace, in_memory: Handler) -> int:
 
 
 def _decode_path(args: argparse.Namespace, in_memory: Handler) -> int:
-    from .cli import _check_output, constraints_from_args, progress_bar
-    from .dna.archive import DecodeFailure
-    from .dna.fasta import atomic_output
-    from .dna.stream_decode import NotStreamable, decode_file
+    from .dna.read_buckets import bucket_count
+    from .dna.stream_decode import NotStreamable, ReadsInput
 
     _check_output(args.output, args.input)
     try:
-        with progress_bar(not args.quiet, "dna decode") as update, \
-                atomic_output(args.output, "wb", allow_stdout=True, inputs=[args.input]) as out:
-            done = decode_file(args.input, out, constraints_from_args(args), workers=args.workers,
-                               dask=args.dask, progress=update, archive_id=args.archive)
+        try:
+            return _decode_streamed(args, _strands_decoder)
+        except ReadsInput:
+            if bucket_count(args.input, args.buckets) == 1:
+                raise
+            return _decode_streamed(args, _reads_decoder)
     except NotStreamable as exc:
         if args.dask and not args.quiet:
             print(f"note: decoded in memory, not on Dask ({exc})", file=sys.stderr)
         return in_memory(args)
+
+
+def _check_output(output: str, *inputs: str) -> None:
+    from .cli import _check_output as check
+
+    check(output, *inputs)
+
+
+def _strands_decoder(args: argparse.Namespace, out, update) -> tuple[str | None, object]:
+    """A FASTA of strands, streamed (`stream_decode`): (summary line or None, report)."""
+    from .cli import constraints_from_args
+    from .dna.stream_decode import decode_file
+
+    done = decode_file(args.input, out, constraints_from_args(args), workers=args.workers,
+                       dask=args.dask, progress=update, archive_id=args.archive)
+    return (done.summary() if done.ignored else None), done
+
+
+def _reads_decoder(args: argparse.Namespace, out, update) -> tuple[str | None, object]:
+    """Reads, clustered bucket by bucket on disk (`stream_reads`): (summary, report)."""
+    from .cli import constraints_from_args
+    from .dna.read_buckets import bucket_count
+    from .dna.stream_reads import decode_reads_file
+
+    done = decode_reads_file(args.input, out, bucket_count(args.input, args.buckets),
+                             constraints_from_args(args), workers=args.workers,
+                             dask=args.dask, progress=update, archive_id=args.archive)
+    return done.summary(), done.decoded
+
+
+def _decode_streamed(args: argparse.Namespace, decoder: Callable) -> int:
+    """Decode with `decoder` into -o (nothing written on failure), then print what it did."""
+    from .cli import progress_bar
+    from .dna.archive import DecodeFailure
+    from .dna.fasta import atomic_output
+
+    try:
+        with progress_bar(not args.quiet, "dna decode") as update, \
+                atomic_output(args.output, "wb", allow_stdout=True, inputs=[args.input]) as out:
+            summary, done = decoder(args, out, update)
     except DecodeFailure as exc:
         for s in (s for s in exc.report.segments if not s["decoded"]):
             print(f"segment {s['segment']}: received {s['received']} of "
@@ -92,10 +133,29 @@ def _decode_path(args: argparse.Namespace, in_memory: Handler) -> int:
                   file=sys.stderr)
         raise
     if not args.quiet:
-        if done.ignored:
-            print(done.summary(), file=sys.stderr)
+        if summary:
+            print(summary, file=sys.stderr)
         report = done.report
         print(f"decoded {done.size} bytes ({report.constraints}; {report.valid_data_strands} "
               f"valid strands of {report.candidates} candidates) -> {args.output}",
+              file=sys.stderr)
+    return 0
+
+
+def simulate_command(args: argparse.Namespace) -> int:
+    """Simulate reads of a FASTA of any size, written window by window (`dna.stream_simulate`):
+    memory holds one window of reads, not the whole pool."""
+    from .cli import _check_output, progress_bar
+    from .dna.fasta import atomic_output
+    from .dna.plan_command import channel_from_args
+    from .dna.stream_simulate import simulate_file
+
+    _check_output(args.output, args.input)
+    params = channel_from_args(args)[1]  # --channel (default reference), flags override
+    with progress_bar(not args.quiet, "dna simulate"), \
+            atomic_output(args.output, "w", allow_stdout=True, inputs=[args.input]) as out:
+        done = simulate_file(args.input, out, params)
+    if not args.quiet:
+        print(f"{done.reads} reads from {done.strands} strands -> {args.output}",
               file=sys.stderr)
     return 0

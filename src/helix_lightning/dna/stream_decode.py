@@ -48,6 +48,14 @@ class NotStreamable(Exception):
     """This input needs the in-memory decoder (the reason is the message)."""
 
 
+class ReadsInput(NotStreamable):
+    """The input holds reads, not strands as written: the bucketed read decoder
+    (`stream_reads`) or the in-memory one."""
+
+
+WEIGHTED = "helix-reads:"  # record names `helix-reads:<serial> <support> <variants>`
+
+
 @dataclass(frozen=True)
 class LayoutJob:
     """The archive's strand layout as its settings (cheap to send; the FSM tables are built
@@ -89,20 +97,28 @@ def parse_chunk(job: LayoutJob, packed: np.ndarray, ok: np.ndarray, index_bits: 
 
 
 def decode_segment_rows(idx: np.ndarray, payload: np.ndarray, base: int, k: int, r: int,
-                        length: int, T: int, s: int
+                        length: int, T: int, s: int, support: np.ndarray | None = None,
+                        variants: np.ndarray | None = None
                         ) -> tuple[bytes | None, dict, int, list[int]]:
     """Pass 3: segment s from its valid rows (input order): (its bytes or None, the decode
     info, indices received, the first five lost), choosing candidates as
-    `archive.decode_found` does."""
+    `archive.decode_found` does (per index the valid row with the most read `support` wins;
+    weakly supported or ambiguous ones are weak; without support every row is trusted)."""
+    if support is None or variants is None:
+        support = np.full(len(idx), CONFIDENT_SUPPORT, np.int64)
+        variants = np.ones(len(idx), np.int64)
     best: dict[int, np.ndarray] = {}
     weak: set[int] = set()
-    for i in np.argsort(idx, kind="stable").tolist():
+    trust: dict[int, tuple[int, int]] = {}
+    for i in np.lexsort((-support, idx)).tolist():
         j = int(idx[i])
         if j not in best:
             best[j] = payload[i]
+            trust[j] = (int(variants[i]), -int(support[i]))
+            if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
+                weak.add(j)
         elif not np.array_equal(best[j], payload[i]):
             weak.add(j)
-    trust = dict.fromkeys(best, (1, -CONFIDENT_SUPPORT))
     got, info = _decode_one_segment(best, weak, base, k, r, length, T, s, trust)
     lost = [] if got is not None else [i for i in range(base, base + k + r) if i not in best]
     return got, info, len(best), lost[:5]
@@ -135,16 +151,21 @@ class _Pass1:
     pieces: dict | None = None  # ID -> part -> bodies
     header_rows: dict | None = None  # ID -> rows
     parts_found: int = 0  # header parts of the archive decoded
+    weights: list | None = None  # (support, variants) arrays of chunks not yet spilled
 
 
 def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSet | None = None,
                 *, prefix: str = DEFAULT_PREFIX, suffix: str = DEFAULT_SUFFIX,
                 workers: int | None = None, dask: str | None = None,
                 progress: Progress | None = None, archive_id: int | str | None = None,
-                spill_dir: str | None = None) -> StreamedDecode:
+                spill_dir: str | None = None, check_mixed: bool = True) -> StreamedDecode:
     """Decode the archive in the FASTA at `path` (a file; `-` is not read twice) into `out`.
     NotStreamable (before anything is written) if the input needs `reads.load_strands` and
-    `archive.decode_archive` instead; DecodeFailure as theirs."""
+    `archive.decode_archive` instead; DecodeFailure as theirs. Records named
+    `helix-reads:<serial> <support> <variants>` (what `stream_reads` writes) carry their
+    read support and cluster variants, ranked as `archive.decode_found` ranks them.
+    `check_mixed`: look for another archive's header among the strands this one does not
+    explain (reads' consensus leaves many such strands: `stream_reads` skips it)."""
     from .segment_pool import ordered_map, segment_engine
 
     want = None if archive_id is None else parse_id(archive_id)
@@ -154,21 +175,22 @@ def decode_file(path: str | Path, out: BinaryIO, constraints: str | ConstraintSe
     try:
         with SpillDir(spill_dir) as tmp, segment_engine(workers, dask) as engine:
             job = _job_for(first, constraints, prefix, suffix)
-            scan = _Pass1(job, boot=[], pieces={}, header_rows={})
+            scan = _Pass1(job, boot=[], pieces={}, header_rows={}, weights=[])
             bits = BitsSpill(tmp.path, (job.layout().bits + 7) // 8)
             for packed, ok, pieces in ordered_map(engine, read_chunk,
                                                   _strand_chunks(first, records, scan)):
                 _note_pieces(scan, pieces, bits.rows)
-                bits.append(packed, ok)
+                bits.append(packed, ok, *scan.weights.pop(0))
             key, header = _header_of(scan, archive_id is not None, want, constraints)
-            spill = _spill_segments(engine, bits, job, key, header, scan, path)
+            spill = _spill_segments(engine, bits, job, key, header, scan,
+                                    path if check_mixed else None)
             return _decode_segments(engine, spill, header, scan, out, progress)
     finally:
         records.close()
 
 
 def _spill_segments(engine: Any, bits: BitsSpill, job: LayoutJob, key: int | None,
-                    header: Header, scan: _Pass1, path: str | Path) -> SegmentSpill:
+                    header: Header, scan: _Pass1, path: str | Path | None) -> SegmentSpill:
     """Pass 2: the spilled bits parsed on the engine, the valid rows spilled per segment;
     NotStreamable if the rows no strand of the archive explains hold another archive."""
     from .segment_pool import ordered_map
@@ -179,15 +201,22 @@ def _spill_segments(engine: Any, bits: BitsSpill, job: LayoutJob, key: int | Non
     spill = SegmentSpill(bits.folder, bases, header.symbol_size)
     explained = np.zeros(bits.rows, dtype=bool)
     explained[scan.header_rows[key]] = True
-    tasks = ((job, packed, ok, header.index_bits, header.symbol_size, key)
-             for _, packed, ok in bits.chunks(CHUNK))
+    weights: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def tasks() -> Iterator[tuple]:
+        for _, packed, ok, support, variants in bits.chunks(CHUNK):
+            weights.append((support, variants))
+            yield job, packed, ok, header.index_bits, header.symbol_size, key
+
     row = 0
-    for valid, idx, payload in ordered_map(engine, parse_chunk, tasks):
+    for valid, idx, payload in ordered_map(engine, parse_chunk, tasks()):
+        support, variants = weights.pop(0)
         explained[row:row + len(valid)] |= valid
         row += len(valid)
-        spill.append(idx, payload)
+        spill.append(idx, payload, support[valid], variants[valid])
     bits.close()
-    _refuse_mixed(path, explained, job.prefix, job.suffix, job)
+    if path is not None:
+        _refuse_mixed(path, explained, job.prefix, job.suffix, job)
     return spill
 
 
@@ -200,6 +229,16 @@ def _first_chunk(path: str | Path) -> tuple[list[tuple[str, str]], Iterator]:
     if not first:
         raise NotStreamable("no records")
     return first, rest
+
+
+def record_weights(name: str) -> tuple[int, int]:
+    """(support, variants) a `helix-reads:` record name carries; (CONFIDENT_SUPPORT, 1),
+    trusted, for any other name."""
+    if name.startswith(WEIGHTED):
+        parts = name.split()
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return int(parts[1]), int(parts[2])
+    return CONFIDENT_SUPPORT, 1
 
 
 class _Records:
@@ -218,7 +257,7 @@ class _Records:
             raise NotStreamable(str(exc)) from None
         if isinstance(self._reader, dnaio.FastqReader):
             self.close()
-            raise NotStreamable("FASTQ reads")
+            raise ReadsInput("FASTQ reads")
         self._it = iter(self._reader)
 
     def __iter__(self) -> "_Records":
@@ -251,7 +290,7 @@ def _job_for(first: list[tuple[str, str]], constraints: str | ConstraintSet | No
     _, rest = split_bootstrap(first)
     written = _as_written(rest, prefix, suffix) if rest else None
     if written is None:
-        raise NotStreamable("not strands as written")
+        raise ReadsInput("not strands as written")
     name = constraint_hint(rest[0][0]) if constraints is None else None
     if constraints is None and name is None:
         raise NotStreamable("no constraint set named")
@@ -265,8 +304,9 @@ def _strand_chunks(first: list, rest: Iterator, scan: _Pass1) -> Iterator[tuple]
     job = scan.job
     records = iter(first)
     chunk: list[str] = []
+    weights: list[tuple[int, int]] = []
     for source in (records, rest):
-        for _, seq in source:
+        for name, seq in source:
             if not _framed(seq, job):
                 if _bootstrap(seq):
                     scan.boot.append(seq)
@@ -276,11 +316,12 @@ def _strand_chunks(first: list, rest: Iterator, scan: _Pass1) -> Iterator[tuple]
                 continue
             scan.records += 1
             chunk.append(seq)
+            weights.append(record_weights(name))
             if len(chunk) == CHUNK:
-                yield _checked_chunk(chunk, scan)
-                chunk = []
+                yield _checked_chunk(chunk, weights, scan)
+                chunk, weights = [], []
     if chunk:
-        yield _checked_chunk(chunk, scan)
+        yield _checked_chunk(chunk, weights, scan)
 
 
 def _framed(seq: str, job: LayoutJob) -> bool:
@@ -296,12 +337,15 @@ def _bootstrap(seq: str) -> bool:
     return is_bootstrap(seq) or is_bootstrap(reverse_complement(seq))
 
 
-def _checked_chunk(chunk: list[str], scan: _Pass1) -> tuple[LayoutJob, list[str]]:
-    """The task of one chunk; NotStreamable if a strand has letters other than ACGT (the
-    in-memory reader names the record)."""
+def _checked_chunk(chunk: list[str], weights: list[tuple[int, int]], scan: _Pass1
+                   ) -> tuple[LayoutJob, list[str]]:
+    """The task of one chunk (its records' weights noted for `BitsSpill`); NotStreamable if
+    a strand has letters other than ACGT (the in-memory reader names the record)."""
     if "".join(chunk).encode("ascii", "replace").translate(None, b"ACGT"):
         raise NotStreamable("a record has non-ACGT characters")
     scan.candidates += len(chunk)
+    pairs = np.array(weights, dtype=np.int32).reshape(-1, 2)
+    scan.weights.append((pairs[:, 0], pairs[:, 1]))
     return scan.job, chunk
 
 
@@ -377,9 +421,10 @@ def _decode_segments(engine: Any, spill: SegmentSpill, header: Header, scan: _Pa
 
     def tasks() -> Iterator[tuple]:
         for s in range(seg.count):
-            idx, payload = spill.rows(s)
+            idx, payload, support, variants = spill.rows(s)
             k, r = seg.symbols(s), header.repair(s)
-            yield idx, payload, int(spill.bases[s]), k, r, seg.length(s), T, s
+            yield (idx, payload, int(spill.bases[s]), k, r, seg.length(s), T, s, support,
+                   variants)
 
     results = ordered_map(engine, decode_segment_rows, tasks())
     for s, (got, info, n_best, lost) in enumerate(results):
