@@ -42,7 +42,7 @@ from helix_lightning.dna.channel import ChannelParams, simulate_reads  # noqa: E
 from helix_lightning.dna.plan import plan_archive  # noqa: E402
 from helix_lightning.dna.profiles import channel_params  # noqa: E402
 from helix_lightning.dna.read_decode import decode_loaded  # noqa: E402
-from helix_lightning.dna.reads import recover_reads  # noqa: E402
+from helix_lightning.dna.reads import recover_reads, with_rescued  # noqa: E402
 from helix_lightning.dna.strands import StrandLayout  # noqa: E402
 from helix_lightning.dna.verifier import data_verifier  # noqa: E402
 from helix_lightning.errors import HelixError  # noqa: E402
@@ -71,10 +71,14 @@ def run_trial(archive: Archive, data: bytes, params: ChannelParams, seed: int) -
     """One trial: simulate reads at `seed`, recover, decode, compare; counts of wrong strands."""
     start = time.perf_counter()
     reads = [r for _, r, _ in simulate_reads(archive.strands, replace(params, seed=seed))]
+    header, stats = archive.header, archive.stats
+    verify = data_verifier(StrandLayout(archive.cs, header.strand_len), header.index_bits,
+                           header.symbol_size, header.archive_id,
+                           stats.data_strands + stats.parity_strands)
     ok, corrupt, cands = False, "", []
+    loaded = None
     try:
         loaded = recover_reads(reads)
-        cands = loaded.strands
         out, report, more = decode_loaded(loaded, archive.cs)
         cands = more.strands
         ok = out == data
@@ -82,11 +86,9 @@ def run_trial(archive: Archive, data: bytes, params: ChannelParams, seed: int) -
     except (DecodeFailure, HelixError) as exc:
         print(f"  seed {seed}: {exc}", flush=True)
     seconds = time.perf_counter() - start
+    if not ok and loaded is not None:  # count what list decoding let through all the same
+        cands = with_rescued(loaded, verify).strands
     truth = set(archive.strands)
-    header, stats = archive.header, archive.stats
-    verify = data_verifier(StrandLayout(archive.cs, header.strand_len), header.index_bits,
-                           header.symbol_size, header.archive_id,
-                           stats.data_strands + stats.parity_strands)
     unique = list(dict.fromkeys(cands))
     valid = verify(unique) if unique else np.zeros(0, dtype=bool)
     wrong = sum(1 for s, v in zip(unique, valid) if v and s not in truth)

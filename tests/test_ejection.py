@@ -65,3 +65,27 @@ def test_decoder_leaves_out_three_wrong_strands_among_weak_ones(rng_bytes):
     assert out == data
     assert report.segments[0]["attempts"] >= 2
     assert report.segments[0]["corrupt_found"] == 3
+
+
+def test_outer_code_names_the_wrong_symbols_a_failed_decode_took():
+    from helix_lightning.dna.outer import decode_segment_used, encode_segment
+    from helix_lightning.dna.wrong_symbols import wrong_symbols
+
+    T, k, repair = 16, 300, 60
+    data = np.random.default_rng(1).bytes(k * T)
+    sent = encode_segment(data, T, repair)
+    received = {e: s for e, s in enumerate(sent) if e % 9 != 4}  # some lost
+    bad = [10, 150, 302]
+    for e, at in zip(bad, (2, 9, 14)):  # each wrong at its own bytes
+        sym = bytearray(received[e])
+        sym[at] ^= 0x5A
+        sym[at + 1] ^= 0x11
+        received[e] = bytes(sym)
+    order = sorted(received)
+    got, used = decode_segment_used(received, len(data), T, order)
+    assert got is not None and got != data and used < len(order)
+    suspects = [e for e in order[:used] if e % 5 == 0 or e in bad]  # the weak ones
+    named = wrong_symbols(received, order, used, got, len(data), T, repair, suspects)
+    assert sorted(named) == bad
+    again = {e: s for e, s in received.items() if e not in named}
+    assert decode_segment_used(again, len(data), T, sorted(again))[0] == data

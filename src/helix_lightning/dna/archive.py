@@ -20,6 +20,7 @@ from ..errors import HelixError
 from .constraints import CONSTRAINT_CODES, CUSTOM_CODE, ConstraintSet, format_code, get_constraints
 from .density import coding_density, net_density
 from .ejection import exclusion_sets
+from .wrong_symbols import wrong_symbols
 from .header import (  # noqa: F401 (the header's names stay importable from here)
     CUSTOM_VERSION,
     ID_VERSION,
@@ -34,6 +35,7 @@ from .outer import (
     SEGMENT_SYMBOLS,
     Segmentation,
     decode_segment,
+    decode_segment_used,
     encode_segment,
     failure_probability,
     inconsistent_symbols,
@@ -324,6 +326,7 @@ def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None 
 
 CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first
 MAX_ATTEMPTS = 48      # decodes per segment while hunting a corrupted symbol
+LOCATE_ROUNDS = 4      # of them followed by locating wrong symbols (`wrong_symbols`)
 
 
 def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None, *,
@@ -438,8 +441,10 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
     Weak strands are fed most trusted first (`trust`: fewer candidates or spellings tried in
     their cluster, then more reads: a list-decoded one that took many tries, the likeliest to
     be wrong, comes last), so the outer code is often done before it reaches the doubtful
-    ones. Retries leave out sets of weak strands holding the most risk (their tries) first
-    (`ejection.exclusion_sets`), at most MAX_ATTEMPTS decodes in all."""
+    ones. A decode whose hash fails names the wrong strands it took where the symbols it did
+    not need can (`wrong_symbols`, in the first LOCATE_ROUNDS attempts), and the next decode
+    leaves them out; otherwise retries leave out sets of weak strands holding the most risk
+    (their tries) first (`ejection.exclusion_sets`), at most MAX_ATTEMPTS decodes in all."""
     trust = trust or {}
     weak_esi = [i - base for i in sorted((i for i in weak if base <= i < base + k + r),
                                          key=lambda i: (trust.get(i, (0, 0)), i))]
@@ -452,18 +457,25 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
     strong = [e for e in sorted(symbols) if e not in weak_set]
     risk = [float(max(1, trust.get(e + base, (1, 0))[0])) for e in weak_esi]
     sets = exclusion_sets(risk, len(symbols) - (k + 2))
+    named: set[int] = set()     # located as wrong by the outer code's redundancy
     excluded: set[int] = set()
     for attempt in range(MAX_ATTEMPTS):
         info["attempts"] = attempt + 1
         use = {e: v for e, v in symbols.items() if e not in excluded}
         order = [e for e in strong if e in use] + [e for e in weak_esi if e in use]
-        got = decode_segment(use, length, T, order)
+        got, used = decode_segment_used(use, length, T, order)
         chunk = verified_chunk(got) if got is not None else None
         if chunk is not None:
             info["corrupt_found"] = len(inconsistent_symbols(got, symbols, T, r))
             return chunk, info
+        if got is not None and attempt < LOCATE_ROUNDS:
+            found = set(wrong_symbols(use, order, used, got, length, T, r, weak_esi[::-1]))
+            if found - named:
+                named |= found
+                excluded = set(named)
+                continue
         leave_out = next(sets, None)
         if leave_out is None:
             break
-        excluded = {weak_esi[p] for p in leave_out}
+        excluded = named | {weak_esi[p] for p in leave_out}
     return None, info
