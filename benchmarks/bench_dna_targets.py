@@ -29,7 +29,7 @@ import argparse
 import os
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -112,13 +112,17 @@ def run_config(cfg: Config, size: int, seeds: int, workers: int) -> tuple[dict, 
     print(f"{cfg.name}: planned net {net:.4f} bits/nt, strand erasure "
           f"{plan.strand_erasure:.4f} predicted", flush=True)
     jobs = [(archive, data, cfg.params, s) for s in range(1, seeds + 1)]
+    trials = []
     if workers > 1 and seeds > 1:
         with ProcessPoolExecutor(min(workers, seeds)) as pool:
-            trials = list(pool.map(_trial, jobs))
+            for done in as_completed([pool.submit(_trial, j) for j in jobs]):
+                trials.append(done.result())
+                print(f"  {cfg.name} {trials[-1]}", flush=True)
     else:
-        trials = [_trial(j) for j in jobs]
-    for t in trials:
-        print(f"  {cfg.name} {t}", flush=True)
+        for j in jobs:
+            trials.append(_trial(j))
+            print(f"  {cfg.name} {trials[-1]}", flush=True)
+    trials.sort(key=lambda t: t["seed"])
     exact = sum(t["bit_exact"] for t in trials)
     row = {"config": cfg.name, "coverage": cfg.params.coverage, "sub": cfg.params.sub,
            "ins": cfg.params.ins, "del": cfg.params.dele, "bytes": size,
