@@ -89,3 +89,7 @@ def test_outer_code_names_the_wrong_symbols_a_failed_decode_took():
     assert sorted(named) == bad
     again = {e: s for e, s in received.items() if e not in named}
     assert decode_segment_used(again, len(data), T, sorted(again))[0] == data
+    # with almost every symbol taken, nothing is named (a residual that short proves nothing)
+    few = order[:used] + order[used:used + 3]
+    assert wrong_symbols({e: received[e] for e in few}, few, used, got, len(data), T, repair,
+                         suspects) == []

@@ -24,6 +24,7 @@ import numpy as np
 
 from .outer import decode_segment_used, encode_segment
 
+MIN_UNUSED = 8    # unused symbols needed: with fewer, a column matches a residual by chance
 MAX_PROBES = 400  # probe decodes per call, each testing symbol_size suspects (0.3 s at 1 MB)
 
 
@@ -51,7 +52,7 @@ def wrong_symbols(symbols: dict[int, bytes], order: Sequence[int], used: int, de
     taken = list(order[:used])
     in_s = set(taken)
     unused = [e for e in sorted(symbols) if e not in in_s]
-    if not unused:
+    if len(unused) < MIN_UNUSED:
         return []
     expected = encode_segment(decoded, symbol_size, repair)
     if max(unused) >= len(expected):
