@@ -11,7 +11,7 @@ constant. M's columns are found by the same decode: feed S as zeros with a singl
 symbol b at byte position t, decode, re-encode, read U at byte t; one decode gives
 `symbol_size` columns at once. So the suspects (the weak symbols in S, riskiest first) are
 probed `symbol_size` at a time, and every suspect whose column is proportional to a residual
-column is named wrong. Two wrong symbols differing at the same byte position mix there; any
+column is named wrong (the probing stops once every residual column has its suspect). Two wrong symbols differing at the same byte position mix there; any
 byte position where one differs alone names it, and the caller decodes again without the
 named ones (and locates again if the hash still fails).
 """
@@ -65,6 +65,7 @@ def wrong_symbols(symbols: dict[int, bytes], order: Sequence[int], used: int, de
     candidates = [e for e in suspects if e in in_s]
     zero = bytes(symbol_size)
     named: list[int] = []
+    explained: set[int] = set()
     for start in range(0, min(len(candidates), MAX_PROBES * symbol_size), symbol_size):
         batch = candidates[start:start + symbol_size]
         probe = dict.fromkeys(taken, zero)
@@ -75,16 +76,21 @@ def wrong_symbols(symbols: dict[int, bytes], order: Sequence[int], used: int, de
             continue
         enc = encode_segment(got, symbol_size, repair)
         columns = _rows([enc[e] for e in unused])[:, :len(batch)]
-        named += [batch[t] for t in _proportional(columns, targets)]
-    return named
+        for t, j in _proportional(columns, targets):
+            named.append(batch[t])
+            explained.add(j)
+        if len(explained) == targets.shape[1]:  # every residual byte has its wrong symbol
+            break
+    return list(dict.fromkeys(named))
 
 
 def _rows(blocks: list[bytes]) -> np.ndarray:
     return np.frombuffer(b"".join(blocks), dtype=np.uint8).reshape(len(blocks), -1)
 
 
-def _proportional(columns: np.ndarray, targets: np.ndarray) -> list[int]:
-    """Indices of `columns` that some column of `targets` is a nonzero GF(256) multiple of."""
+def _proportional(columns: np.ndarray, targets: np.ndarray) -> list[tuple[int, int]]:
+    """(column, target) pairs: `targets[:, target]` a nonzero GF(256) multiple of
+    `columns[:, column]`."""
     found = []
     for t in range(columns.shape[1]):
         c = columns[:, t]
@@ -97,6 +103,5 @@ def _proportional(columns: np.ndarray, targets: np.ndarray) -> list[int]:
                 continue
             ratio = (_LOG[r[nz]] - _LOG[c[nz]]) % 255
             if (ratio == ratio[0]).all():
-                found.append(t)
-                break
+                found.append((t, j))
     return found
