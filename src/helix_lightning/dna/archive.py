@@ -19,6 +19,8 @@ import numpy as np
 from ..errors import HelixError
 from .constraints import CONSTRAINT_CODES, CUSTOM_CODE, ConstraintSet, format_code, get_constraints
 from .density import coding_density, net_density
+from .ejection import exclusion_sets
+from .wrong_symbols import wrong_symbols
 from .header import (  # noqa: F401 (the header's names stay importable from here)
     CUSTOM_VERSION,
     ID_VERSION,
@@ -33,6 +35,7 @@ from .outer import (
     SEGMENT_SYMBOLS,
     Segmentation,
     decode_segment,
+    decode_segment_used,
     encode_segment,
     failure_probability,
     inconsistent_symbols,
@@ -322,7 +325,8 @@ def find_header(strands: Sequence[str], constraints: str | ConstraintSet | None 
 
 
 CONFIDENT_SUPPORT = 4  # reads behind a consensus before it is trusted first
-MAX_ATTEMPTS = 24      # decodes per segment while hunting a corrupted symbol
+MAX_ATTEMPTS = 48      # decodes per segment while hunting a corrupted symbol
+LOCATE_ROUNDS = 4      # of them followed by locating wrong symbols (`wrong_symbols`)
 
 
 def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None, *,
@@ -339,7 +343,8 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     read cluster gave, default 1) rank candidates: per index the valid one with the most support
     wins, and weakly supported or ambiguous strands are fed to the outer decoder last. A strand
     that passes its check by chance but is wrong spoils its segment's hash; the segment is then
-    decoded again without a random share of the weak strands (at most MAX_ATTEMPTS times), and
+    decoded again without the sets of weak strands likeliest to hold the wrong ones
+    (`ejection.exclusion_sets`, at most MAX_ATTEMPTS decodes), and
     the file hash has the last word.
     """
     strands = list(strands)
@@ -436,8 +441,10 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
     Weak strands are fed most trusted first (`trust`: fewer candidates or spellings tried in
     their cluster, then more reads: a list-decoded one that took many tries, the likeliest to
     be wrong, comes last), so the outer code is often done before it reaches the doubtful
-    ones. Retries drop the least trusted first, then random ones among the least trusted
-    quarter of the weak strands (at least four times as many as are dropped)."""
+    ones. A decode whose hash fails names the wrong strands it took where the symbols it did
+    not need can (`wrong_symbols`, in the first LOCATE_ROUNDS attempts), and the next decode
+    leaves them out; otherwise retries leave out sets of weak strands holding the most risk
+    (their tries) first (`ejection.exclusion_sets`), at most MAX_ATTEMPTS decodes in all."""
     trust = trust or {}
     weak_esi = [i - base for i in sorted((i for i in weak if base <= i < base + k + r),
                                          key=lambda i: (trust.get(i, (0, 0)), i))]
@@ -446,23 +453,29 @@ def _decode_one_segment(best: dict[int, np.ndarray], weak: set[int], base: int, 
             "attempts": 0, "corrupt_found": 0}
     if len(symbols) < k:
         return None, info
-    strong = [e for e in sorted(symbols) if e not in set(weak_esi)]
-    spare = len(symbols) - (k + 2)
-    rng = np.random.default_rng(seg_no)
+    weak_set = set(weak_esi)
+    strong = [e for e in sorted(symbols) if e not in weak_set]
+    risk = [float(max(1, trust.get(e + base, (1, 0))[0])) for e in weak_esi]
+    sets = exclusion_sets(risk, len(symbols) - (k + 2))
+    named: set[int] = set()     # located as wrong by the outer code's redundancy
     excluded: set[int] = set()
     for attempt in range(MAX_ATTEMPTS):
         info["attempts"] = attempt + 1
         use = {e: v for e, v in symbols.items() if e not in excluded}
         order = [e for e in strong if e in use] + [e for e in weak_esi if e in use]
-        got = decode_segment(use, length, T, order)
+        got, used = decode_segment_used(use, length, T, order)
         chunk = verified_chunk(got) if got is not None else None
         if chunk is not None:
             info["corrupt_found"] = len(inconsistent_symbols(got, symbols, T, r))
             return chunk, info
-        if spare <= 0 or not weak_esi:
+        if got is not None and attempt < LOCATE_ROUNDS:
+            found = set(wrong_symbols(use, order, used, got, length, T, r, weak_esi[::-1]))
+            if found - named:
+                named |= found
+                excluded = set(named)
+                continue
+        leave_out = next(sets, None)
+        if leave_out is None:
             break
-        drop = min(spare, len(weak_esi))
-        doubtful = weak_esi[-max(4 * drop, len(weak_esi) // 4):]
-        excluded = (set(weak_esi[-drop:]) if attempt == 0 else
-                    set(rng.choice(doubtful, size=drop, replace=False).tolist()))
+        excluded = named | {weak_esi[p] for p in leave_out}
     return None, info

@@ -13,17 +13,19 @@ list-decoded: with no second read nothing says where its errors are, and trying 
 would let the short check pass wrong spellings.
 
 How many spellings a cluster may try is capped (`MAX_TRIES` per reference, new spellings
-only), and that cap is what keeps wrong strands out: a wrong spelling passes a c-bit check
-with probability about 2^-c (the FSM code rejects some more: 30% of the one-substitution and
-50% of the deletion-plus-insertion neighbours of valid strands, 1,000 of each measured), so a
-cluster that tries t spellings lets one through with probability about t * 2^-c. A two-read
-cluster is list-decoded only if every spelling of the right length fits in the list (when it
-does not, the strand is rarely in it, and the tries only spend the false-pass budget). With 256
-tries per reference, 1 MB archives at coverage 5 got about two wrong strands each through the
-17-bit check of `standard`, enough to fail 2 of 5 seeds: hence 64. The check is not widened
-(no format change). What gets through is fed to the outer code as a weak strand, after every
-strand fewer tries or more reads vouch for (`archive.decode_found`), and dropped first when a
-segment's hash fails.
+only; `PAIR_TRIES` for a two-read cluster), and that cap sets how many wrong strands get
+through: a wrong spelling passes a c-bit check with probability about 2^-c (the FSM code
+rejects some more: 30% of the one-substitution and 50% of the deletion-plus-insertion
+neighbours of valid strands, 1,000 of each measured), so a cluster that tries t spellings lets
+one through with probability about t * 2^-c. A two-read cluster is list-decoded only if every
+spelling of the right length fits in the list (when it does not, the strand is rarely in it,
+and the tries only spend the false-pass budget). The check is not widened (no format change):
+what gets through is fed to the outer code as a weak strand whose risk is the spellings its
+cluster tried, after every strand fewer tries or more reads vouch for
+(`archive.decode_found`), and when a segment's hash fails the decoder leaves out the sets of
+weak strands holding the most risk (`ejection.exclusion_sets`). With that, 256 spellings per
+reference and 2,048 for a pair are used (1 MB at coverage 5: docs/RESULTS.md); with random
+retries 256 had failed 2 of 5 seeds at coverage 5 (about two wrong strands per 1 MB archive).
 """
 
 from __future__ import annotations
@@ -39,9 +41,11 @@ from .consensus import _GAP, _LETTERS, Candidate, _codes, _parse_cigars, _tally
 
 Verify = Callable[[list[str]], np.ndarray]
 
-MAX_TRIES = 64       # new spellings one cluster may try per reference (false-pass budget)
+MAX_TRIES = 256      # new spellings one cluster may try per reference (false-pass budget)
+PAIR_TRIES = 2048    # the same for a two-read cluster (only when all its spellings fit)
 MAX_FLIPS = 20       # cheapest runner-ups a spelling may draw on
-MAX_EXAMINED = 4096  # subsets looked at per reference (most have the wrong length)
+MAX_EXAMINED = 4096  # subsets looked at per reference (most have the wrong length), at least
+#                      4 per spelling allowed
 MAX_READS = 10       # reads of a cluster voted on
 BATCH = 20_000       # spellings verified at once
 
@@ -108,7 +112,7 @@ def ranked_spellings(slots: VoteSlots, length: int, limit: int = MAX_TRIES,
                           _length_subsets([f[3] for f in flips], length - base) > limit):
         return []
     found: dict[str, None] = {}
-    for subset in _subsets_by_cost([f[0] for f in flips]):
+    for subset in _subsets_by_cost([f[0] for f in flips], max(MAX_EXAMINED, 4 * limit)):
         if sum(flips[i][3] for i in subset) + base == length:
             found.setdefault(slots.spell(subset), None)
             if len(found) >= limit:
@@ -127,14 +131,15 @@ def _length_subsets(changes: list[int], need: int) -> int:
     return ways.get(need, 0)
 
 
-def _subsets_by_cost(costs: list[int]) -> Iterator[tuple[int, ...]]:
+def _subsets_by_cost(costs: list[int], most: int = MAX_EXAMINED
+                     ) -> Iterator[tuple[int, ...]]:
     """Subsets of range(len(costs)) (sorted costs) in non-decreasing summed cost, the empty
-    one first, at most MAX_EXAMINED."""
+    one first, at most `most`."""
     yield ()
     if not costs:
         return
     heap = [(costs[0], (0,))]
-    for _ in range(MAX_EXAMINED):
+    for _ in range(most):
         if not heap:
             return
         total, subset = heapq.heappop(heap)
@@ -147,8 +152,8 @@ def _subsets_by_cost(costs: list[int]) -> Iterator[tuple[int, ...]]:
 
 
 def rescue(candidates: Sequence[Candidate], clusters: Sequence[Sequence[str]], mid_len: int,
-           prefix: str, suffix: str, verify: Verify, limit: int = MAX_TRIES
-           ) -> list[Candidate]:
+           prefix: str, suffix: str, verify: Verify, limit: int = MAX_TRIES,
+           pair_limit: int = PAIR_TRIES) -> list[Candidate]:
     """New candidates for clusters of two or more reads none of whose candidates passes
     `verify` (full strands -> bool per strand): per such cluster the first spelling that
     passes (module docstring), marked weak (its variants count is the spellings tried)."""
@@ -169,8 +174,9 @@ def rescue(candidates: Sequence[Candidate], clusters: Sequence[Sequence[str]], m
             if round_no == 0:
                 primary[i] = slots.spell()
             max_cost = None if len(reads) <= 2 else max(1, len(reads) // 3)
-            fresh = [s for s in ranked_spellings(slots, mid_len, limit, max_cost,
-                                                 complete_only=len(reads) <= 2)
+            pair = len(reads) <= 2
+            fresh = [s for s in ranked_spellings(slots, mid_len, pair_limit if pair else limit,
+                                                 max_cost, complete_only=pair)
                      if s not in tried[i]]
             tried[i].update(fresh)
             trials += [(i, s) for s in fresh]

@@ -120,14 +120,23 @@ def encode_segment(data: bytes, symbol_size: int, repair: int) -> list[bytes]:
 def decode_segment(symbols: dict[int, bytes], length: int, symbol_size: int,
                    order: list[int] | None = None) -> bytes | None:
     """The segment's bytes from {esi: symbol} (fed in `order`), or None if too few arrived."""
+    return decode_segment_used(symbols, length, symbol_size, order)[0]
+
+
+def decode_segment_used(symbols: dict[int, bytes], length: int, symbol_size: int,
+                        order: list[int] | None = None) -> tuple[bytes | None, int]:
+    """`decode_segment`, and how many symbols of `order` it took (the decoder stops as soon
+    as it can decode: the rest were not used)."""
     import raptorq
 
     dec = raptorq.Decoder.with_defaults(length, symbol_size)
+    fed = 0
     for esi in (order if order is not None else sorted(symbols)):
+        fed += 1
         out = dec.decode(bytes([0]) + esi.to_bytes(3, "big") + symbols[esi])
         if out is not None:
-            return bytes(out[:length])
-    return None
+            return bytes(out[:length]), fed
+    return None, fed
 
 
 def inconsistent_symbols(data: bytes, symbols: dict[int, bytes], symbol_size: int,
