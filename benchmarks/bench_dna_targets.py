@@ -102,8 +102,10 @@ def _trial(job: tuple) -> dict:
     return run_trial(*job)
 
 
-def run_config(cfg: Config, size: int, seeds: int, workers: int) -> tuple[dict, list[dict]]:
-    """Plan, encode and run `seeds` trials of one configuration: (summary row, trial rows)."""
+def run_config(cfg: Config, size: int, seeds: int, workers: int, first: int = 1
+               ) -> tuple[dict, list[dict]]:
+    """Plan, encode and run `seeds` trials (seeds first, first + 1, ...) of one configuration:
+    (summary row, trial rows)."""
     plan = plan_archive(size, cfg.params, "standard", channel=cfg.name)
     data = np.random.default_rng(3).bytes(size)
     archive = encode_archive(data, "standard", erasure_rate=plan.strand_erasure,
@@ -111,7 +113,7 @@ def run_config(cfg: Config, size: int, seeds: int, workers: int) -> tuple[dict, 
     net = archive.stats.net_density
     print(f"{cfg.name}: planned net {net:.4f} bits/nt, strand erasure "
           f"{plan.strand_erasure:.4f} predicted", flush=True)
-    jobs = [(archive, data, cfg.params, s) for s in range(1, seeds + 1)]
+    jobs = [(archive, data, cfg.params, s) for s in range(first, first + seeds)]
     trials = []
     if workers > 1 and seeds > 1:
         with ProcessPoolExecutor(min(workers, seeds)) as pool:
@@ -128,7 +130,7 @@ def run_config(cfg: Config, size: int, seeds: int, workers: int) -> tuple[dict, 
            "ins": cfg.params.ins, "del": cfg.params.dele, "bytes": size,
            "net_density": round(net, 4), "erasure_predicted": round(plan.strand_erasure, 4),
            "erasure_measured": round(float(np.mean([t["strand_erasure"] for t in trials])), 4),
-           "seeds": seeds, "bit_exact": exact,
+           "seeds": f"{first}-{first + seeds - 1}", "bit_exact": exact,
            "wrong_strands_passed": sum(t["wrong_strands_passed"] for t in trials),
            "seconds_per_trial": round(float(np.mean([t["seconds"] for t in trials])), 1),
            "target": f">={cfg.share * 20:.0f}/20 at >={cfg.net}",
@@ -141,18 +143,20 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--mb", type=float, default=1.0, help="file size in MB (10^6 bytes)")
     ap.add_argument("--workers", type=int, default=2, help="processes running trials")
+    ap.add_argument("--first-seed", type=int, default=1,
+                    help="seed of the first trial (to extend an earlier run's seeds)")
     ap.add_argument("--configs", default=",".join(CONFIGS),
                     help=f"comma-separated subset of {', '.join(CONFIGS)}")
     ap.add_argument("--csv", default="dna_targets.csv", help="CSV name under bench-out/")
     args = ap.parse_args()
     names = [n.strip() for n in args.configs.split(",") if n.strip()]
     unknown = [n for n in names if n not in CONFIGS]
-    if unknown or not names or args.seeds < 1 or args.workers < 1:
-        ap.error(f"--configs from {', '.join(CONFIGS)}; --seeds and --workers >= 1")
+    if unknown or not names or min(args.seeds, args.workers, args.first_seed) < 1:
+        ap.error(f"--configs from {', '.join(CONFIGS)}; --seeds, --workers, --first-seed >= 1")
     size = int(args.mb * 1_000_000)
     rows, trials = [], []
     for name in names:
-        row, runs = run_config(CONFIGS[name], size, args.seeds, args.workers)
+        row, runs = run_config(CONFIGS[name], size, args.seeds, args.workers, args.first_seed)
         rows.append(row)
         trials += runs
     emit(trials, "trials", args.csv.replace(".csv", "_trials.csv"))
