@@ -72,3 +72,16 @@ def measure(call: Callable[[], Any]) -> tuple[BaseException | None, float, float
     seconds = time.perf_counter() - start
     grown = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak) / 1024
     return error, seconds, grown
+
+
+def forge_strand(archive: Any, index: int, seed: int) -> str:
+    """A data strand for `index` with a wrong payload but a valid check (what a bad consensus
+    that passes its check by chance looks like)."""
+    import numpy as np
+
+    from helix_lightning.dna.strands import StrandLayout
+
+    h = archive.header
+    layout = StrandLayout(archive.cs, h.strand_len)
+    junk = np.random.default_rng(seed).integers(0, 256, (1, h.symbol_size), dtype=np.uint8)
+    return layout.data_strands(np.array([index]), junk, h.index_bits, h.archive_id)[0]

@@ -10,6 +10,8 @@ from helix_lightning.dna.constraints import ConstraintSet, check_strands, get_co
 from helix_lightning.dna.outer import failure_probability, repair_symbols
 from helix_lightning.errors import HelixError
 
+from forgery import forge_strand
+
 
 @pytest.mark.parametrize("name", ["fountain", "standard"])
 def test_roundtrip_with_erasures(name, rng_bytes):
@@ -89,15 +91,6 @@ def test_property_archive_roundtrip(data, name, drop_seed):
     assert out == data and report.ok
 
 
-def _forge(archive, index: int, seed: int) -> str:
-    """A strand for `index` with a wrong payload but a valid check (what a bad consensus that
-    passes its check by chance looks like)."""
-    from helix_lightning.dna.strands import StrandLayout
-
-    h = archive.header
-    layout = StrandLayout(archive.cs, h.strand_len)
-    junk = np.random.default_rng(seed).integers(0, 256, (1, h.symbol_size), dtype=np.uint8)
-    return layout.data_strands(np.array([index]), junk, h.index_bits, h.archive_id)[0]
 
 
 def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
@@ -110,7 +103,7 @@ def test_corrupt_strand_passing_its_check_is_hunted_down(rng_bytes):
     pick = random.Random(4).sample(range(1, len(data_strands)), k + 2)
     strong, weak = pick[: k - 1], pick[k - 1:]
     strands = (archive.strands[:n_header] + [data_strands[i] for i in strong]
-               + [_forge(archive, 0, seed=9)] + [data_strands[i] for i in weak])
+               + [forge_strand(archive, 0, seed=9)] + [data_strands[i] for i in weak])
     support = [10] * (n_header + len(strong)) + [2] * (1 + len(weak))
     out, report = decode_archive(strands, support, constraints="rl3")
     assert out == data
@@ -123,7 +116,7 @@ def test_trusted_corrupt_strand_fails_loudly_never_silently(rng_bytes):
     n_header = archive.stats.header_strands
     strands = [s for i, s in enumerate(archive.strands) if i != n_header + 7]
     with pytest.raises(DecodeFailure):
-        decode_archive(strands + [_forge(archive, 7, seed=1)], constraints="rl3")
+        decode_archive(strands + [forge_strand(archive, 7, seed=1)], constraints="rl3")
 
 
 def test_detection_order_is_tightest_first():

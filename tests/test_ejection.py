@@ -10,7 +10,8 @@ import numpy as np
 
 from helix_lightning.dna.archive import MAX_ATTEMPTS, decode_archive, encode_archive
 from helix_lightning.dna.ejection import exclusion_sets
-from helix_lightning.dna.strands import StrandLayout
+
+from forgery import forge_strand
 
 
 def test_sets_fit_the_spare_and_start_with_the_riskiest():
@@ -35,12 +36,6 @@ def test_no_sets_without_spare_or_weak_strands():
     assert list(exclusion_sets([], 10)) == []
 
 
-def _forge(archive, index: int, seed: int) -> str:
-    """A strand for `index` with a wrong payload and a valid check."""
-    h = archive.header
-    layout = StrandLayout(archive.cs, h.strand_len)
-    junk = np.random.default_rng(seed).integers(0, 256, (1, h.symbol_size), dtype=np.uint8)
-    return layout.data_strands(np.array([index]), junk, h.index_bits, h.archive_id)[0]
 
 
 def test_decoder_leaves_out_three_wrong_strands_among_weak_ones(rng_bytes):
@@ -51,7 +46,7 @@ def test_decoder_leaves_out_three_wrong_strands_among_weak_ones(rng_bytes):
     order = list(range(len(data_strands)))
     random.Random(6).shuffle(order)
     strong, weak, lost = order[:k - 40], order[k - 40:k + 60], order[k + 60:]
-    forged = [_forge(archive, i, seed=s) for s, i in enumerate(lost[:3])]
+    forged = [forge_strand(archive, i, seed=s) for s, i in enumerate(lost[:3])]
     rng = random.Random(7)
     weak_tries = [rng.randint(2, 1000) for _ in weak]
     strands = (archive.strands[:n_header] + [data_strands[i] for i in strong]
