@@ -71,6 +71,9 @@ def decode_command(args: argparse.Namespace, in_memory: Handler) -> int:
 
 
 def _decode_path(args: argparse.Namespace, in_memory: Handler) -> int:
+    from functools import partial
+
+    from .cli import _check_output
     from .dna.read_buckets import bucket_count
     from .dna.stream_decode import NotStreamable, ReadsInput
 
@@ -79,19 +82,14 @@ def _decode_path(args: argparse.Namespace, in_memory: Handler) -> int:
         try:
             return _decode_streamed(args, _strands_decoder)
         except ReadsInput:
-            if bucket_count(args.input, args.buckets) == 1:
+            buckets = bucket_count(args.input, args.buckets)
+            if buckets == 1:
                 raise
-            return _decode_streamed(args, _reads_decoder)
+            return _decode_streamed(args, partial(_reads_decoder, buckets=buckets))
     except NotStreamable as exc:
         if args.dask and not args.quiet:
             print(f"note: decoded in memory, not on Dask ({exc})", file=sys.stderr)
         return in_memory(args)
-
-
-def _check_output(output: str, *inputs: str) -> None:
-    from .cli import _check_output as check
-
-    check(output, *inputs)
 
 
 def _strands_decoder(args: argparse.Namespace, out, update) -> tuple[str | None, object]:
@@ -104,13 +102,13 @@ def _strands_decoder(args: argparse.Namespace, out, update) -> tuple[str | None,
     return (done.summary() if done.ignored else None), done
 
 
-def _reads_decoder(args: argparse.Namespace, out, update) -> tuple[str | None, object]:
-    """Reads, clustered bucket by bucket on disk (`stream_reads`): (summary, report)."""
+def _reads_decoder(args: argparse.Namespace, out, update, buckets: int
+                   ) -> tuple[str | None, object]:
+    """Reads, clustered in `buckets` buckets on disk (`stream_reads`): (summary, report)."""
     from .cli import constraints_from_args
-    from .dna.read_buckets import bucket_count
     from .dna.stream_reads import decode_reads_file
 
-    done = decode_reads_file(args.input, out, bucket_count(args.input, args.buckets),
+    done = decode_reads_file(args.input, out, buckets,
                              constraints_from_args(args), workers=args.workers,
                              dask=args.dask, progress=update, archive_id=args.archive)
     return done.summary(), done.decoded

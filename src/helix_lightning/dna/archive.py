@@ -343,15 +343,40 @@ def decode_archive(strands: Sequence[str], support: Sequence[int] | None = None,
     read cluster gave, default 1) rank candidates: per index the valid one with the most support
     wins, and weakly supported or ambiguous strands are fed to the outer decoder last. A strand
     that passes its check by chance but is wrong spoils its segment's hash; the segment is then
-    decoded again without the sets of weak strands likeliest to hold the wrong ones
-    (`ejection.exclusion_sets`, at most MAX_ATTEMPTS decodes), and
-    the file hash has the last word.
+    decoded again without the wrong strands the outer code's redundancy names
+    (`wrong_symbols`), else without the sets of weak strands likeliest to hold them
+    (`ejection.exclusion_sets`), at most MAX_ATTEMPTS decodes, and the file hash has the last
+    word.
     """
     strands = list(strands)
     if not strands:
         raise HelixError("no strands to decode")
     found = find_header(strands, constraints, prefix, suffix, archive_id=archive_id)
     return decode_found(found, len(strands), support, variants, progress, partial)
+
+
+def choose_candidates(idx: np.ndarray, payload: np.ndarray, support: np.ndarray,
+                      variants: np.ndarray, valid: np.ndarray | None = None
+                      ) -> tuple[dict[int, np.ndarray], set[int], dict[int, tuple[int, int]]]:
+    """One payload per strand index from candidate rows (only the `valid` ones when given):
+    (best: the candidate with the most read support, weak: indices whose best is weakly
+    supported, from a cluster that tried variants, or contradicted by another valid
+    candidate, trust: per index (variants, -support), lower trusted first)."""
+    best: dict[int, np.ndarray] = {}
+    weak: set[int] = set()
+    trust: dict[int, tuple[int, int]] = {}
+    for i in np.lexsort((-support, idx)).tolist():
+        if valid is not None and not valid[i]:
+            continue
+        j = int(idx[i])
+        if j not in best:
+            best[j] = payload[i]
+            trust[j] = (int(variants[i]), -int(support[i]))
+            if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
+                weak.add(j)
+        elif not np.array_equal(best[j], payload[i]):
+            weak.add(j)  # two valid candidates disagree
+    return best, weak, trust
 
 
 def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | None = None,
@@ -369,23 +394,8 @@ def decode_found(found: FoundHeader, candidates: int, support: Sequence[int] | N
     variants = np.ones(candidates, np.int64) if variants is None else np.asarray(variants)
     cs, header = found.cs, found.header
     idx, payload, valid = found.data  # of the strands read under the archive's set
-    support, variants = support[found.rows], variants[found.rows]
-    # one payload per index: the valid candidate with the most read support
-    order = np.lexsort((-support, idx))
-    best: dict[int, np.ndarray] = {}
-    weak: set[int] = set()
-    trust: dict[int, tuple[int, int]] = {}  # per index: (variants, -support), lower first
-    for i in order:
-        if not valid[i]:
-            continue
-        j = int(idx[i])
-        if j not in best:
-            best[j] = payload[i]
-            trust[j] = (int(variants[i]), -int(support[i]))
-            if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
-                weak.add(j)
-        elif not np.array_equal(best[j], payload[i]):
-            weak.add(j)  # two valid candidates disagree
+    best, weak, trust = choose_candidates(idx, payload, support[found.rows],
+                                          variants[found.rows], valid)
     seg = header.segmentation()
     out = bytearray()
     base = 0

@@ -55,26 +55,37 @@ def open_input(path: str | Path) -> Iterator[BinaryIO]:
             raw.close()
 
 
-def read_sequence_file(path: str | Path, *, allow_n: bool = False) -> SequenceFile:
-    """(name, sequence) records of a FASTA or FASTQ input, sequences upper-cased and checked."""
+def iter_sequences(path: str | Path, *, allow_n: bool = False, required: bool = True
+                   ) -> Iterator[tuple[str, str, bool]]:
+    """(name, sequence, whether the input is FASTQ) per record of a FASTA or FASTQ input,
+    streamed, sequences upper-cased and checked; HelixError for unreadable input. `required`:
+    HelixError too for an empty input or one without records (else nothing is yielded)."""
     import dnaio
 
-    records: list[tuple[str, str]] = []
-    fastq = False
+    seen = False
     with open_input(path) as stream:
         try:
-            if not stream.peek(1):
+            if required and not stream.peek(1):
                 raise HelixError(f"{path}: empty file")
             with dnaio.open(stream, mode="r") as reader:
                 fastq = isinstance(reader, dnaio.FastqReader)
                 for rec in reader:
-                    records.append((rec.name, _checked(path, rec.name, rec.sequence, allow_n)))
+                    seen = True
+                    yield rec.name, _checked(path, rec.name, rec.sequence, allow_n), fastq
         except HelixError:
             raise
         except Exception as exc:  # dnaio (FormatError), gzip, bz2 and lzma raise their own
             raise HelixError(f"{path}: not a readable FASTA/FASTQ file ({exc})") from None
-    if not records:
+    if required and not seen:
         raise HelixError(f"{path}: no sequences found")
+
+
+def read_sequence_file(path: str | Path, *, allow_n: bool = False) -> SequenceFile:
+    """(name, sequence) records of a FASTA or FASTQ input, sequences upper-cased and checked."""
+    records: list[tuple[str, str]] = []
+    fastq = False
+    for name, seq, fastq in iter_sequences(path, allow_n=allow_n):
+        records.append((name, seq))
     return SequenceFile(records, fastq)
 
 

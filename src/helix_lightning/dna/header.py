@@ -194,3 +194,8 @@ class Header:
 
     def repair(self, s: int) -> int:
         return self.repair_last if s == self.segmentation().count - 1 else self.repair_full
+
+    def strands_written(self) -> int:
+        """Data strands the archive wrote: every segment's source and repair symbols."""
+        seg = self.segmentation()
+        return sum(seg.symbols(s) + self.repair(s) for s in range(seg.count))

@@ -373,8 +373,7 @@ def list_archives(strands: Sequence[str], constraints: str | ConstraintSet | Non
                                    a.header_strands, 0, None, str(a.error)))
             continue
         h = f.header
-        seg = h.segmentation()
-        written = sum(seg.symbols(s) + h.repair(s) for s in range(seg.count))
+        written = h.strands_written()
         idx, _, valid = f.data
         seen = len(np.unique(idx[valid & (idx < written)]))
         out.append(ArchiveInfo(format_id(a.archive_id), h.file_size, f.cs.name, h.version,

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import HelixError
 from .consensus import _codes
-from .reads import cut_located, locate, payload_length, primer_mode
+from .reads import fitting_payloads, fitting_reads, locate, payload_length, primer_mode
 
 SAMPLE_READS = 65_536          # reads that fix the payload length and primer mode
 CHUNK_READS = 16_384           # reads per routing task
@@ -74,14 +74,15 @@ def cut_rule(sample: list[str], prefix: str, suffix: str) -> CutRule:
     """The rule `reads.cut_payloads` would apply to `sample` (HelixError as it raises)."""
     located = [locate(read, prefix, suffix) for read in sample]
     mid_len = payload_length(located)
-    return CutRule(prefix, suffix, mid_len, *primer_mode(located, mid_len))
+    return CutRule(prefix, suffix, mid_len, *primer_mode(fitting_reads(located, mid_len)))
 
 
 def route_chunk(rule: CutRule, count: int, reads: list[str]
                 ) -> tuple[list[str], np.ndarray, int]:
     """(payloads, their buckets, reads ignored) of a chunk of reads (a worker's task)."""
     located = [locate(read, rule.prefix, rule.suffix) for read in reads]
-    payloads = cut_located(located, rule.mid_len, rule.primed, rule.both_ways)
+    payloads = fitting_payloads(fitting_reads(located, rule.mid_len), rule.primed,
+                                rule.both_ways)
     middles = [m for pair in payloads for m in pair]
     return middles, route(middles, count), len(reads) - len(payloads)
 

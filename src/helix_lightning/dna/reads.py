@@ -248,32 +248,31 @@ def cut_payloads(reads: list[str], prefix: str = DEFAULT_PREFIX, suffix: str = D
                              f"primers (at least {MIN_PAYLOAD} nt needed)")
     else:
         mid_len = payload_length(located)
-    primed, both_ways = primer_mode(located, mid_len)
-    payloads = cut_located(located, mid_len, primed, both_ways)
+    fitting = fitting_reads(located, mid_len)
+    payloads = fitting_payloads(fitting, *primer_mode(fitting))
     return payloads, mid_len, len(reads) - len(payloads)
 
 
-def _fitting(located: list[_Located], mid_len: int) -> list[tuple[_Located, str]]:
+def fitting_reads(located: list[_Located], mid_len: int) -> list[tuple[_Located, str]]:
     """(read, payload) of the reads whose payload is about mid_len nt (the rest is junk)."""
     return [(loc, mid) for loc in located
             if abs(len(mid := _cut(loc, mid_len)) - mid_len) <= MAX_LEN_DEVIATION]
 
 
-def primer_mode(located: list[_Located], mid_len: int) -> tuple[bool, bool]:
-    """(primed, both_ways) of a set of reads: whether most fitting reads carry primer
-    evidence (then primerless reads are foreign), and else whether primerless reads come in
-    both orientations (then each is clustered both ways)."""
-    fitting = _fitting(located, mid_len)
+def primer_mode(fitting: list[tuple[_Located, str]]) -> tuple[bool, bool]:
+    """(primed, both_ways) of a set of `fitting_reads`: whether most carry primer evidence
+    (then primerless reads are foreign), and else whether primerless reads come in both
+    orientations (then each is clustered both ways)."""
     primed = sum(loc.evidence > 0 for loc, _ in fitting) >= PRIMED_MAJORITY * len(fitting)
     both_ways = not primed and _mixed_orientation([m for loc, m in fitting if not loc.evidence])
     return primed, both_ways
 
 
-def cut_located(located: list[_Located], mid_len: int, primed: bool, both_ways: bool
-                ) -> list[tuple[str, ...]]:
-    """The payloads of located reads under a `primer_mode` (see `cut_payloads`)."""
+def fitting_payloads(fitting: list[tuple[_Located, str]], primed: bool, both_ways: bool
+                     ) -> list[tuple[str, ...]]:
+    """The payloads of `fitting_reads` under a `primer_mode` (see `cut_payloads`)."""
     payloads: list[tuple[str, ...]] = []
-    for loc, mid in _fitting(located, mid_len):
+    for loc, mid in fitting:
         if loc.evidence:
             payloads.append((mid,))
         elif not primed:

@@ -31,7 +31,7 @@ import numpy as np
 
 from ..errors import HelixError
 from .archive import (CONFIDENT_SUPPORT, DecodeFailure, DecodeReport, Progress,
-                      _decode_one_segment)
+                      _decode_one_segment, choose_candidates)
 from .constraints import ConstraintSet, get_constraints
 from .fasta import open_input
 from .header import Header, constraint_fingerprint
@@ -97,28 +97,12 @@ def parse_chunk(job: LayoutJob, packed: np.ndarray, ok: np.ndarray, index_bits: 
 
 
 def decode_segment_rows(idx: np.ndarray, payload: np.ndarray, base: int, k: int, r: int,
-                        length: int, T: int, s: int, support: np.ndarray | None = None,
-                        variants: np.ndarray | None = None
+                        length: int, T: int, s: int, support: np.ndarray, variants: np.ndarray
                         ) -> tuple[bytes | None, dict, int, list[int]]:
     """Pass 3: segment s from its valid rows (input order): (its bytes or None, the decode
     info, indices received, the first five lost), choosing candidates as
-    `archive.decode_found` does (per index the valid row with the most read `support` wins;
-    weakly supported or ambiguous ones are weak; without support every row is trusted)."""
-    if support is None or variants is None:
-        support = np.full(len(idx), CONFIDENT_SUPPORT, np.int64)
-        variants = np.ones(len(idx), np.int64)
-    best: dict[int, np.ndarray] = {}
-    weak: set[int] = set()
-    trust: dict[int, tuple[int, int]] = {}
-    for i in np.lexsort((-support, idx)).tolist():
-        j = int(idx[i])
-        if j not in best:
-            best[j] = payload[i]
-            trust[j] = (int(variants[i]), -int(support[i]))
-            if support[i] < CONFIDENT_SUPPORT or variants[i] > 1:
-                weak.add(j)
-        elif not np.array_equal(best[j], payload[i]):
-            weak.add(j)
+    `archive.decode_found` does (`archive.choose_candidates`)."""
+    best, weak, trust = choose_candidates(idx, payload, support, variants)
     got, info = _decode_one_segment(best, weak, base, k, r, length, T, s, trust)
     lost = [] if got is not None else [i for i in range(base, base + k + r) if i not in best]
     return got, info, len(best), lost[:5]

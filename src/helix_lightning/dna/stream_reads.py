@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Iterator
+from itertools import chain
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -33,7 +34,7 @@ from ..errors import HelixError
 from .archive import Progress
 from .consensus import Candidate, cluster_and_vote
 from .constraints import ConstraintSet, get_constraints
-from .fasta import _checked, open_input
+from .fasta import iter_sequences
 from .header import Header
 from .list_decode import rescue
 from .primers import DEFAULT_PREFIX, DEFAULT_SUFFIX, reverse_complement
@@ -146,22 +147,12 @@ def decode_reads_file(path: str | Path, out: BinaryIO, buckets: int,
 def _records(path: str | Path, routed: _Routed) -> Iterator[str]:
     """The reads of the input (N read as A, as `reads.recover_reads` does), bootstrap reads
     set aside; HelixError for unreadable input or letters other than ACGTN."""
-    import dnaio
-
-    with open_input(path) as stream:
-        try:
-            with dnaio.open(stream, mode="r") as reader:
-                for rec in reader:
-                    seq = _checked(path, rec.name, rec.sequence, True)
-                    if _is_bootstrap(seq):
-                        routed.boot.append(seq)
-                        continue
-                    routed.reads += 1
-                    yield seq.replace("N", "A")
-        except HelixError:
-            raise
-        except Exception as exc:  # dnaio (FormatError), gzip, bz2 and lzma raise their own
-            raise HelixError(f"{path}: not a readable FASTA/FASTQ file ({exc})") from None
+    for _, seq, _ in iter_sequences(path, allow_n=True, required=False):
+        if _is_bootstrap(seq):
+            routed.boot.append(seq)
+            continue
+        routed.reads += 1
+        yield seq.replace("N", "A")
 
 
 def _is_bootstrap(seq: str) -> bool:
@@ -216,7 +207,7 @@ def _vote(engine: Any, routed: _Routed, fasta: Path, progress: Progress | None
     written = 0
     with open(fasta, "w") as out:
         for n, (b, (cands, clusters, _)) in enumerate(
-                zip([largest] + order, _chain(first, ordered_map(engine, vote_bucket, tasks)))):
+                zip([largest] + order, chain([first], ordered_map(engine, vote_bucket, tasks)))):
             written = _write(out, cands, written)
             with open(_clusters_path(store, b), "wb") as f:
                 pickle.dump((cands, clusters), f, protocol=pickle.HIGHEST_PROTOCOL)
@@ -226,11 +217,6 @@ def _vote(engine: Any, routed: _Routed, fasta: Path, progress: Progress | None
     if not written:
         raise HelixError("no consensus strand from the reads; nothing to decode")
     return written, mid_len
-
-
-def _chain(first: Any, rest: Iterator) -> Iterator:
-    yield first
-    yield from rest
 
 
 def _clusters_path(store: ReadBuckets, b: int) -> Path:
@@ -290,9 +276,8 @@ def _find_header(fasta: Path, cs: str | ConstraintSet | None, prefix: str, suffi
 
 
 def _judge(job: LayoutJob, key: int | None, header: Header) -> StrandJudge:
-    seg = header.segmentation()
-    written = sum(seg.symbols(s) + header.repair(s) for s in range(seg.count))
-    return StrandJudge(job, header.index_bits, header.symbol_size, key, written)
+    return StrandJudge(job, header.index_bits, header.symbol_size, key,
+                       header.strands_written())
 
 
 def _rescue(engine: Any, routed: _Routed, fasta: Path, serial: int, mid_len: int,

@@ -21,9 +21,8 @@ from typing import TextIO
 
 import numpy as np
 
-from ..errors import HelixError
 from .channel import ChannelParams, simulate_reads
-from .fasta import _checked, open_input
+from .fasta import iter_sequences
 
 WINDOW_READS = 200_000  # expected reads per window (about 100 MB of reads held at once)
 WRITE_READS = 10_000    # reads formatted and written at a time
@@ -74,28 +73,6 @@ def _renamed(name: str, read_offset: int, strand_offset: int) -> str:
     return f"r{int(read[1:]) + read_offset}:s{int(strand[1:]) + strand_offset}:{sign}"
 
 
-def fasta_strands(path: str | Path) -> Iterator[str]:
-    """The upper-cased sequences of a FASTA/FASTQ input, streamed (HelixError as
-    `fasta.read_sequences` raises them: unreadable, empty, non-ACGT)."""
-    import dnaio
-
-    seen = False
-    with open_input(path) as stream:
-        try:
-            if hasattr(stream, "peek") and not stream.peek(1):
-                raise HelixError(f"{path}: empty file")
-            with dnaio.open(stream, mode="r") as reader:
-                for rec in reader:
-                    seen = True
-                    yield _checked(path, rec.name, rec.sequence, False)
-        except HelixError:
-            raise
-        except Exception as exc:  # dnaio (FormatError), gzip, bz2 and lzma raise their own
-            raise HelixError(f"{path}: not a readable FASTA/FASTQ file ({exc})") from None
-    if not seen:
-        raise HelixError(f"{path}: no sequences found")
-
-
 @dataclass
 class Simulated:
     """What `simulate_file` wrote."""
@@ -110,8 +87,8 @@ def simulate_file(path: str | Path, out: TextIO, params: ChannelParams,
     window by window (module docstring)."""
     done = Simulated()
 
-    def counted() -> Iterator[str]:
-        for seq in fasta_strands(path):
+    def counted() -> Iterator[str]:  # HelixError for unreadable, empty or non-ACGT input
+        for _, seq, _ in iter_sequences(path):
             done.strands += 1
             yield seq
 

@@ -37,7 +37,5 @@ def data_verifier(layout: StrandLayout, index_bits: int, symbol_size: int,
 def archive_verifier(found: "FoundHeader") -> Verify:
     """The verifier of the archive a `pool.FoundHeader` describes."""
     header = found.header
-    seg = header.segmentation()
-    written = sum(seg.symbols(s) + header.repair(s) for s in range(seg.count))
     return data_verifier(found.layout, header.index_bits, header.symbol_size,
-                         found.archive_id, written)
+                         found.archive_id, header.strands_written())

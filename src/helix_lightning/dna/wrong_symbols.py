@@ -11,9 +11,10 @@ constant. M's columns are found by the same decode: feed S as zeros with a singl
 symbol b at byte position t, decode, re-encode, read U at byte t; one decode gives
 `symbol_size` columns at once. So the suspects (the weak symbols in S, riskiest first) are
 probed `symbol_size` at a time, and every suspect whose column is proportional to a residual
-column is named wrong (the probing stops once every residual column has its suspect). Two wrong symbols differing at the same byte position mix there; any
-byte position where one differs alone names it, and the caller decodes again without the
-named ones (and locates again if the hash still fails).
+column is named wrong (the probing stops once every residual column has its suspect). Two
+wrong symbols differing at the same byte position mix there; any byte position where one
+differs alone names it, and the caller decodes again without the named ones (and locates
+again if the hash still fails).
 """
 
 from __future__ import annotations
@@ -22,26 +23,11 @@ from typing import Sequence
 
 import numpy as np
 
+from .gf256 import LOG as _LOG
 from .outer import decode_segment_used, encode_segment
 
 MIN_UNUSED = 8    # unused symbols needed: with fewer, a column matches a residual by chance
 MAX_PROBES = 400  # probe decodes per call, each testing symbol_size suspects (0.3 s at 1 MB)
-
-
-def _gf_log() -> np.ndarray:
-    """Discrete log base 2 in RFC 6330's GF(256) (polynomial x^8 + x^4 + x^3 + x^2 + 1);
-    log[0] is unused (-1)."""
-    log = np.full(256, -1, dtype=np.int64)
-    x = 1
-    for i in range(255):
-        log[x] = i
-        x <<= 1
-        if x & 0x100:
-            x ^= 0x11D
-    return log
-
-
-_LOG = _gf_log()
 
 
 def wrong_symbols(symbols: dict[int, bytes], order: Sequence[int], used: int, decoded: bytes,

@@ -20,31 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-_POLY = 0x11D
-
-
-def _tables() -> tuple[np.ndarray, np.ndarray]:
-    """GF(2^8) exp (doubled, 510 entries) and log tables."""
-    exp, log = np.zeros(510, np.int64), np.zeros(256, np.int64)
-    x = 1
-    for i in range(255):
-        exp[i], log[x] = x, i
-        x = (x << 1) ^ (_POLY if x & 0x80 else 0)
-    exp[255:] = exp[:255]
-    return exp, log
-
-
-_EXP, _LOG = _tables()
-
-
-def _mul(a: np.ndarray, c: int) -> np.ndarray:
-    """a * c in GF(2^8), elementwise (c a constant, not 0)."""
-    a = np.asarray(a, np.int64)
-    return np.where(a == 0, 0, _EXP[(_LOG[a] + int(_LOG[c])) % 255])
-
-
-def _div(a: np.ndarray, c: int) -> np.ndarray:
-    return _mul(a, int(_EXP[(255 - _LOG[c]) % 255]))
+from ..dna.gf256 import div as _div
+from ..dna.gf256 import mul as _mul
 
 
 def row_length(header_bytes: int) -> int:
